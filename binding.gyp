@@ -1,0 +1,31 @@
+{
+  "targets": [
+    {
+      "target_name": "enkg",
+      "sources": [
+        "native/addon.cc",
+        "native/dispatch.cc",
+        "native/core/checks.cc",
+        "native/core/kalman.cc",
+        "native/cpu/cpu_device.cc",
+        "native/napi/args.cc",
+        "native/napi/backend_ops.cc",
+        "native/napi/bench_ops.cc",
+        "native/napi/ensemble_handle.cc",
+        "native/napi/ensemble_ops.cc",
+        "native/napi/random_ops.cc"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "/usr/include/x86_64-linux-gnu/openblas-pthread",
+        "/usr/include/aarch64-linux-gnu/openblas-pthread",
+        "/usr/include/openblas"
+      ],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags_cc": ["-std=c++17", "-O3", "-fopenmp", "-fexceptions"],
+      "ldflags": ["-fopenmp"],
+      "libraries": ["-lopenblas"]
+    }
+  ]
+}

@@ -1,0 +1,62 @@
+// Backend selection: `backends()` probes once; `resolveBackend()` maps the
+// `backend` option every numerical function takes to a concrete backend.
+import { native, NativeBackendInfo } from './binding';
+import { expected } from './validate';
+
+export type BackendName = 'cpu' | 'cuda';
+export type BackendOption = BackendName | 'auto';
+
+export interface BackendInfo {
+  name: BackendName;
+  available: boolean;
+  reason?: string;
+  device?: string;
+}
+
+let probed: Promise<NativeBackendInfo[]> | undefined;
+
+function forcedBackend(): BackendName | undefined {
+  const value = process.env.ENKG_BACKEND;
+  if (value === undefined || value === '' || value === 'auto') return undefined;
+  if (value === 'cpu' || value === 'cuda') return value;
+  throw new TypeError(expected("'cpu', 'cuda' or 'auto'", 'the ENKG_BACKEND environment variable', value));
+}
+
+/**
+ * Which backends this machine offers and, for an unavailable one, why.
+ * The native probe (device count, compute capability, cuBLAS) runs once;
+ * `ENKG_BACKEND=cpu` marks CUDA unavailable for the whole process.
+ */
+export async function backends(): Promise<BackendInfo[]> {
+  probed ??= native.probeBackends();
+  const list = await probed;
+  const forced = forcedBackend();
+  return list.map((b) => {
+    if (forced === 'cpu' && b.name === 'cuda' && b.available) {
+      return { ...b, available: false, reason: 'disabled by ENKG_BACKEND=cpu' };
+    }
+    return { ...b };
+  });
+}
+
+/**
+ * The concrete backend for a `backend` option. `'auto'` (the default) is CUDA
+ * when a device answers, else the CPU; `ENKG_BACKEND` overrides `'auto'`.
+ * Asking for an unavailable backend throws an Error carrying the probe's reason.
+ */
+export async function resolveBackend(option: unknown = 'auto', name = 'backend'): Promise<BackendName> {
+  if (option === undefined) option = 'auto';
+  if (option !== 'auto' && option !== 'cpu' && option !== 'cuda') {
+    throw new TypeError(expected("'cpu', 'cuda' or 'auto'", name, option));
+  }
+  const list = await backends();
+  const wanted = option === 'auto' ? forcedBackend() ?? 'auto' : option;
+  if (wanted === 'auto') {
+    return list.find((b) => b.name === 'cuda')?.available ? 'cuda' : 'cpu';
+  }
+  const info = list.find((b) => b.name === wanted);
+  if (!info?.available) {
+    throw new Error(`The ${wanted} backend is unavailable: ${info?.reason ?? 'unknown backend'}`);
+  }
+  return wanted;
+}

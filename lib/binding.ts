@@ -1,0 +1,90 @@
+// The only file that loads the native addon. It types the whole native
+// surface; everything else in lib/ goes through these declarations.
+import * as path from 'node:path';
+
+export type NativeBackend = 'cpu' | 'cuda';
+export type NativeOrdering = 'auto' | 'coefficient' | 'cross-covariance';
+
+export interface NativeBackendInfo {
+  name: NativeBackend;
+  available: boolean;
+  reason?: string;
+  device?: string;
+}
+
+export interface NativeKalmanOutcome {
+  coefNorm: number;
+  ordering: 'coefficient' | 'cross-covariance';
+}
+
+export interface NativeEnsembleHandle {
+  load(particles: Float32Array): Promise<void>;
+  read(out: Float32Array): Promise<void>;
+  step(measurements: Float32Array, residuals: Float32Array, stepScale: number, ordering?: NativeOrdering): Promise<NativeKalmanOutcome>;
+  mean(out: Float32Array): Promise<void>;
+  covarianceTrace(): Promise<number>;
+  fillNormal(seed: number, stream?: number): Promise<void>;
+  dispose(): void;
+}
+
+export interface NativeBenchResult {
+  stepSeconds: number[];
+  sgemmSeconds: number[];
+  sgemmSize: number;
+  ordering: 'coefficient' | 'cross-covariance';
+  multiplyAdds: number;
+}
+
+export interface NativeAddon {
+  probeBackends(): Promise<NativeBackendInfo[]>;
+  buildInfo(): { cuda: boolean; cudaArchitectures?: string; openmp: boolean };
+  kalmanStep(
+    backend: NativeBackend, particles: Float32Array, measurements: Float32Array, residuals: Float32Array,
+    ensembleSize: number, stepScale: number, out: Float32Array, ordering?: NativeOrdering,
+  ): Promise<NativeKalmanOutcome>;
+  ensembleMean(backend: NativeBackend, particles: Float32Array, ensembleSize: number, out: Float32Array): Promise<void>;
+  ensembleCovarianceTrace(backend: NativeBackend, particles: Float32Array, ensembleSize: number): Promise<number>;
+  chooseOrdering(N: number, d: number, m: number): 'coefficient' | 'cross-covariance';
+  randomNormal(backend: NativeBackend, out: Float32Array, count: number, streams: number, seed: number, stream: number): Promise<void>;
+  randomUniform(backend: NativeBackend, out: Float32Array, count: number, streams: number, seed: number, stream: number): Promise<void>;
+  philox4x32(counter: Uint32Array, key: Uint32Array): Uint32Array;
+  benchKalman(backend: NativeBackend, N: number, d: number, m: number, repeats: number, ordering?: NativeOrdering): Promise<NativeBenchResult>;
+  NativeEnsemble: new (backend: NativeBackend, ensembleSize: number, particleSize: number) => NativeEnsembleHandle;
+}
+
+function load(): NativeAddon {
+  const candidates = [
+    process.env.ENKG_ADDON_PATH,
+    path.resolve(__dirname, '..', 'build', 'Release', 'enkg.node'),
+    path.resolve(__dirname, '..', 'build', 'Debug', 'enkg.node'),
+  ].filter((p): p is string => typeof p === 'string' && p.length > 0);
+  const failures: string[] = [];
+  for (const candidate of candidates) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      return require(candidate) as NativeAddon;
+    } catch (error) {
+      failures.push(`${candidate}: ${(error as Error).message.split('\n')[0]}`);
+    }
+  }
+  throw new Error(
+    `The enkg native addon could not be loaded. Build it with \`npm install\` (or \`npm run build:native\`).\n` +
+      failures.map((f) => `  tried ${f}`).join('\n'),
+  );
+}
+
+export const native: NativeAddon = load();
+
+// Runs a native promise so that a rejection carries the caller's JavaScript
+// stack (the native error is created on a worker with no useful stack).
+export async function callNative<T>(run: () => Promise<T>): Promise<T> {
+  const site = new Error();
+  try {
+    return await run();
+  } catch (error) {
+    if (error instanceof Error && site.stack) {
+      error.stack = `${error.name}: ${error.message}\n${site.stack.split('\n').slice(1).join('\n')}`;
+    }
+    throw error;
+  }
+}

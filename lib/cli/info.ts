@@ -1,0 +1,24 @@
+// `enkg info`: version, build, and each backend with the reason it is unavailable.
+import { backends } from '../backend';
+import { native } from '../binding';
+import { version } from '../version';
+
+export async function info(json: boolean): Promise<string> {
+  const list = await backends();
+  const build = native.buildInfo();
+  if (json) return JSON.stringify({ version, build, backends: list }, null, 2);
+  const lines = [
+    `enkg ${version} (node ${process.version}, ${process.platform}-${process.arch})`,
+    `build: CPU (OpenBLAS${build.openmp ? ', OpenMP' : ''})` +
+      (build.cuda ? ` + CUDA (architectures ${build.cudaArchitectures ?? 'default'})` : ', no CUDA'),
+    'backends:',
+  ];
+  for (const b of list) {
+    const state = b.available ? 'available' : 'unavailable';
+    lines.push(`  ${b.name.padEnd(5)} ${state}${b.device ? `  ${b.device}` : ''}`);
+    if (!b.available && b.reason) lines.push(`        reason: ${b.reason}`);
+  }
+  const auto = list.find((b) => b.name === 'cuda')?.available ? 'cuda' : 'cpu';
+  lines.push(`default (backend 'auto'): ${auto}${process.env.ENKG_BACKEND ? ` (ENKG_BACKEND=${process.env.ENKG_BACKEND})` : ''}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,48 @@
+#!/usr/bin/env node
+// The `enkg` command line. Each command lives in its own file in lib/cli/.
+import { parseArgs } from 'node:util';
+
+import { version } from '../version';
+import { info } from './info';
+
+const USAGE = `Usage: enkg <command> [options]
+
+Commands:
+  info [--json]     version, build, available backends and why one is not
+  help              this text
+
+Options:
+  --version         print the version
+Environment:
+  ENKG_BACKEND=cpu  force the CPU backend; ENKG_CUDA_LIB_DIR: where libcublas lives`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+    console.log(USAGE);
+    return command === undefined ? 1 : 0;
+  }
+  if (command === '--version' || command === '-v') {
+    console.log(version);
+    return 0;
+  }
+  if (command === 'info') {
+    const { values } = parseArgs({ args: rest, options: { json: { type: 'boolean', default: false } }, strict: true });
+    console.log(await info(values.json === true));
+    return 0;
+  }
+  console.error(`enkg: unknown command '${command}'\n\n${USAGE}`);
+  return 2;
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      console.error(`enkg: ${error instanceof Error ? error.message : String(error)}`);
+      process.exitCode = 1;
+    },
+  );
+}

@@ -1,0 +1,38 @@
+// Errors that cross the native boundary. Kernels throw these; the N-API layer
+// turns them into JavaScript TypeError / RangeError / Error objects with the
+// same message, so a bad input never aborts the process.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace enkg {
+
+enum class ErrorKind { Type, Range, Runtime };
+
+class Error : public std::runtime_error {
+ public:
+  Error(ErrorKind kind, const std::string& message) : std::runtime_error(message), kind_(kind) {}
+  ErrorKind kind() const { return kind_; }
+
+ private:
+  ErrorKind kind_;
+};
+
+// "Expected <what> for <name> but received <value>": the one wording used by
+// every argument check, in TypeScript and here.
+inline std::string expected(const std::string& what, const std::string& name, const std::string& received) {
+  return "Expected " + what + " for " + name + " but received " + received;
+}
+
+inline Error typeError(const std::string& what, const std::string& name, const std::string& received) {
+  return Error(ErrorKind::Type, expected(what, name, received));
+}
+
+inline Error rangeError(const std::string& what, const std::string& name, const std::string& received) {
+  return Error(ErrorKind::Range, expected(what, name, received));
+}
+
+inline Error runtimeError(const std::string& message) { return Error(ErrorKind::Runtime, message); }
+
+}  // namespace enkg

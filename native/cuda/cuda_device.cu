@@ -1,0 +1,335 @@
+#include "cuda_device.h"
+
+#include <cuda_runtime.h>
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <string>
+
+#include "../core/errors.h"
+#include "../core/philox.h"
+#include "cublas_shim.h"
+
+namespace enkg {
+namespace {
+
+void check(cudaError_t status, const char* what) {
+  if (status != cudaSuccess) {
+    throw runtimeError(std::string("CUDA error in ") + what + ": " + cudaGetErrorString(status));
+  }
+}
+#define ENKG_CUDA(call) check((call), #call)
+
+int cublasInt(int64_t v, const char* what) {
+  if (v < 0 || v > INT_MAX) throw rangeError("a matrix dimension below 2^31", what, std::to_string(v));
+  return static_cast<int>(v);
+}
+
+unsigned gridFor(int64_t work, int threads, unsigned cap = 65535u * 16u) {
+  const int64_t blocks = (work + threads - 1) / threads;
+  return static_cast<unsigned>(std::max<int64_t>(1, std::min<int64_t>(blocks, cap)));
+}
+
+// x over rows, y over columns, both capped (the kernels loop).
+dim3 grid2d(int64_t rows, int64_t cols) {
+  const int64_t x = std::min<int64_t>((rows + 255) / 256, 1024);
+  const int64_t y = std::min<int64_t>(cols, std::max<int64_t>(1, 65535 / x));
+  return dim3(static_cast<unsigned>(std::max<int64_t>(x, 1)), static_cast<unsigned>(std::max<int64_t>(y, 1)));
+}
+
+// ---- kernels -------------------------------------------------------------
+
+__global__ void probeKernel(int* out) { *out = 1; }
+
+// 32 rows per block; the 32 threads of each row sweep the columns with a
+// stride of 32 and their partial sums meet in shared memory.
+__global__ void columnMeanKernel(const float* A, int64_t rows, int64_t cols, int64_t lda, float* out) {
+  __shared__ double partial[32][33];
+  const int64_t r = static_cast<int64_t>(blockIdx.x) * 32 + threadIdx.x;
+  double acc = 0.0;
+  if (r < rows) {
+    for (int64_t c = threadIdx.y; c < cols; c += 32) acc += A[r + c * lda];
+  }
+  partial[threadIdx.y][threadIdx.x] = acc;
+  __syncthreads();
+  if (threadIdx.y == 0 && r < rows) {
+    double total = 0.0;
+    for (int k = 0; k < 32; ++k) total += partial[k][threadIdx.x];
+    out[r] = static_cast<float>(total / static_cast<double>(cols));
+  }
+}
+
+// Grid: x over rows (grid-stride), y over columns (grid-stride): no 64-bit
+// division per element.
+__global__ void centerColumnsKernel(const float* A, int64_t rows, int64_t cols, int64_t lda, const float* mean,
+                                    float* D, int64_t ldd, float* copyTo, int64_t ldc) {
+  for (int64_t c = blockIdx.y; c < cols; c += gridDim.y) {
+    for (int64_t r = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; r < rows;
+         r += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+      const float v = A[r + c * lda];
+      D[r + c * ldd] = v - mean[r];
+      if (copyTo != nullptr) copyTo[r + c * ldc] = v;
+    }
+  }
+}
+
+__device__ void blockReduceAdd(double value, double* result) {
+  __shared__ double warpSums[32];
+  for (int offset = 16; offset > 0; offset >>= 1) value += __shfl_down_sync(0xffffffffu, value, offset);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  if (lane == 0) warpSums[warp] = value;
+  __syncthreads();
+  if (warp == 0) {
+    value = lane < static_cast<int>((blockDim.x + 31) >> 5) ? warpSums[lane] : 0.0;
+    for (int offset = 16; offset > 0; offset >>= 1) value += __shfl_down_sync(0xffffffffu, value, offset);
+    if (lane == 0) atomicAdd(result, value);
+  }
+}
+
+__global__ void dotKernel(const float* a, const float* b, int64_t n, double* result) {
+  double acc = 0.0;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    acc += static_cast<double>(a[i]) * static_cast<double>(b[i]);
+  }
+  blockReduceAdd(acc, result);
+}
+
+__global__ void centeredSumSquaresKernel(const float* A, int64_t rows, int64_t cols, int64_t lda, const float* mean,
+                                         double* result) {
+  double acc = 0.0;
+  for (int64_t c = blockIdx.y; c < cols; c += gridDim.y) {
+    for (int64_t r = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; r < rows;
+         r += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+      const double v = static_cast<double>(A[r + c * lda]) - static_cast<double>(mean[r]);
+      acc += v * v;
+    }
+  }
+  blockReduceAdd(acc, result);
+}
+
+template <bool kNormal>
+__global__ void philoxKernel(float* out, uint64_t count, uint64_t streams, uint64_t seed, uint64_t firstStream) {
+  const uint64_t blocksPerStream = (count + 3) / 4;
+  const uint64_t total = blocksPerStream * streams;
+  for (uint64_t t = static_cast<uint64_t>(blockIdx.x) * blockDim.x + threadIdx.x; t < total;
+       t += static_cast<uint64_t>(gridDim.x) * blockDim.x) {
+    const uint64_t s = t / blocksPerStream, block = t % blocksPerStream;
+    const Philox4x32 bits = philoxBlock(seed, firstStream + s, block);
+    float z[4];
+    if (kNormal) {
+      philoxBoxMuller(bits.v[0], bits.v[1], &z[0], &z[1]);
+      philoxBoxMuller(bits.v[2], bits.v[3], &z[2], &z[3]);
+    } else {
+      for (int l = 0; l < 4; ++l) z[l] = philoxUniform(bits.v[l]);
+    }
+    const uint64_t start = block * 4;
+    const int lanes = static_cast<int>(count - start < 4 ? count - start : 4);
+    float* dst = out + s * count + start;
+    for (int l = 0; l < lanes; ++l) dst[l] = z[l];
+  }
+}
+
+// ---- the device ------------------------------------------------------------
+
+class CudaDevice final : public Device {
+ public:
+  explicit CudaDevice(const cublas::Api* api) : api_(api) {
+    ENKG_CUDA(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    // Keep freed memory in the stream-ordered pool: repeated steps of the
+    // same shape then allocate without touching the driver.
+    cudaMemPool_t pool;
+    int device = 0;
+    ENKG_CUDA(cudaGetDevice(&device));
+    ENKG_CUDA(cudaDeviceGetDefaultMemPool(&pool, device));
+    uint64_t threshold = UINT64_MAX;
+    ENKG_CUDA(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &threshold));
+    const cublas::Status status = api_->create(&handle_);
+    if (status != 0) throw runtimeError(std::string("cublasCreate failed: ") + cublas::statusName(status));
+    api_->setStream(handle_, stream_);
+    ENKG_CUDA(cudaMalloc(&scalar_, sizeof(double)));
+    size_t freeBytes = 0, totalBytes = 0;
+    ENKG_CUDA(cudaMemGetInfo(&freeBytes, &totalBytes));
+    // Scratch blocks may use up to an eighth of the memory free at start-up.
+    budget_ = std::max<size_t>(size_t{1} << 22, freeBytes / 8 / sizeof(float));
+  }
+
+  Backend kind() const override { return Backend::Cuda; }
+
+  float* alloc(size_t count) override {
+    void* p = nullptr;
+    const cudaError_t status = cudaMallocAsync(&p, std::max<size_t>(count, 1) * sizeof(float), stream_);
+    if (status != cudaSuccess) {
+      cudaGetLastError();
+      throw runtimeError("CUDA out of memory allocating " + std::to_string((count * sizeof(float)) >> 20) +
+                         " MiB: " + cudaGetErrorString(status));
+    }
+    return static_cast<float*>(p);
+  }
+  void release(float* p) override { cudaFreeAsync(p, stream_); }
+  void upload(float* dst, const float* src, size_t count) override {
+    ENKG_CUDA(cudaMemcpyAsync(dst, src, count * sizeof(float), cudaMemcpyHostToDevice, stream_));
+  }
+  void download(float* dst, const float* src, size_t count) override {
+    ENKG_CUDA(cudaMemcpyAsync(dst, src, count * sizeof(float), cudaMemcpyDeviceToHost, stream_));
+    synchronize();
+  }
+  void copy(float* dst, const float* src, size_t count) override {
+    if (dst == src || count == 0) return;
+    ENKG_CUDA(cudaMemcpyAsync(dst, src, count * sizeof(float), cudaMemcpyDeviceToDevice, stream_));
+  }
+  void synchronize() override { ENKG_CUDA(cudaStreamSynchronize(stream_)); }
+
+  void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alpha, const float* A, int64_t lda,
+            const float* B, int64_t ldb, float beta, float* C, int64_t ldc) override {
+    if (m == 0 || n == 0) return;
+    const cublas::Status status =
+        api_->sgemm(handle_, transA ? cublas::kTrans : cublas::kNoTrans, transB ? cublas::kTrans : cublas::kNoTrans,
+                    cublasInt(m, "gemm m"), cublasInt(n, "gemm n"), cublasInt(k, "gemm k"), &alpha, A,
+                    cublasInt(lda, "gemm lda"), B, cublasInt(ldb, "gemm ldb"), &beta, C, cublasInt(ldc, "gemm ldc"));
+    if (status != 0) throw runtimeError(std::string("cublasSgemm failed: ") + cublas::statusName(status));
+  }
+
+  void columnMean(const float* A, int64_t rows, int64_t cols, int64_t lda, float* out) override {
+    if (rows == 0) return;
+    columnMeanKernel<<<gridFor(rows, 32, INT_MAX), dim3(32, 32), 0, stream_>>>(A, rows, cols, lda, out);
+    ENKG_CUDA(cudaGetLastError());
+  }
+
+  void centerColumns(const float* A, int64_t rows, int64_t cols, int64_t lda, const float* mean, float* D, int64_t ldd,
+                     float* copyTo, int64_t ldc) override {
+    if (rows * cols == 0) return;
+    centerColumnsKernel<<<grid2d(rows, cols), 256, 0, stream_>>>(A, rows, cols, lda, mean, D, ldd, copyTo, ldc);
+    ENKG_CUDA(cudaGetLastError());
+  }
+
+  double centeredSumSquares(const float* A, int64_t rows, int64_t cols, int64_t lda, const float* mean) override {
+    ENKG_CUDA(cudaMemsetAsync(scalar_, 0, sizeof(double), stream_));
+    if (rows * cols > 0) {
+      centeredSumSquaresKernel<<<grid2d(rows, cols), 256, 0, stream_>>>(A, rows, cols, lda, mean, scalar_);
+      ENKG_CUDA(cudaGetLastError());
+    }
+    return readScalar();
+  }
+
+  double dot(const float* a, const float* b, size_t count) override {
+    ENKG_CUDA(cudaMemsetAsync(scalar_, 0, sizeof(double), stream_));
+    if (count > 0) {
+      const int64_t n = static_cast<int64_t>(count);
+      dotKernel<<<gridFor(n, 256, 4096), 256, 0, stream_>>>(a, b, n, scalar_);
+      ENKG_CUDA(cudaGetLastError());
+    }
+    return readScalar();
+  }
+  double sumSquares(const float* a, size_t count) override { return dot(a, a, count); }
+
+  void randomNormal(float* out, size_t count, uint64_t streams, uint64_t seed, uint64_t firstStream) override {
+    launchPhilox<true>(out, count, streams, seed, firstStream);
+  }
+  void randomUniform(float* out, size_t count, uint64_t streams, uint64_t seed, uint64_t firstStream) override {
+    launchPhilox<false>(out, count, streams, seed, firstStream);
+  }
+
+  size_t scratchBudget() const override { return budget_; }
+
+ private:
+  template <bool kNormal>
+  void launchPhilox(float* out, size_t count, uint64_t streams, uint64_t seed, uint64_t firstStream) {
+    const int64_t blocks = static_cast<int64_t>((count + 3) / 4 * streams);
+    if (blocks == 0) return;
+    philoxKernel<kNormal><<<gridFor(blocks, 256), 256, 0, stream_>>>(out, count, streams, seed, firstStream);
+    ENKG_CUDA(cudaGetLastError());
+  }
+
+  double readScalar() {
+    double value = 0.0;
+    ENKG_CUDA(cudaMemcpyAsync(&value, scalar_, sizeof(double), cudaMemcpyDeviceToHost, stream_));
+    synchronize();
+    return value;
+  }
+
+  const cublas::Api* api_;
+  cublas::Handle handle_ = nullptr;
+  cudaStream_t stream_ = nullptr;
+  double* scalar_ = nullptr;
+  size_t budget_ = 0;
+};
+
+CudaProbe runProbe() {
+  CudaProbe probe;
+  int count = 0;
+  cudaError_t status = cudaGetDeviceCount(&count);
+  if (status != cudaSuccess) {
+    cudaGetLastError();
+    // The static runtime reports a missing driver as "insufficient"; say
+    // which of the two it is.
+    void* driver = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (driver == nullptr) {
+      probe.reason = "no NVIDIA driver on this machine (libcuda.so.1 not found)";
+    } else {
+      dlclose(driver);
+      probe.reason = std::string("no usable CUDA device (cudaGetDeviceCount: ") + cudaGetErrorString(status) + ")";
+    }
+    return probe;
+  }
+  if (count == 0) {
+    probe.reason = "no CUDA device found";
+    return probe;
+  }
+  cudaDeviceProp prop;
+  status = cudaGetDeviceProperties(&prop, 0);
+  if (status != cudaSuccess) {
+    probe.reason = std::string("cudaGetDeviceProperties failed: ") + cudaGetErrorString(status);
+    return probe;
+  }
+  char description[512];
+  std::snprintf(description, sizeof description, "%s (compute capability %d.%d, %.1f GiB)", prop.name, prop.major,
+                prop.minor, static_cast<double>(prop.totalGlobalMem) / (1024.0 * 1024.0 * 1024.0));
+  probe.device = description;
+  // A kernel image for this device must exist (SASS or PTX of this build).
+  cudaFuncAttributes attributes;
+  status = cudaFuncGetAttributes(&attributes, probeKernel);
+  if (status != cudaSuccess) {
+    cudaGetLastError();
+    probe.reason = probe.device + " has no kernel image in this build (" + cudaGetErrorString(status) +
+                   "); rebuild with ENKG_CUDA_ARCHITECTURES=" + std::to_string(prop.major * 10 + prop.minor);
+    return probe;
+  }
+  std::string why;
+  if (cublas::load(&why) == nullptr) {
+    probe.reason = why;
+    return probe;
+  }
+  probe.available = true;
+  return probe;
+}
+
+}  // namespace
+
+const CudaProbe& cudaProbe() {
+  static const CudaProbe probe = runProbe();
+  return probe;
+}
+
+Device& cudaDevice() {
+  static std::once_flag once;
+  static CudaDevice* device = nullptr;
+  static std::string failure;
+  const CudaProbe& probe = cudaProbe();
+  if (!probe.available) throw runtimeError("The CUDA backend is unavailable: " + probe.reason);
+  std::call_once(once, [&] {
+    try {
+      device = new CudaDevice(cublas::load(nullptr));  // lives for the process
+    } catch (const std::exception& e) {
+      failure = e.what();
+    }
+  });
+  if (device == nullptr) throw runtimeError("The CUDA backend failed to start: " + failure);
+  return *device;
+}
+
+}  // namespace enkg

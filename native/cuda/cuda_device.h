@@ -1,0 +1,25 @@
+// The CUDA backend: cuBLAS (loaded at run time) for matrix products and
+// fused element-wise / reduction kernels, all on one stream.
+#pragma once
+
+#include <string>
+
+#include "../core/device.h"
+
+namespace enkg {
+
+struct CudaProbe {
+  bool available = false;
+  std::string reason;  // why not, when unavailable
+  std::string device;  // "NVIDIA H200 (compute capability 9.0, 139.8 GiB)"
+};
+
+// Probes once: device count, compute capability, a kernel image for the
+// device, and whether cuBLAS loads.
+const CudaProbe& cudaProbe();
+
+// The device, created on first use. Throws enkg::Error with the probe's
+// reason when CUDA is unavailable.
+Device& cudaDevice();
+
+}  // namespace enkg

@@ -1,0 +1,28 @@
+// The one place that maps a backend name to a Device.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/device.h"
+
+namespace enkg {
+
+struct BackendInfo {
+  Backend name;
+  bool available;
+  std::string reason;  // why unavailable (empty when available)
+  std::string device;  // what it runs on
+};
+
+// Probes every backend once (later calls return the cached answer).
+std::vector<BackendInfo> probeBackends();
+
+// The device for a backend; throws enkg::Error carrying the probe's reason
+// when the backend is unavailable.
+Device& deviceFor(Backend backend);
+
+// Whether the CUDA sources were compiled into this build.
+bool builtWithCuda();
+
+}  // namespace enkg

@@ -1,0 +1,96 @@
+#include "args.h"
+
+#include <cmath>
+#include <sstream>
+
+#include "../core/checks.h"
+
+namespace enkg {
+namespace napi {
+
+namespace {
+std::string describe(const Napi::Value& value) {
+  if (value.IsUndefined()) return "undefined";
+  if (value.IsNull()) return "null";
+  if (value.IsNumber()) {
+    std::ostringstream s;
+    s << value.As<Napi::Number>().DoubleValue();
+    return s.str();
+  }
+  if (value.IsString()) return "'" + value.As<Napi::String>().Utf8Value() + "'";
+  if (value.IsTypedArray()) return "a typed array of another element type";
+  if (value.IsArray()) return "an Array";
+  return "a value of type " + std::string(value.IsObject() ? "object" : "other");
+}
+
+std::string describeFloat(float v) {
+  if (std::isnan(v)) return "NaN";
+  return v > 0 ? "Infinity" : "-Infinity";
+}
+}  // namespace
+
+FloatView floatArray(const Napi::Value& value, const std::string& name) {
+  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+    throw typeError("a Float32Array", name, describe(value));
+  }
+  Napi::Float32Array array = value.As<Napi::Float32Array>();
+  FloatView view;
+  view.data = array.Data();  // already includes byteOffset
+  view.length = array.ElementLength();
+  view.ref = Napi::Persistent(array.As<Napi::Object>());
+  return view;
+}
+
+int64_t positiveInteger(const Napi::Value& value, const std::string& name) {
+  if (!value.IsNumber()) throw typeError("a positive integer", name, describe(value));
+  const double v = value.As<Napi::Number>().DoubleValue();
+  if (!(v >= 1) || v != std::floor(v) || v > 9007199254740991.0) {
+    throw rangeError("a positive integer", name, describe(value));
+  }
+  return static_cast<int64_t>(v);
+}
+
+double finiteNumber(const Napi::Value& value, const std::string& name) {
+  if (!value.IsNumber()) throw typeError("a finite number", name, describe(value));
+  const double v = value.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(v)) throw rangeError("a finite number", name, describe(value));
+  return v;
+}
+
+uint64_t seedValue(const Napi::Value& value, const std::string& name) {
+  if (!value.IsNumber()) throw typeError("a non-negative integer", name, describe(value));
+  const double v = value.As<Napi::Number>().DoubleValue();
+  if (!(v >= 0) || v != std::floor(v) || v > 9007199254740991.0) {
+    throw rangeError("a non-negative integer below 2^53", name, describe(value));
+  }
+  return static_cast<uint64_t>(v);
+}
+
+Backend backendName(const Napi::Value& value, const std::string& name) {
+  if (value.IsString()) {
+    const std::string s = value.As<Napi::String>().Utf8Value();
+    if (s == "cpu") return Backend::Cpu;
+    if (s == "cuda") return Backend::Cuda;
+  }
+  throw typeError("'cpu' or 'cuda'", name, describe(value));
+}
+
+void requireFinite(const float* data, size_t length, size_t rowLength, const std::string& name) {
+  const size_t bad = firstNonFinite(data, length);
+  if (bad == length) return;
+  const size_t row = bad / rowLength, column = bad % rowLength;
+  throw rangeError("finite values", name,
+                   describeFloat(data[bad]) + " at particle " + std::to_string(row) + " (element " +
+                       std::to_string(column) + " of that particle)");
+}
+
+Napi::Error toJsError(Napi::Env env, ErrorKind kind, const std::string& message) {
+  switch (kind) {
+    case ErrorKind::Type: return Napi::TypeError::New(env, message);
+    case ErrorKind::Range: return Napi::RangeError::New(env, message);
+    default: return Napi::Error::New(env, message);
+  }
+}
+
+}  // namespace napi
+}  // namespace enkg

@@ -1,0 +1,53 @@
+// Argument handling shared by every exported function: typed-array views
+// that honour byteOffset and stay referenced while a worker runs, backend
+// names, and the translation of enkg::Error into JavaScript errors.
+#pragma once
+
+#include <napi.h>
+
+#include <cstdint>
+#include <string>
+
+#include "../core/device.h"
+#include "../core/errors.h"
+
+namespace enkg {
+namespace napi {
+
+// A Float32Array argument kept alive until the view is destroyed (on the
+// main thread, after the worker finished).
+struct FloatView {
+  float* data = nullptr;
+  size_t length = 0;
+  Napi::ObjectReference ref;
+};
+
+FloatView floatArray(const Napi::Value& value, const std::string& name);
+int64_t positiveInteger(const Napi::Value& value, const std::string& name);
+double finiteNumber(const Napi::Value& value, const std::string& name);
+uint64_t seedValue(const Napi::Value& value, const std::string& name);
+Backend backendName(const Napi::Value& value, const std::string& name);
+
+// Throws a RangeError naming `name` and the first particle (row of
+// `rowLength` floats) holding a NaN or an infinity.
+void requireFinite(const float* data, size_t length, size_t rowLength, const std::string& name);
+
+// Builds the JavaScript error matching an enkg::Error kind.
+Napi::Error toJsError(Napi::Env env, ErrorKind kind, const std::string& message);
+
+// Runs `body`, turning enkg::Error and std::exception into JS exceptions.
+template <typename Body>
+Napi::Value guarded(const Napi::CallbackInfo& info, Body body) {
+  try {
+    return body();
+  } catch (const Error& e) {
+    throw toJsError(info.Env(), e.kind(), e.what());
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw toJsError(info.Env(), ErrorKind::Runtime, e.what());
+  }
+}
+
+}  // namespace napi
+}  // namespace enkg

@@ -1,0 +1,102 @@
+// Export for bench/: benchKalman(backend, N, d, m, repeats, ordering?) times
+// the Kalman step on device-resident data next to a plain sgemm with the same
+// multiply-add count, in the same process, so the two can be compared as a
+// ratio. Returns { stepSeconds: number[], sgemmSeconds: number[], sgemmSize,
+// ordering, multiplyAdds }.
+#include <napi.h>
+
+#include <chrono>
+#include <cmath>
+#include <memory>
+#include <vector>
+
+#include "../core/kalman.h"
+#include "../dispatch.h"
+#include "args.h"
+#include "exports.h"
+#include "ensemble_ops.h"
+#include "promise_worker.h"
+
+namespace enkg {
+namespace napi {
+namespace {
+
+struct BenchResult {
+  std::vector<double> step, sgemm;
+  int64_t sgemmSize = 0;
+  Ordering ordering = Ordering::Coefficient;
+  double multiplyAdds = 0;
+};
+
+template <typename F>
+double seconds(Device& device, F f) {
+  device.synchronize();
+  const auto t0 = std::chrono::steady_clock::now();
+  f();
+  device.synchronize();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+Napi::Value BenchKalman(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    const Backend backend = backendName(info[0], "backend");
+    const int64_t N = positiveInteger(info[1], "N"), d = positiveInteger(info[2], "d"),
+                  m = positiveInteger(info[3], "m"), repeats = positiveInteger(info[4], "repeats");
+    const int choice = orderingChoice(info[5]);
+    auto result = std::make_shared<BenchResult>();
+    return runTask(
+        info.Env(), "enkg.benchKalman",
+        [=]() {
+          Device& device = deviceFor(backend);
+          std::lock_guard<std::mutex> lock(device.mutex());
+          const Ordering ordering = choice < 0 ? chooseOrdering(N, d, m) : static_cast<Ordering>(choice);
+          result->ordering = ordering;
+          result->multiplyAdds = orderingCost(ordering, N, d, m);
+          DeviceBuffer X(device, N * d), Xout(device, N * d), Y(device, N * m), R(device, N * m);
+          device.randomNormal(X.get(), d, N, 1, 0);
+          device.randomNormal(Y.get(), m, N, 2, 0);
+          device.randomNormal(R.get(), m, N, 3, 0);
+          // Square sgemm with the same multiply-add count: s^3 = cost.
+          const int64_t s = std::max<int64_t>(1, std::llround(std::cbrt(result->multiplyAdds)));
+          result->sgemmSize = s;
+          DeviceBuffer A(device, s * s), B(device, s * s), C(device, s * s);
+          device.randomNormal(A.get(), s, s, 4, 0);
+          device.randomNormal(B.get(), s, s, 5, 0);
+          for (int64_t rep = -1; rep < repeats; ++rep) {  // rep -1 is the warm-up
+            const double tStep = seconds(device, [&] {
+              kalmanStep(device, X.get(), Xout.get(), Y.get(), R.get(), N, d, m, 1.0, ordering);
+            });
+            const double tGemm = seconds(device, [&] {
+              device.gemm(false, false, s, s, s, 1.0f, A.get(), s, B.get(), s, 0.0f, C.get(), s);
+            });
+            if (rep >= 0) {
+              result->step.push_back(tStep);
+              result->sgemm.push_back(tGemm);
+            }
+          }
+        },
+        [=](Napi::Env env) -> Napi::Value {
+          auto toArray = [&](const std::vector<double>& v) {
+            Napi::Array a = Napi::Array::New(env, v.size());
+            for (size_t i = 0; i < v.size(); ++i) a.Set(static_cast<uint32_t>(i), v[i]);
+            return a;
+          };
+          Napi::Object o = Napi::Object::New(env);
+          o.Set("stepSeconds", toArray(result->step));
+          o.Set("sgemmSeconds", toArray(result->sgemm));
+          o.Set("sgemmSize", static_cast<double>(result->sgemmSize));
+          o.Set("ordering", orderingName(result->ordering));
+          o.Set("multiplyAdds", result->multiplyAdds);
+          return o;
+        });
+  });
+}
+
+}  // namespace
+
+void registerBenchOps(Napi::Env env, Napi::Object exports) {
+  exports.Set("benchKalman", Napi::Function::New(env, BenchKalman, "benchKalman"));
+}
+
+}  // namespace napi
+}  // namespace enkg

@@ -1,0 +1,18 @@
+// Helpers shared by the ensemble exports (ensemble_ops.cc: kalmanStep,
+// ensembleMean, ensembleCovarianceTrace) and NativeEnsemble.
+#pragma once
+
+#include <napi.h>
+
+#include "../core/kalman.h"
+
+namespace enkg {
+namespace napi {
+
+// Shared by the free functions and NativeEnsemble.
+int64_t rowLength(size_t length, int64_t N, const std::string& name, const std::string& shape);
+int orderingChoice(const Napi::Value& value);  // -1 auto, else an Ordering
+Napi::Object outcomeObject(Napi::Env env, const KalmanOutcome& outcome);
+
+}  // namespace napi
+}  // namespace enkg
