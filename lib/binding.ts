@@ -75,16 +75,20 @@ function load(): NativeAddon {
 
 export const native: NativeAddon = load();
 
-// Runs a native promise so that a rejection carries the caller's JavaScript
-// stack (the native error is created on a worker with no useful stack).
+// Runs a native promise so that a rejection is an error of this realm's
+// TypeError / RangeError / Error class (the addon creates its errors in the
+// main context, which a vm context such as jest's does not share) and
+// carries the caller's JavaScript stack rather than none.
 export async function callNative<T>(run: () => Promise<T>): Promise<T> {
   const site = new Error();
   try {
     return await run();
   } catch (error) {
-    if (error instanceof Error && site.stack) {
-      error.stack = `${error.name}: ${error.message}\n${site.stack.split('\n').slice(1).join('\n')}`;
-    }
-    throw error;
+    if (error === null || typeof error !== 'object' || typeof (error as Error).message !== 'string') throw error;
+    const { name, message } = error as Error;
+    const Kind = name === 'RangeError' ? RangeError : name === 'TypeError' ? TypeError : Error;
+    const local = new Kind(message);
+    local.stack = `${local.name}: ${message}\n${(site.stack ?? '').split('\n').slice(1).join('\n')}`;
+    throw local;
   }
 }

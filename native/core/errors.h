@@ -3,6 +3,7 @@
 // same message, so a bad input never aborts the process.
 #pragma once
 
+#include <sstream>
 #include <stdexcept>
 #include <string>
 
@@ -23,6 +24,14 @@ class Error : public std::runtime_error {
 // every argument check, in TypeScript and here.
 inline std::string expected(const std::string& what, const std::string& name, const std::string& received) {
   return "Expected " + what + " for " + name + " but received " + received;
+}
+
+// A number as JavaScript would print it in a message ("-1", "0.5", "inf").
+inline std::string formatNumber(double v) {
+  std::ostringstream s;
+  s.precision(17);
+  s << v;
+  return s.str();
 }
 
 inline Error typeError(const std::string& what, const std::string& name, const std::string& received) {

@@ -60,7 +60,7 @@ KalmanOutcome kalmanStep(Device& device, const float* X, float* Xout, const floa
   }
   if (!std::isfinite(coefNorm)) {
     throw rangeError("residuals and measurements whose coefficient matrix fits in float32", "residuals",
-                     "values whose ||C||_F overflows (" + std::to_string(coefNorm) + "); rescale the misfit");
+                     "values whose ||C||_F overflows (" + formatNumber(coefNorm) + "); rescale the misfit");
   }
   if (coefNorm == 0.0) {
     // Every residual is orthogonal to the measurement spread: no information,

@@ -13,9 +13,7 @@ std::string describe(const Napi::Value& value) {
   if (value.IsUndefined()) return "undefined";
   if (value.IsNull()) return "null";
   if (value.IsNumber()) {
-    std::ostringstream s;
-    s << value.As<Napi::Number>().DoubleValue();
-    return s.str();
+    return formatNumber(value.As<Napi::Number>().DoubleValue());
   }
   if (value.IsString()) return "'" + value.As<Napi::String>().Utf8Value() + "'";
   if (value.IsTypedArray()) return "a typed array of another element type";

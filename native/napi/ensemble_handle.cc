@@ -106,7 +106,7 @@ Napi::Value EnsembleHandle::Step(const Napi::CallbackInfo& info) {
     auto Y = std::make_shared<FloatView>(floatArray(info[0], "measurements"));
     auto R = std::make_shared<FloatView>(floatArray(info[1], "residuals"));
     const double stepScale = finiteNumber(info[2], "stepScale");
-    if (stepScale < 0) throw rangeError("a finite, non-negative number", "stepScale", std::to_string(stepScale));
+    if (stepScale < 0) throw rangeError("a finite, non-negative number", "stepScale", formatNumber(stepScale));
     const int choice = orderingChoice(info[3]);
     const int64_t N = N_, d = d_;
     const int64_t m = rowLength(Y->length, N, "measurements", "N x m");

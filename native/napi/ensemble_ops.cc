@@ -48,7 +48,7 @@ int64_t ensembleSize(const Napi::Value& value) {
 
 double stepScaleValue(const Napi::Value& value) {
   const double w = finiteNumber(value, "stepScale");
-  if (w < 0) throw rangeError("a finite, non-negative number", "stepScale", std::to_string(w));
+  if (w < 0) throw rangeError("a finite, non-negative number", "stepScale", formatNumber(w));
   return w;
 }
 

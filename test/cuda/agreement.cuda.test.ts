@@ -1,0 +1,33 @@
+// CPU and CUDA give the same numbers: Philox bits exactly, normals to the
+// last bit except for rare double->float rounding ties, and the Kalman step
+// within float32 tolerance.
+import { kalmanStep, randomNormal, randomUniform } from '../../lib';
+import { describeOnBackend } from '../helpers/backends';
+import { maxRelativeError, testRandom } from '../helpers/reference';
+
+describeOnBackend('cuda')('CPU and CUDA agree', () => {
+  it('draws identical uniforms and (up to ~1e-6 of values) identical normals', async () => {
+    const args = { count: 1 << 18, seed: 31337, stream: 4, streams: 4 };
+    expect(await randomUniform({ ...args, backend: 'cuda' })).toEqual(await randomUniform({ ...args, backend: 'cpu' }));
+    const gpu = await randomNormal({ ...args, backend: 'cuda' });
+    const cpu = await randomNormal({ ...args, backend: 'cpu' });
+    let differing = 0;
+    for (let i = 0; i < gpu.length; i++) {
+      if (gpu[i] !== cpu[i]) {
+        differing++;
+        expect(Math.abs(gpu[i] - cpu[i])).toBeLessThanOrEqual(2 * 2 ** -23 * Math.max(1, Math.abs(cpu[i])));
+      }
+    }
+    expect(differing).toBeLessThanOrEqual(4);
+  });
+
+  it('takes the same Kalman step within 1e-5 on large shapes', async () => {
+    const g = testRandom(3);
+    const N = 256, d = 4096, m = 1024;
+    const args = { particles: g.normals(N * d), measurements: g.normals(N * m), residuals: g.normals(N * m), ensembleSize: N, stepScale: 2 };
+    const gpu = await kalmanStep({ ...args, backend: 'cuda' });
+    const cpu = await kalmanStep({ ...args, backend: 'cpu' });
+    expect(maxRelativeError(gpu.particles, cpu.particles)).toBeLessThan(1e-5);
+    expect(Math.abs(gpu.coefNorm - cpu.coefNorm) / cpu.coefNorm).toBeLessThan(1e-5);
+  });
+});

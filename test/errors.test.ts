@@ -1,0 +1,149 @@
+// Every bad input gets a TypeError/RangeError whose message names the
+// argument, what was expected and what was received; nothing crashes.
+import { Ensemble, ensembleMean, kalmanStep, KalmanStepArgs, randomNormal } from '../lib';
+import { native } from '../lib/binding';
+import { testRandom } from './helpers/reference';
+
+const g = testRandom(1);
+const N = 4, d = 5, m = 3;
+const good = (): KalmanStepArgs => ({
+  particles: g.normals(N * d), measurements: g.normals(N * m), residuals: g.normals(N * m),
+  ensembleSize: N, stepScale: 1, backend: 'cpu',
+});
+
+describe('kalmanStep argument errors', () => {
+  it('rejects a particles length that is not N x d', async () => {
+    await expect(kalmanStep({ ...good(), particles: new Float32Array(7) })).rejects.toThrow(new RangeError(
+      'Expected a positive multiple of ensembleSize = 4 (N x d) for particles.length but received 7'));
+  });
+
+  it('rejects particles that do not match an explicit particleSize', async () => {
+    await expect(kalmanStep({ ...good(), particleSize: 6 })).rejects.toThrow(new RangeError(
+      'Expected N x d = 4 x 6 = 24 floats for particles.length but received 20'));
+  });
+
+  it('rejects measurements and residuals of different lengths', async () => {
+    await expect(kalmanStep({ ...good(), residuals: new Float32Array(8) })).rejects.toThrow(new RangeError(
+      'Expected N x m, like measurements = 4 x 3 = 12 floats for residuals.length but received 8'));
+    await expect(kalmanStep({ ...good(), measurements: new Float32Array(6) })).rejects.toThrow(
+      /^Expected a positive multiple of ensembleSize = 4 \(N x m\) for measurements.length but received 6$/);
+  });
+
+  it('rejects N < 2 and a non-integer N', async () => {
+    await expect(kalmanStep({ ...good(), ensembleSize: 1, particles: g.normals(5), measurements: g.normals(3), residuals: g.normals(3) }))
+      .rejects.toThrow(new RangeError('Expected an integer >= 2 for ensembleSize but received 1'));
+    await expect(kalmanStep({ ...good(), ensembleSize: 2.5 })).rejects.toThrow(
+      new RangeError('Expected an integer >= 2 for ensembleSize but received 2.5'));
+  });
+
+  it.each([
+    ['particles', 2, Number.NaN, 'NaN'],
+    ['measurements', 3, Number.POSITIVE_INFINITY, 'Infinity'],
+    ['residuals', 1, Number.NEGATIVE_INFINITY, '-Infinity'],
+  ] as const)('names the first particle with a non-finite value in %s', async (name, particle, value, text) => {
+    const args = good();
+    const width = name === 'particles' ? d : m;
+    args[name][particle * width + 1] = value;
+    args[name][(particle + 1) * width] = Number.NaN; // a later offender is not the one reported
+    const error = await kalmanStep(args).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RangeError);
+    expect((error as Error).message).toBe(
+      `Expected finite values for ${name} but received ${text} at particle ${particle} (element 1 of that particle)`);
+    // The native rejection carries the caller's stack.
+    expect((error as Error).stack).toContain('errors.test.ts');
+  });
+
+  it.each([
+    [Number.NaN, RangeError, 'Expected a finite number >= 0 for stepScale but received NaN'],
+    [-0.5, RangeError, 'Expected a finite number >= 0 for stepScale but received -0.5'],
+    [Number.POSITIVE_INFINITY, RangeError, 'Expected a finite number >= 0 for stepScale but received Infinity'],
+    ['1', TypeError, "Expected a finite number >= 0 for stepScale but received '1'"],
+  ])('rejects stepScale %p', async (stepScale, type, message) => {
+    await expect(kalmanStep({ ...good(), stepScale: stepScale as number })).rejects.toThrow(new type(message));
+  });
+
+  it('rejects arrays of the wrong type, unknown options and unknown backends', async () => {
+    await expect(kalmanStep({ ...good(), particles: new Float64Array(20) as unknown as Float32Array })).rejects.toThrow(
+      new TypeError('Expected a Float32Array for particles but received Float64Array(20)'));
+    await expect(kalmanStep({ ...good(), stepsize: 1 } as unknown as KalmanStepArgs)).rejects.toThrow(
+      /^Expected one of 'particles', .* for an option of kalmanStep but received 'stepsize'$/);
+    await expect(kalmanStep({ ...good(), backend: 'gpu' as 'cpu' })).rejects.toThrow(
+      new TypeError("Expected 'cpu', 'cuda' or 'auto' for backend but received 'gpu'"));
+    await expect(kalmanStep({ ...good(), ordering: 'fast' as 'auto' })).rejects.toThrow(
+      new TypeError("Expected one of 'auto', 'coefficient', 'cross-covariance' for ordering but received 'fast'"));
+    await expect(kalmanStep(undefined as unknown as KalmanStepArgs)).rejects.toThrow(
+      new TypeError('Expected an options object for kalmanStep(args) but received undefined'));
+  });
+});
+
+describe('the native layer checks again and never aborts', () => {
+  const x = g.normals(N * d), y = g.normals(N * m), r = g.normals(N * m), out = new Float32Array(N * d);
+
+  // Errors thrown synchronously by the addon belong to the main realm, not
+  // jest's, so they are compared by name and message.
+  const throwsNamed = (fn: () => unknown, name: string, message?: string): void => {
+    let caught: unknown;
+    try {
+      fn();
+    } catch (e) {
+      caught = e;
+    }
+    expect((caught as Error | undefined)?.name).toBe(name);
+    if (message !== undefined) expect((caught as Error).message).toBe(message);
+  };
+
+  it('throws TypeError/RangeError for bad arguments passed straight to the addon', () => {
+    throwsNamed(() => native.kalmanStep('cpu', [1, 2] as unknown as Float32Array, y, r, N, 1, out), 'TypeError',
+      'Expected a Float32Array for particles but received an Array');
+    throwsNamed(() => native.kalmanStep('cpu', x, y, r, 1, 1, out), 'RangeError',
+      'Expected an ensembleSize of at least 2 for ensembleSize but received 1');
+    throwsNamed(() => native.kalmanStep('cpu', x, y, r, N, -1, out), 'RangeError',
+      'Expected a finite, non-negative number for stepScale but received -1');
+    throwsNamed(() => native.kalmanStep('cpu', x, y, r, N, 1, new Float32Array(3)), 'RangeError',
+      'Expected 20 floats (the length of particles) for out.length but received 3');
+    throwsNamed(() => native.kalmanStep('tpu' as 'cpu', x, y, r, N, 1, out), 'TypeError',
+      "Expected 'cpu' or 'cuda' for backend but received 'tpu'");
+    throwsNamed(() => native.randomNormal('cpu', new Float32Array(3), 2, 2, 0, 0), 'RangeError',
+      'Expected count x streams = 4 floats for out.length but received 3');
+    throwsNamed(() => native.philox4x32(new Uint32Array(3), new Uint32Array(2)), 'TypeError',
+      'Expected a Uint32Array of length 4 for counter but received another value');
+  });
+
+  it('honours byteOffset of typed-array views', async () => {
+    const backing = new Float32Array(N * d + 3);
+    backing.set(x, 3);
+    const view = backing.subarray(3);
+    const a = await kalmanStep({ particles: view, measurements: y, residuals: r, ensembleSize: N, stepScale: 1, backend: 'cpu' });
+    const b = await kalmanStep({ particles: x, measurements: y, residuals: r, ensembleSize: N, stepScale: 1, backend: 'cpu' });
+    expect(a.particles).toEqual(b.particles);
+  });
+});
+
+describe('other entry points', () => {
+  it('ensembleMean names its bad inputs', async () => {
+    await expect(ensembleMean({ particles: new Float32Array(5), ensembleSize: 2, backend: 'cpu' })).rejects.toThrow(
+      new RangeError('Expected a positive multiple of ensembleSize = 2 (N x d) for particles.length but received 5'));
+    const bad = Float32Array.from([1, 2, 3, Number.NaN]);
+    await expect(ensembleMean({ particles: bad, ensembleSize: 2, backend: 'cpu' })).rejects.toThrow(
+      new RangeError('Expected finite values for particles but received NaN at particle 1 (element 1 of that particle)'));
+  });
+
+  it('randomNormal rejects a negative or fractional seed and a zero count', async () => {
+    await expect(randomNormal({ count: 4, seed: -1 })).rejects.toThrow(
+      new RangeError('Expected an integer >= 0 for seed but received -1'));
+    await expect(randomNormal({ count: 0, seed: 1 })).rejects.toThrow(
+      new RangeError('Expected an integer >= 1 for count but received 0'));
+  });
+
+  it('Ensemble rejects non-finite measurements without touching its particles', async () => {
+    const particles = g.normals(N * d);
+    const ensemble = await Ensemble.create({ particles, ensembleSize: N, backend: 'cpu' });
+    const measurements = g.normals(N * m);
+    measurements[2 * m] = Number.NaN;
+    await expect(ensemble.kalmanStep({ measurements, residuals: g.normals(N * m), stepScale: 1 })).rejects.toThrow(
+      new RangeError('Expected finite values for measurements but received NaN at particle 2 (element 0 of that particle)'));
+    expect(await ensemble.read()).toEqual(particles);
+    await expect(Ensemble.create({ particles: g.normals(7), ensembleSize: N, backend: 'cpu' })).rejects.toThrow(RangeError);
+    await ensemble.dispose();
+  });
+});

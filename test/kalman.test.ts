@@ -1,0 +1,3 @@
+import { defineKalmanSuite } from './suites/kalman.suite';
+
+defineKalmanSuite('cpu');
