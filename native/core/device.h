@@ -40,10 +40,16 @@ class Device {
   // (accumulated in double). `out` is a device pointer of `rows` floats.
   virtual void columnMean(const float* A, int64_t rows, int64_t cols, int64_t lda, float* out) = 0;
 
-  // D[r + c * ldd] = A[r + c * lda] - mean[r]; when `copy` is not null also
-  // copy[r + c * ldc] = A[r + c * lda] (one pass over A for both).
+  // D[r + c * ldd] = A[r + c * lda] - mean[r].
   virtual void centerColumns(const float* A, int64_t rows, int64_t cols, int64_t lda, const float* mean, float* D,
-                             int64_t ldd, float* copy, int64_t ldc) = 0;
+                             int64_t ldd) = 0;
+
+  // D[r + c * ldd] = A[r + c * lda]: a strided rows x cols block copy.
+  virtual void copyBlock(const float* A, int64_t rows, int64_t cols, int64_t lda, float* D, int64_t ldd) = 0;
+
+  // Turns the N x N coefficient matrix C (column-major) into the mixing
+  // matrix M = I - eta (C - (C 1) 1^T / N) in place (row sums in double).
+  virtual void formMixingMatrix(float* C, int64_t N, float eta) = 0;
 
   // sum over r, c of (A[r + c * lda] - mean[r])^2, in double.
   virtual double centeredSumSquares(const float* A, int64_t rows, int64_t cols, int64_t lda, const float* mean) = 0;

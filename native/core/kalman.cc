@@ -24,14 +24,31 @@ Ordering chooseOrdering(int64_t N, int64_t d, int64_t m) {
 
 namespace {
 
-// Rows of a d x N block that fit `perRow` floats per row in the budget.
+// Rows of a d x N block that fit `perRow` floats per row in the device's
+// scratch budget, but at least 512 (thinner products run below full rate).
 int64_t blockRows(const Device& device, int64_t d, int64_t perRow) {
   const int64_t budget = static_cast<int64_t>(device.scratchBudget());
-  return std::max<int64_t>(1, std::min<int64_t>(d, budget / std::max<int64_t>(1, perRow)));
+  return std::min<int64_t>(d, std::max<int64_t>(512, budget / std::max<int64_t>(1, perRow)));
 }
 
 }  // namespace
 
+// Notes on the products (column-major; particle n is column n of X):
+//
+// Coefficient ordering. With P = I - 11^T/N the centring projector,
+// Xc = X P^T, so dx = C Xc is X (C P)^T, and the whole update is one product
+//   Xout = X M^T,  M = I - eta (C - (C 1) 1^T / N),
+// an N x N "mixing matrix" formed in O(N^2). Neither xbar nor Xc is ever
+// materialised: the step reads X once and writes Xout once, the least memory
+// traffic possible, and runs at the rate of a plain sgemm. (C 1 is zero in
+// exact arithmetic because Yc is centred; subtracting the computed row sums
+// keeps the product equal to C Xc even for the rounded C.) Rounding is then
+// relative to |x| rather than |x - xbar|: the same order as storing the
+// result in float32, which both forms do.
+//
+// Cross-covariance ordering. S = Xc Yc^T equals X Yc^T because Yc's columns
+// sum to zero; the update Xout = X - (eta / N) S R runs block by block over
+// the rows of X, so S never exists beyond one block.
 KalmanOutcome kalmanStep(Device& device, const float* X, float* Xout, const float* Y, const float* R, int64_t N,
                          int64_t d, int64_t m, double stepScale, Ordering ordering) {
   const float invN = 1.0f / static_cast<float>(N);
@@ -39,9 +56,7 @@ KalmanOutcome kalmanStep(Device& device, const float* X, float* Xout, const floa
   DeviceBuffer ybar(device, m);
   device.columnMean(Y, m, N, m, ybar.get());
   DeviceBuffer Yc(device, static_cast<size_t>(m) * N);
-  device.centerColumns(Y, m, N, m, ybar.get(), Yc.get(), m, nullptr, 0);
-  DeviceBuffer xbar(device, d);
-  device.columnMean(X, d, N, d, xbar.get());
+  device.centerColumns(Y, m, N, m, ybar.get(), Yc.get(), m);
 
   // C (column-major N x N): C(n, k) = <r^n, yc^k> / N = (R^T Yc)(n, k) / N.
   DeviceBuffer C;
@@ -70,26 +85,29 @@ KalmanOutcome kalmanStep(Device& device, const float* X, float* Xout, const floa
   }
   const float eta = static_cast<float>(stepScale / coefNorm);
 
-  // The particle dimension is processed in blocks of rows of the d x N
-  // matrix, so the centred particles never exist in full. Each block is
-  // read before it is written, which also makes the step safe in place.
   if (ordering == Ordering::Coefficient) {
-    const int64_t rows = blockRows(device, d, N);
-    DeviceBuffer Xc(device, static_cast<size_t>(rows) * N);
-    for (int64_t j = 0; j < d; j += rows) {
-      const int64_t b = std::min(rows, d - j);
-      device.centerColumns(X + j, b, N, d, xbar.get() + j, Xc.get(), b, Xout == X ? nullptr : Xout + j, d);
-      // Xout_blk += -eta * Xc_blk * C^T   (dx^n = sum_k C(n, k) xc^k)
-      device.gemm(false, true, b, N, N, -eta, Xc.get(), b, C.get(), N, 1.0f, Xout + j, d);
+    device.formMixingMatrix(C.get(), N, eta);  // C becomes M
+    if (Xout != X) {
+      device.gemm(false, true, d, N, N, 1.0f, X, d, C.get(), N, 0.0f, Xout, d);
+    } else {
+      // In place: each block of rows is copied aside (a cache-sized
+      // buffer) before the product overwrites it.
+      const int64_t rows = blockRows(device, d, N);
+      DeviceBuffer block(device, static_cast<size_t>(rows) * N);
+      for (int64_t j = 0; j < d; j += rows) {
+        const int64_t b = std::min(rows, d - j);
+        device.copyBlock(X + j, b, N, d, block.get(), b);
+        device.gemm(false, true, b, N, N, 1.0f, block.get(), b, C.get(), N, 0.0f, Xout + j, d);
+      }
     }
   } else {
-    const int64_t rows = blockRows(device, d, N + m);
-    DeviceBuffer Xc(device, static_cast<size_t>(rows) * N), S(device, static_cast<size_t>(rows) * m);
+    const int64_t rows = blockRows(device, d, m);
+    DeviceBuffer S(device, static_cast<size_t>(rows) * m);
     for (int64_t j = 0; j < d; j += rows) {
       const int64_t b = std::min(rows, d - j);
-      device.centerColumns(X + j, b, N, d, xbar.get() + j, Xc.get(), b, Xout == X ? nullptr : Xout + j, d);
-      // S_blk = Xc_blk Yc^T (b x m), then Xout_blk += -(eta / N) S_blk R.
-      device.gemm(false, true, b, m, N, 1.0f, Xc.get(), b, Yc.get(), m, 0.0f, S.get(), b);
+      // S_blk = X_blk Yc^T (b x m) is read from X before X_blk is written.
+      device.gemm(false, true, b, m, N, 1.0f, X + j, d, Yc.get(), m, 0.0f, S.get(), b);
+      if (Xout != X) device.copyBlock(X + j, b, N, d, Xout + j, d);
       device.gemm(false, false, b, N, m, -eta * invN, S.get(), b, R, m, 1.0f, Xout + j, d);
     }
   }

@@ -6,7 +6,11 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
+#include <map>
+#include <mutex>
 #include <new>
+#include <unordered_map>
 #include <string>
 #include <vector>
 
@@ -27,14 +31,44 @@ class CpuDevice final : public Device {
  public:
   Backend kind() const override { return Backend::Cpu; }
 
+  // Scratch buffers are recycled: a fresh multi-megabyte allocation is
+  // mmap'ed and page-faulted on first touch, which costs as much as the
+  // centring pass of a Kalman step.
   float* alloc(size_t count) override {
-    void* p = nullptr;
-    if (posix_memalign(&p, 64, std::max<size_t>(count, 1) * sizeof(float)) != 0) {
-      throw runtimeError("Out of host memory allocating " + std::to_string(count * sizeof(float) >> 20) + " MiB");
+    count = std::max<size_t>(count, 1);
+    {
+      std::lock_guard<std::mutex> lock(poolMutex_);
+      auto it = pool_.lower_bound(count);
+      if (it != pool_.end() && it->first <= 2 * count) {
+        float* p = it->second;
+        pooledFloats_ -= it->first;
+        pool_.erase(it);
+        return p;
+      }
     }
+    void* p = nullptr;
+    if (posix_memalign(&p, 64, count * sizeof(float)) != 0) {
+      throw runtimeError("Out of host memory allocating " + std::to_string((count * sizeof(float)) >> 20) + " MiB");
+    }
+    std::lock_guard<std::mutex> lock(poolMutex_);
+    sizes_[static_cast<float*>(p)] = count;
     return static_cast<float*>(p);
   }
-  void release(float* p) override { std::free(p); }
+  void release(float* p) override {
+    if (p == nullptr) return;
+    std::lock_guard<std::mutex> lock(poolMutex_);
+    const size_t count = sizes_.at(p);
+    pool_.emplace(count, p);
+    pooledFloats_ += count;
+    // Keep at most kPoolFloats cached; free the largest blocks first.
+    while (pooledFloats_ > kPoolFloats && !pool_.empty()) {
+      auto largest = std::prev(pool_.end());
+      pooledFloats_ -= largest->first;
+      sizes_.erase(largest->second);
+      std::free(largest->second);
+      pool_.erase(largest);
+    }
+  }
   void upload(float* dst, const float* src, size_t count) override { copy(dst, src, count); }
   void download(float* dst, const float* src, size_t count) override { copy(dst, src, count); }
   void copy(float* dst, const float* src, size_t count) override {
@@ -73,14 +107,37 @@ class CpuDevice final : public Device {
     }
   }
 
-  void centerColumns(const float* A, int64_t rows, int64_t cols, int64_t lda, const float* mean, float* D, int64_t ldd,
-                     float* copyTo, int64_t ldc) override {
+  void centerColumns(const float* A, int64_t rows, int64_t cols, int64_t lda, const float* mean, float* D,
+                     int64_t ldd) override {
 #pragma omp parallel for schedule(static) if (rows * cols > (1 << 15))
     for (int64_t c = 0; c < cols; ++c) {
       const float* src = A + c * lda;
       float* dst = D + c * ldd;
       for (int64_t r = 0; r < rows; ++r) dst[r] = src[r] - mean[r];
-      if (copyTo != nullptr) std::memcpy(copyTo + c * ldc, src, static_cast<size_t>(rows) * sizeof(float));
+    }
+  }
+
+  void copyBlock(const float* A, int64_t rows, int64_t cols, int64_t lda, float* D, int64_t ldd) override {
+#pragma omp parallel for schedule(static) if (rows * cols > (1 << 15))
+    for (int64_t c = 0; c < cols; ++c) {
+      std::memcpy(D + c * ldd, A + c * lda, static_cast<size_t>(rows) * sizeof(float));
+    }
+  }
+
+  void formMixingMatrix(float* C, int64_t N, float eta) override {
+    std::vector<double> rowMean(static_cast<size_t>(N), 0.0);
+    for (int64_t k = 0; k < N; ++k) {
+      const float* col = C + k * N;
+      for (int64_t n = 0; n < N; ++n) rowMean[n] += col[n];
+    }
+    for (double& v : rowMean) v /= static_cast<double>(N);
+#pragma omp parallel for schedule(static) if (N > 256)
+    for (int64_t k = 0; k < N; ++k) {
+      float* col = C + k * N;
+      for (int64_t n = 0; n < N; ++n) {
+        const double centred = static_cast<double>(col[n]) - rowMean[n];
+        col[n] = static_cast<float>((n == k ? 1.0 : 0.0) - static_cast<double>(eta) * centred);
+      }
     }
   }
 
@@ -126,9 +183,17 @@ class CpuDevice final : public Device {
     }, firstStream);
   }
 
-  size_t scratchBudget() const override { return size_t{1} << 22; }  // 16 MiB of floats
+  // Scratch blocks (in-place steps, the cross-covariance ordering) small
+  // enough to stay in the last-level cache between the copy and the product.
+  size_t scratchBudget() const override { return size_t{1} << 20; }  // 4 MiB of floats
 
  private:
+  static constexpr size_t kPoolFloats = size_t{1} << 29;  // 2 GiB
+  std::mutex poolMutex_;
+  std::multimap<size_t, float*> pool_;          // free blocks by size
+  std::unordered_map<float*, size_t> sizes_;    // every live or pooled block
+  size_t pooledFloats_ = 0;
+
   // Calls emit(stream, block, dst, lanes) for every block of four values of
   // every stream; the blocks are independent, so any split is the same.
   template <typename Emit>

@@ -66,13 +66,32 @@ __global__ void columnMeanKernel(const float* A, int64_t rows, int64_t cols, int
 // Grid: x over rows (grid-stride), y over columns (grid-stride): no 64-bit
 // division per element.
 __global__ void centerColumnsKernel(const float* A, int64_t rows, int64_t cols, int64_t lda, const float* mean,
-                                    float* D, int64_t ldd, float* copyTo, int64_t ldc) {
+                                    float* D, int64_t ldd) {
   for (int64_t c = blockIdx.y; c < cols; c += gridDim.y) {
     for (int64_t r = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; r < rows;
          r += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-      const float v = A[r + c * lda];
-      D[r + c * ldd] = v - mean[r];
-      if (copyTo != nullptr) copyTo[r + c * ldc] = v;
+      D[r + c * ldd] = A[r + c * lda] - mean[r];
+    }
+  }
+}
+
+// Row means of a column-major N x N matrix: thread n walks row n (adjacent
+// threads read adjacent addresses).
+__global__ void rowMeanKernel(const float* C, int64_t N, double* rowMean) {
+  const int64_t n = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (n >= N) return;
+  double acc = 0.0;
+  for (int64_t k = 0; k < N; ++k) acc += C[n + k * N];
+  rowMean[n] = acc / static_cast<double>(N);
+}
+
+// C <- I - eta (C - rowMean 1^T)
+__global__ void mixingMatrixKernel(float* C, int64_t N, float eta, const double* rowMean) {
+  for (int64_t k = blockIdx.y; k < N; k += gridDim.y) {
+    for (int64_t n = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; n < N;
+         n += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+      const double centred = static_cast<double>(C[n + k * N]) - rowMean[n];
+      C[n + k * N] = static_cast<float>((n == k ? 1.0 : 0.0) - static_cast<double>(eta) * centred);
     }
   }
 }
@@ -200,11 +219,27 @@ class CudaDevice final : public Device {
     ENKG_CUDA(cudaGetLastError());
   }
 
-  void centerColumns(const float* A, int64_t rows, int64_t cols, int64_t lda, const float* mean, float* D, int64_t ldd,
-                     float* copyTo, int64_t ldc) override {
+  void centerColumns(const float* A, int64_t rows, int64_t cols, int64_t lda, const float* mean, float* D,
+                     int64_t ldd) override {
     if (rows * cols == 0) return;
-    centerColumnsKernel<<<grid2d(rows, cols), 256, 0, stream_>>>(A, rows, cols, lda, mean, D, ldd, copyTo, ldc);
+    centerColumnsKernel<<<grid2d(rows, cols), 256, 0, stream_>>>(A, rows, cols, lda, mean, D, ldd);
     ENKG_CUDA(cudaGetLastError());
+  }
+
+  void copyBlock(const float* A, int64_t rows, int64_t cols, int64_t lda, float* D, int64_t ldd) override {
+    if (rows * cols == 0) return;
+    ENKG_CUDA(cudaMemcpy2DAsync(D, ldd * sizeof(float), A, lda * sizeof(float), rows * sizeof(float), cols,
+                                cudaMemcpyDeviceToDevice, stream_));
+  }
+
+  void formMixingMatrix(float* C, int64_t N, float eta) override {
+    double* rowMean = nullptr;
+    ENKG_CUDA(cudaMallocAsync(reinterpret_cast<void**>(&rowMean), N * sizeof(double), stream_));
+    rowMeanKernel<<<gridFor(N, 128, INT_MAX), 128, 0, stream_>>>(C, N, rowMean);
+    mixingMatrixKernel<<<grid2d(N, N), 256, 0, stream_>>>(C, N, eta, rowMean);
+    const cudaError_t launched = cudaGetLastError();
+    cudaFreeAsync(rowMean, stream_);
+    check(launched, "mixingMatrixKernel");
   }
 
   double centeredSumSquares(const float* A, int64_t rows, int64_t cols, int64_t lda, const float* mean) override {
