@@ -17,15 +17,36 @@
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
+        "/usr/include/x86_64-linux-gnu/openblas-openmp",
+        "/usr/include/aarch64-linux-gnu/openblas-openmp",
         "/usr/include/x86_64-linux-gnu/openblas-pthread",
         "/usr/include/aarch64-linux-gnu/openblas-pthread",
         "/usr/include/openblas"
       ],
-      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
-      "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
-      "cflags_cc": ["-std=c++17", "-O3", "-fopenmp", "-fexceptions"],
-      "ldflags": ["-fopenmp"],
-      "libraries": ["-lopenblas"]
+      "defines": [
+        "NAPI_VERSION=8",
+        "NAPI_CPP_EXCEPTIONS",
+        "NODE_ADDON_API_DISABLE_DEPRECATED"
+      ],
+      "cflags_cc!": [
+        "-fno-exceptions",
+        "-fno-rtti"
+      ],
+      "cflags_cc": [
+        "-std=c++17",
+        "-O3",
+        "-fopenmp",
+        "-fexceptions"
+      ],
+      "ldflags": [
+        "-fopenmp"
+      ],
+      "libraries": [
+        "-L/usr/lib/x86_64-linux-gnu/openblas-openmp",
+        "-L/usr/lib/aarch64-linux-gnu/openblas-openmp",
+        "-Wl,-rpath,/usr/lib/x86_64-linux-gnu/openblas-openmp:/usr/lib/aarch64-linux-gnu/openblas-openmp",
+        "-lopenblas"
+      ]
     }
   ]
 }

@@ -1,0 +1,141 @@
+// Benchmark of the Kalman step (npm run bench:ensemble).
+//
+// For N in {256, 1024, 2048}, d = 128 x 128, m = 64 x 64 on every available
+// backend it times, in one process:
+//   - the native step on device-resident data, and a square sgemm with the
+//     same multiply-add count (the baseline; ratio = step rate / sgemm rate);
+//   - the public kalmanStep() on host arrays (validation, finite checks and,
+//     on a GPU, the transfers included), with a reused `out` array;
+//   - on CUDA, Ensemble.kalmanStep() with the particles resident on the GPU.
+// Medians after a warm-up. Prints a table and writes JSON.
+//
+// Options: --backend cpu|cuda|all (default all available), --repeats R (5),
+//          --sizes 256,1024,2048, --out FILE (bench/results/ensemble-<backend>.json)
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+
+import { backends, BackendName, Ensemble, kalmanStep, randomNormal } from '../lib';
+import { native } from '../lib/binding';
+
+const D = 128 * 128;
+const M = 64 * 64;
+
+const median = (values: number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+
+async function timeRepeated(repeats: number, run: () => Promise<unknown>): Promise<number> {
+  await run(); // warm-up
+  const times: number[] = [];
+  for (let i = 0; i < repeats; i++) {
+    const t0 = process.hrtime.bigint();
+    await run();
+    times.push(Number(process.hrtime.bigint() - t0) / 1e9);
+  }
+  return median(times);
+}
+
+interface Row {
+  backend: BackendName;
+  N: number;
+  d: number;
+  m: number;
+  ordering: string;
+  gflop: number;
+  kernelMs: number;
+  sgemmMs: number;
+  sgemmSize: number;
+  kernelGflops: number;
+  sgemmGflops: number;
+  kernelRatio: number;
+  apiMs: number;
+  apiRatio: number;
+  residentMs?: number;
+  residentRatio?: number;
+}
+
+async function benchBackend(backend: BackendName, sizes: number[], repeats: number): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const N of sizes) {
+    const native_ = await native.benchKalman(backend, N, D, M, repeats);
+    const flops = 2 * native_.multiplyAdds;
+    const kernel = median(native_.stepSeconds);
+    const sgemm = median(native_.sgemmSeconds);
+    const sgemmRate = (2 * native_.sgemmSize ** 3) / sgemm;
+
+    const particles = await randomNormal({ count: D, streams: N, seed: 1 });
+    const measurements = await randomNormal({ count: M, streams: N, seed: 2 });
+    const residuals = await randomNormal({ count: M, streams: N, seed: 3 });
+    const out = new Float32Array(N * D);
+    const api = await timeRepeated(repeats, () =>
+      kalmanStep({ particles, measurements, residuals, ensembleSize: N, stepScale: 1, backend, out }));
+
+    let resident: number | undefined;
+    if (backend === 'cuda') {
+      const ensemble = await Ensemble.create({ particles, ensembleSize: N, backend });
+      resident = await timeRepeated(repeats, () => ensemble.kalmanStep({ measurements, residuals, stepScale: 1 }));
+      await ensemble.dispose();
+    }
+    rows.push({
+      backend, N, d: D, m: M, ordering: native_.ordering, gflop: flops / 1e9,
+      kernelMs: kernel * 1e3, sgemmMs: sgemm * 1e3, sgemmSize: native_.sgemmSize,
+      kernelGflops: flops / kernel / 1e9, sgemmGflops: sgemmRate / 1e9,
+      kernelRatio: flops / kernel / sgemmRate,
+      apiMs: api * 1e3, apiRatio: flops / api / sgemmRate,
+      residentMs: resident === undefined ? undefined : resident * 1e3,
+      residentRatio: resident === undefined ? undefined : flops / resident / sgemmRate,
+    });
+    printRow(rows[rows.length - 1]);
+  }
+  return rows;
+}
+
+function printHeader(): void {
+  console.log(
+    'backend     N  ordering      GFLOP  kernel ms  GFLOP/s  sgemm ms (size)  GFLOP/s  ratio  kalmanStep ms  ratio  resident ms  ratio');
+}
+
+function printRow(r: Row): void {
+  const f = (v: number | undefined, w: number, p = 1): string => (v === undefined ? '-' : v.toFixed(p)).padStart(w);
+  console.log(
+    `${r.backend.padEnd(7)} ${String(r.N).padStart(5)}  ${r.ordering.padEnd(12)} ${f(r.gflop, 6)} ${f(r.kernelMs, 10, 2)} ` +
+      `${f(r.kernelGflops, 8)} ${f(r.sgemmMs, 9, 2)} (${String(r.sgemmSize).padStart(4)}) ${f(r.sgemmGflops, 8)} ` +
+      `${f(r.kernelRatio, 6, 2)} ${f(r.apiMs, 14, 2)} ${f(r.apiRatio, 6, 2)} ${f(r.residentMs, 12, 2)} ${f(r.residentRatio, 6, 2)}`);
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      backend: { type: 'string', default: 'all' },
+      repeats: { type: 'string', default: '5' },
+      sizes: { type: 'string', default: '256,1024,2048' },
+      out: { type: 'string' },
+    },
+    strict: true,
+  });
+  const repeats = Number(values.repeats);
+  const sizes = String(values.sizes).split(',').map(Number);
+  if (!Number.isInteger(repeats) || repeats < 1) throw new Error(`--repeats must be a positive integer, got ${values.repeats}`);
+  if (sizes.some((n) => !Number.isInteger(n) || n < 2)) throw new Error(`--sizes must list integers >= 2, got ${values.sizes}`);
+  const available = (await backends()).filter((b) => b.available).map((b) => b.name);
+  const wanted: BackendName[] = values.backend === 'all' ? available : [values.backend as BackendName];
+  for (const b of wanted) {
+    if (!available.includes(b)) throw new Error(`backend ${b} is unavailable on this machine (see enkg info)`);
+  }
+  console.log(`Kalman step, d = ${D}, m = ${M}, median of ${repeats} after a warm-up; ratio = rate / sgemm rate\n`);
+  printHeader();
+  const rows: Row[] = [];
+  for (const backend of wanted) rows.push(...(await benchBackend(backend, sizes, repeats)));
+  const file = values.out ?? path.join(__dirname, 'results', `ensemble-${wanted.join('-')}.json`);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), repeats, d: D, m: M, backends: await backends(), rows }, null, 2));
+  console.log(`\nwrote ${file}`);
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exitCode = 1;
+});
