@@ -7,7 +7,8 @@
 //   - the public kalmanStep() on host arrays (validation, finite checks and,
 //     on a GPU, the transfers included), with a reused `out` array;
 //   - on CUDA, Ensemble.kalmanStep() with the particles resident on the GPU.
-// Medians after a warm-up. Prints a table and writes JSON.
+// Each timed call alternates with a baseline sgemm, and every ratio compares
+// medians taken side by side. Prints a table and writes JSON.
 //
 // Options: --backend cpu|cuda|all (default all available), --repeats R (5),
 //          --sizes 256,1024,2048, --out FILE (bench/results/ensemble-<backend>.json)
@@ -27,15 +28,21 @@ const median = (values: number[]): number => {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 };
 
-async function timeRepeated(repeats: number, run: () => Promise<unknown>): Promise<number> {
+// Times `run` and, after each call, one baseline sgemm of `size`: the two
+// alternate so that a change of machine speed during the run hits both.
+async function timeInterleaved(
+  repeats: number, backend: BackendName, size: number, run: () => Promise<unknown>,
+): Promise<{ run: number; sgemm: number }> {
   await run(); // warm-up
-  const times: number[] = [];
+  const runs: number[] = [];
+  const sgemms: number[] = [];
   for (let i = 0; i < repeats; i++) {
     const t0 = process.hrtime.bigint();
     await run();
-    times.push(Number(process.hrtime.bigint() - t0) / 1e9);
+    runs.push(Number(process.hrtime.bigint() - t0) / 1e9);
+    sgemms.push(...(await native.benchSgemm(backend, size, 1)));
   }
-  return median(times);
+  return { run: median(runs), sgemm: median(sgemms) };
 }
 
 interface Row {
@@ -70,23 +77,25 @@ async function benchBackend(backend: BackendName, sizes: number[], repeats: numb
     const measurements = await randomNormal({ count: M, streams: N, seed: 2 });
     const residuals = await randomNormal({ count: M, streams: N, seed: 3 });
     const out = new Float32Array(N * D);
-    const api = await timeRepeated(repeats, () =>
+    const api = await timeInterleaved(repeats, backend, native_.sgemmSize, () =>
       kalmanStep({ particles, measurements, residuals, ensembleSize: N, stepScale: 1, backend, out }));
 
-    let resident: number | undefined;
+    let resident: { run: number; sgemm: number } | undefined;
     if (backend === 'cuda') {
       const ensemble = await Ensemble.create({ particles, ensembleSize: N, backend });
-      resident = await timeRepeated(repeats, () => ensemble.kalmanStep({ measurements, residuals, stepScale: 1 }));
+      resident = await timeInterleaved(repeats, backend, native_.sgemmSize,
+        () => ensemble.kalmanStep({ measurements, residuals, stepScale: 1 }));
       await ensemble.dispose();
     }
+    const sgemmFlops = 2 * native_.sgemmSize ** 3;
     rows.push({
       backend, N, d: D, m: M, ordering: native_.ordering, gflop: flops / 1e9,
       kernelMs: kernel * 1e3, sgemmMs: sgemm * 1e3, sgemmSize: native_.sgemmSize,
       kernelGflops: flops / kernel / 1e9, sgemmGflops: sgemmRate / 1e9,
       kernelRatio: flops / kernel / sgemmRate,
-      apiMs: api * 1e3, apiRatio: flops / api / sgemmRate,
-      residentMs: resident === undefined ? undefined : resident * 1e3,
-      residentRatio: resident === undefined ? undefined : flops / resident / sgemmRate,
+      apiMs: api.run * 1e3, apiRatio: (flops / api.run) / (sgemmFlops / api.sgemm),
+      residentMs: resident === undefined ? undefined : resident.run * 1e3,
+      residentRatio: resident === undefined ? undefined : (flops / resident.run) / (sgemmFlops / resident.sgemm),
     });
     printRow(rows[rows.length - 1]);
   }

@@ -49,6 +49,7 @@ export interface NativeAddon {
   randomUniform(backend: NativeBackend, out: Float32Array, count: number, streams: number, seed: number, stream: number): Promise<void>;
   philox4x32(counter: Uint32Array, key: Uint32Array): Uint32Array;
   benchKalman(backend: NativeBackend, N: number, d: number, m: number, repeats: number, ordering?: NativeOrdering): Promise<NativeBenchResult>;
+  benchSgemm(backend: NativeBackend, size: number, repeats: number): Promise<number[]>;
   NativeEnsemble: new (backend: NativeBackend, ensembleSize: number, particleSize: number) => NativeEnsembleHandle;
 }
 

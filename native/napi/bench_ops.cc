@@ -2,7 +2,7 @@
 // the Kalman step on device-resident data next to a plain sgemm with the same
 // multiply-add count, in the same process, so the two can be compared as a
 // ratio. Returns { stepSeconds: number[], sgemmSeconds: number[], sgemmSize,
-// ordering, multiplyAdds }.
+// ordering, multiplyAdds }. benchSgemm times the baseline alone.
 #include <napi.h>
 
 #include <chrono>
@@ -92,10 +92,42 @@ Napi::Value BenchKalman(const Napi::CallbackInfo& info) {
   });
 }
 
+// benchSgemm(backend, size, repeats) -> Promise<number[]>: seconds of each
+// square size^3 sgemm on device-resident data (after one warm-up), so a
+// benchmark can interleave the baseline with calls timed from JavaScript.
+Napi::Value BenchSgemm(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    const Backend backend = backendName(info[0], "backend");
+    const int64_t s = positiveInteger(info[1], "size"), repeats = positiveInteger(info[2], "repeats");
+    auto times = std::make_shared<std::vector<double>>();
+    return runTask(
+        info.Env(), "enkg.benchSgemm",
+        [=]() {
+          Device& device = deviceFor(backend);
+          std::lock_guard<std::mutex> lock(device.mutex());
+          DeviceBuffer A(device, s * s), B(device, s * s), C(device, s * s);
+          device.randomNormal(A.get(), s, s, 4, 0);
+          device.randomNormal(B.get(), s, s, 5, 0);
+          for (int64_t rep = -1; rep < repeats; ++rep) {
+            const double t = seconds(device, [&] {
+              device.gemm(false, false, s, s, s, 1.0f, A.get(), s, B.get(), s, 0.0f, C.get(), s);
+            });
+            if (rep >= 0) times->push_back(t);
+          }
+        },
+        [=](Napi::Env env) -> Napi::Value {
+          Napi::Array a = Napi::Array::New(env, times->size());
+          for (size_t i = 0; i < times->size(); ++i) a.Set(static_cast<uint32_t>(i), (*times)[i]);
+          return a;
+        });
+  });
+}
+
 }  // namespace
 
 void registerBenchOps(Napi::Env env, Napi::Object exports) {
   exports.Set("benchKalman", Napi::Function::New(env, BenchKalman, "benchKalman"));
+  exports.Set("benchSgemm", Napi::Function::New(env, BenchSgemm, "benchSgemm"));
 }
 
 }  // namespace napi
