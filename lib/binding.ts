@@ -62,7 +62,6 @@ function load(): NativeAddon {
   const failures: string[] = [];
   for (const candidate of candidates) {
     try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
       return require(candidate) as NativeAddon;
     } catch (error) {
       failures.push(`${candidate}: ${(error as Error).message.split('\n')[0]}`);

@@ -82,6 +82,12 @@ void requireFinite(const float* data, size_t length, size_t rowLength, const std
                        std::to_string(column) + " of that particle)");
 }
 
+Napi::Array numberArray(Napi::Env env, const std::vector<double>& values) {
+  Napi::Array array = Napi::Array::New(env, values.size());
+  for (size_t i = 0; i < values.size(); ++i) array.Set(static_cast<uint32_t>(i), values[i]);
+  return array;
+}
+
 Napi::Error toJsError(Napi::Env env, ErrorKind kind, const std::string& message) {
   switch (kind) {
     case ErrorKind::Type: return Napi::TypeError::New(env, message);

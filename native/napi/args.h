@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "../core/device.h"
 #include "../core/errors.h"
@@ -31,6 +32,9 @@ Backend backendName(const Napi::Value& value, const std::string& name);
 // Throws a RangeError naming `name` and the first particle (row of
 // `rowLength` floats) holding a NaN or an infinity.
 void requireFinite(const float* data, size_t length, size_t rowLength, const std::string& name);
+
+// A JavaScript array of numbers.
+Napi::Array numberArray(Napi::Env env, const std::vector<double>& values);
 
 // Builds the JavaScript error matching an enkg::Error kind.
 Napi::Error toJsError(Napi::Env env, ErrorKind kind, const std::string& message);

@@ -76,14 +76,9 @@ Napi::Value BenchKalman(const Napi::CallbackInfo& info) {
           }
         },
         [=](Napi::Env env) -> Napi::Value {
-          auto toArray = [&](const std::vector<double>& v) {
-            Napi::Array a = Napi::Array::New(env, v.size());
-            for (size_t i = 0; i < v.size(); ++i) a.Set(static_cast<uint32_t>(i), v[i]);
-            return a;
-          };
           Napi::Object o = Napi::Object::New(env);
-          o.Set("stepSeconds", toArray(result->step));
-          o.Set("sgemmSeconds", toArray(result->sgemm));
+          o.Set("stepSeconds", numberArray(env, result->step));
+          o.Set("sgemmSeconds", numberArray(env, result->sgemm));
           o.Set("sgemmSize", static_cast<double>(result->sgemmSize));
           o.Set("ordering", orderingName(result->ordering));
           o.Set("multiplyAdds", result->multiplyAdds);
@@ -115,11 +110,7 @@ Napi::Value BenchSgemm(const Napi::CallbackInfo& info) {
             if (rep >= 0) times->push_back(t);
           }
         },
-        [=](Napi::Env env) -> Napi::Value {
-          Napi::Array a = Napi::Array::New(env, times->size());
-          for (size_t i = 0; i < times->size(); ++i) a.Set(static_cast<uint32_t>(i), (*times)[i]);
-          return a;
-        });
+        [=](Napi::Env env) -> Napi::Value { return numberArray(env, *times); });
   });
 }
 

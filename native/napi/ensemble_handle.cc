@@ -45,6 +45,9 @@ void EnsembleHandle::begin(const char* what) {
   }
 }
 
+// Workers reach the particles through `self->data_` under the device lock
+// (never a pointer taken when the call was made), because a GPU step swaps
+// data_ and spare_.
 std::shared_ptr<Napi::ObjectReference> EnsembleHandle::pin() {
   ++inFlight_;
   EnsembleHandle* self = this;
@@ -67,13 +70,13 @@ Napi::Value EnsembleHandle::Load(const Napi::CallbackInfo& info) {
     }
     auto keep = pin();
     Device* device = device_;
-    float* dst = data_.get();
+    EnsembleHandle* self = this;
     const int64_t d = d_;
     return runTask(info.Env(), "enkg.Ensemble.load", [=]() {
       (void)keep;
       requireFinite(X->data, X->length, d, "particles");
       std::lock_guard<std::mutex> lock(device->mutex());
-      device->upload(dst, X->data, X->length);
+      device->upload(self->data_.get(), X->data, X->length);
       device->synchronize();
     });
   });
@@ -90,11 +93,11 @@ Napi::Value EnsembleHandle::Read(const Napi::CallbackInfo& info) {
     }
     auto keep = pin();
     Device* device = device_;
-    const float* src = data_.get();
+    EnsembleHandle* self = this;
     return runTask(info.Env(), "enkg.Ensemble.read", [=]() {
       (void)keep;
       std::lock_guard<std::mutex> lock(device->mutex());
-      device->download(out->data, src, out->length);
+      device->download(out->data, self->data_.get(), out->length);
     });
   });
 }
@@ -116,7 +119,7 @@ Napi::Value EnsembleHandle::Step(const Napi::CallbackInfo& info) {
     }
     auto keep = pin();
     Device* device = device_;
-    float* X = data_.get();
+    EnsembleHandle* self = this;  // alive while `keep` pins it
     auto outcome = std::make_shared<KalmanOutcome>();
     return runTask(
         info.Env(), "enkg.Ensemble.step",
@@ -127,7 +130,14 @@ Napi::Value EnsembleHandle::Step(const Napi::CallbackInfo& info) {
           std::lock_guard<std::mutex> lock(device->mutex());
           StagedInput y(*device, Y->data, Y->length), r(*device, R->data, R->length);
           const Ordering ordering = choice < 0 ? chooseOrdering(N, d, m) : static_cast<Ordering>(choice);
-          *outcome = kalmanStep(*device, X, X, y.get(), r.get(), N, d, m, stepScale, ordering);
+          float* X = self->data_.get();
+          if (device->isHost()) {
+            *outcome = kalmanStep(*device, X, X, y.get(), r.get(), N, d, m, stepScale, ordering);
+          } else {
+            if (self->spare_.get() == nullptr) self->spare_ = DeviceBuffer(*device, self->data_.size());
+            *outcome = kalmanStep(*device, X, self->spare_.get(), y.get(), r.get(), N, d, m, stepScale, ordering);
+            std::swap(self->data_, self->spare_);
+          }
           device->synchronize();
         },
         [=](Napi::Env env) -> Napi::Value { return outcomeObject(env, *outcome); });
@@ -144,13 +154,13 @@ Napi::Value EnsembleHandle::Mean(const Napi::CallbackInfo& info) {
     }
     auto keep = pin();
     Device* device = device_;
-    const float* X = data_.get();
+    EnsembleHandle* self = this;
     const int64_t N = N_, d = d_;
     return runTask(info.Env(), "enkg.Ensemble.mean", [=]() {
       (void)keep;
       std::lock_guard<std::mutex> lock(device->mutex());
       DeviceBuffer mean(*device, d);
-      ensembleMean(*device, X, N, d, mean.get());
+      ensembleMean(*device, self->data_.get(), N, d, mean.get());
       device->download(out->data, mean.get(), d);
     });
   });
@@ -162,7 +172,7 @@ Napi::Value EnsembleHandle::CovarianceTrace(const Napi::CallbackInfo& info) {
     begin("compute the covariance trace");
     auto keep = pin();
     Device* device = device_;
-    const float* X = data_.get();
+    EnsembleHandle* self = this;
     const int64_t N = N_, d = d_;
     auto trace = std::make_shared<double>(0.0);
     return runTask(
@@ -170,7 +180,7 @@ Napi::Value EnsembleHandle::CovarianceTrace(const Napi::CallbackInfo& info) {
         [=]() {
           (void)keep;
           std::lock_guard<std::mutex> lock(device->mutex());
-          *trace = ensembleCovarianceTrace(*device, X, N, d);
+          *trace = ensembleCovarianceTrace(*device, self->data_.get(), N, d);
         },
         [=](Napi::Env env) -> Napi::Value { return Napi::Number::New(env, *trace); });
   });
@@ -185,12 +195,12 @@ Napi::Value EnsembleHandle::FillNormal(const Napi::CallbackInfo& info) {
     const uint64_t first = info[1].IsUndefined() ? 0 : seedValue(info[1], "stream");
     auto keep = pin();
     Device* device = device_;
-    float* X = data_.get();
+    EnsembleHandle* self = this;
     const int64_t N = N_, d = d_;
     return runTask(info.Env(), "enkg.Ensemble.fillNormal", [=]() {
       (void)keep;
       std::lock_guard<std::mutex> lock(device->mutex());
-      device->randomNormal(X, static_cast<size_t>(d), static_cast<uint64_t>(N), seed, first);
+      device->randomNormal(self->data_.get(), static_cast<size_t>(d), static_cast<uint64_t>(N), seed, first);
       device->synchronize();
     });
   });
@@ -206,6 +216,7 @@ Napi::Value EnsembleHandle::Dispose(const Napi::CallbackInfo& info) {
     if (device_ != nullptr) {
       std::lock_guard<std::mutex> lock(device_->mutex());
       data_.reset();
+      spare_.reset();
     }
     return info.Env().Undefined();
   });

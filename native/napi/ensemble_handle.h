@@ -36,6 +36,9 @@ class EnsembleHandle : public Napi::ObjectWrap<EnsembleHandle> {
   Backend backend_ = Backend::Cpu;
   int64_t N_ = 0, d_ = 0;
   DeviceBuffer data_;
+  // On a GPU a step writes into this second buffer and the two swap (an
+  // out-of-place product); the CPU steps in place, block by block.
+  DeviceBuffer spare_;
   std::atomic<int> inFlight_{0};
 };
 

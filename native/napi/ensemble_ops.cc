@@ -87,11 +87,10 @@ Napi::Value KalmanStep(const Napi::CallbackInfo& info) {
           if (device.isHost()) {
             *outcome = kalmanStep(device, X->data, out->data, Y->data, R->data, N, d, m, stepScale, ordering);
           } else {
-            DeviceBuffer x(device, X->length);
-            device.upload(x.get(), X->data, X->length);
-            StagedInput y(device, Y->data, Y->length), r(device, R->data, R->length);
-            *outcome = kalmanStep(device, x.get(), x.get(), y.get(), r.get(), N, d, m, stepScale, ordering);
-            device.download(out->data, x.get(), X->length);
+            StagedInput x(device, X->data, X->length), y(device, Y->data, Y->length), r(device, R->data, R->length);
+            DeviceBuffer next(device, X->length);
+            *outcome = kalmanStep(device, x.get(), next.get(), y.get(), r.get(), N, d, m, stepScale, ordering);
+            device.download(out->data, next.get(), X->length);
           }
         },
         [=](Napi::Env env) -> Napi::Value { return outcomeObject(env, *outcome); });

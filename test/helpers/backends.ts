@@ -26,7 +26,6 @@ export function backendAvailability(name: 'cpu' | 'cuda'): Availability {
 export function describeOnBackend(name: 'cpu' | 'cuda'): jest.Describe {
   const { available, reason } = backendAvailability(name);
   if (!available) {
-    // eslint-disable-next-line no-console
     console.warn(`Skipping the ${name} suite: ${reason}`);
     return describe.skip;
   }
