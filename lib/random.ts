@@ -39,7 +39,7 @@ export function randomNormal(args: RandomArgs): Promise<Float32Array> {
   return draw('randomNormal', args);
 }
 
-/** Uniform draws in the open interval (0, 1), 24-bit resolution. */
+/** Uniform draws in the open interval (0, 1), 23-bit resolution (exact on every backend). */
 export function randomUniform(args: RandomArgs): Promise<Float32Array> {
   return draw('randomUniform', args);
 }

@@ -1,4 +1,4 @@
-import { philox4x32, randomNormal } from '../lib';
+import { philox4x32, randomNormal, randomUniform } from '../lib';
 import { defineRandomSuite } from './suites/random.suite';
 
 describe('Philox4x32-10 known-answer vectors (Random123, kat_vectors)', () => {
@@ -8,6 +8,13 @@ describe('Philox4x32-10 known-answer vectors (Random123, kat_vectors)', () => {
     [[0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344], [0xa4093822, 0x299f31d0], [0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1]],
   ])('philox4x32(%j, %j)', (counter, key, expected) => {
     expect(Array.from(philox4x32(Uint32Array.from(counter), Uint32Array.from(key)))).toEqual(expected);
+  });
+
+  it('maps the extreme Philox words to uniforms strictly inside (0, 1)', async () => {
+    // Value 2 of stream 0, seed 0 comes from word 2 of philox4x32([0,0,0,0], [0,0]).
+    const word = philox4x32(Uint32Array.from([0, 0, 0, 0]), Uint32Array.from([0, 0]))[2];
+    const [u] = (await randomUniform({ count: 3, seed: 0, backend: 'cpu' })).subarray(2);
+    expect(u).toBe(((word >>> 9) + 0.5) / 2 ** 23);
   });
 
   it('derives normal value i of stream s from block i/4 of counter (block, s) under key = seed', () => {

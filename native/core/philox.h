@@ -63,10 +63,12 @@ ENKG_HD Philox4x32 philoxBlock(uint64_t seed, uint64_t stream, uint64_t block) {
   return philox4x32_10(counter, static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
 }
 
-// Uniform float in the open interval (0, 1): the top 24 bits plus half an ulp,
-// exact in float32, so every backend rounds identically.
+// Uniform float in the open interval (0, 1): the top 23 bits plus one half,
+// times 2^-23. Every step is exact in float32 (23 bits + the half fit the
+// 24-bit significand), so every backend gives the same value, the largest
+// being 1 - 2^-24 and the smallest 2^-24.
 ENKG_HD float philoxUniform(uint32_t word) {
-  return (static_cast<float>(word >> 8) + 0.5f) * 5.9604644775390625e-8f;  // 2^-24
+  return (static_cast<float>(word >> 9) + 0.5f) * 1.1920928955078125e-7f;  // 2^-23
 }
 
 // Box-Muller on one pair of words, evaluated in double and rounded once to

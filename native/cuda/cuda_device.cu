@@ -160,13 +160,18 @@ class CudaDevice final : public Device {
   explicit CudaDevice(const cublas::Api* api) : api_(api) {
     ENKG_CUDA(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     // Keep freed memory in the stream-ordered pool: repeated steps of the
-    // same shape then allocate without touching the driver.
-    cudaMemPool_t pool;
-    int device = 0;
+    // same shape then allocate without touching the driver. Devices without
+    // memory pools (some virtualised GPUs) use plain cudaMalloc.
+    int device = 0, pools = 0;
     ENKG_CUDA(cudaGetDevice(&device));
-    ENKG_CUDA(cudaDeviceGetDefaultMemPool(&pool, device));
-    uint64_t threshold = UINT64_MAX;
-    ENKG_CUDA(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &threshold));
+    ENKG_CUDA(cudaDeviceGetAttribute(&pools, cudaDevAttrMemoryPoolsSupported, device));
+    pooled_ = pools != 0;
+    if (pooled_) {
+      cudaMemPool_t pool;
+      ENKG_CUDA(cudaDeviceGetDefaultMemPool(&pool, device));
+      uint64_t threshold = UINT64_MAX;
+      ENKG_CUDA(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &threshold));
+    }
     const cublas::Status status = api_->create(&handle_);
     if (status != 0) throw runtimeError(std::string("cublasCreate failed: ") + cublas::statusName(status));
     api_->setStream(handle_, stream_);
@@ -181,7 +186,9 @@ class CudaDevice final : public Device {
 
   float* alloc(size_t count) override {
     void* p = nullptr;
-    const cudaError_t status = cudaMallocAsync(&p, std::max<size_t>(count, 1) * sizeof(float), stream_);
+    const size_t bytes = std::max<size_t>(count, 1) * sizeof(float);
+    if (!pooled_) synchronize();  // plain cudaFree/cudaMalloc are not stream-ordered
+    const cudaError_t status = pooled_ ? cudaMallocAsync(&p, bytes, stream_) : cudaMalloc(&p, bytes);
     if (status != cudaSuccess) {
       cudaGetLastError();
       throw runtimeError("CUDA out of memory allocating " + std::to_string((count * sizeof(float)) >> 20) +
@@ -189,7 +196,14 @@ class CudaDevice final : public Device {
     }
     return static_cast<float*>(p);
   }
-  void release(float* p) override { cudaFreeAsync(p, stream_); }
+  void release(float* p) override {
+    if (pooled_) {
+      cudaFreeAsync(p, stream_);
+    } else {
+      cudaStreamSynchronize(stream_);
+      cudaFree(p);
+    }
+  }
   void upload(float* dst, const float* src, size_t count) override {
     ENKG_CUDA(cudaMemcpyAsync(dst, src, count * sizeof(float), cudaMemcpyHostToDevice, stream_));
   }
@@ -233,13 +247,12 @@ class CudaDevice final : public Device {
   }
 
   void formMixingMatrix(float* C, int64_t N, float eta) override {
-    double* rowMean = nullptr;
-    ENKG_CUDA(cudaMallocAsync(reinterpret_cast<void**>(&rowMean), N * sizeof(double), stream_));
+    // N doubles of row means, in a float buffer of twice the length.
+    DeviceBuffer scratch(*this, 2 * static_cast<size_t>(N));
+    double* rowMean = reinterpret_cast<double*>(scratch.get());
     rowMeanKernel<<<gridFor(N, 128, INT_MAX), 128, 0, stream_>>>(C, N, rowMean);
     mixingMatrixKernel<<<grid2d(N, N), 256, 0, stream_>>>(C, N, eta, rowMean);
-    const cudaError_t launched = cudaGetLastError();
-    cudaFreeAsync(rowMean, stream_);
-    check(launched, "mixingMatrixKernel");
+    ENKG_CUDA(cudaGetLastError());
   }
 
   double centeredSumSquares(const float* A, int64_t rows, int64_t cols, int64_t lda, const float* mean) override {
@@ -292,6 +305,7 @@ class CudaDevice final : public Device {
   cudaStream_t stream_ = nullptr;
   double* scalar_ = nullptr;
   size_t budget_ = 0;
+  bool pooled_ = false;
 };
 
 CudaProbe runProbe() {
