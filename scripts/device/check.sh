@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Run on the GPU machine from the repository root, with .device/ carried
+# (scripts/device/pack.sh): builds the addon for the local GPU, then runs the
+# CUDA test suite and the ensemble benchmark on the cuda backend. Everything
+# it reports lands in $OUT (default .device/out).
+set -uo pipefail
+root=$(pwd)
+dev="$root/.device"
+OUT=${OUT:-$dev/out}
+work=${ENKG_DEVICE_WORK:-/tmp/enkg-device}
+mkdir -p "$OUT" "$work/bin" "$work/sysroot" "$work/gomp"
+log() { echo "[$(date +%T)] $*" | tee -a "$OUT/steps.log"; }
+
+xz -dc "$dev/node.xz" > "$work/bin/node" && chmod +x "$work/bin/node"
+export PATH="$work/bin:$PATH"
+[ -d node_modules ] || tar -xJf "$dev/node_modules.tar.xz"
+for deb in "$dev"/libopenblas*.deb "$dev"/libgfortran5*.deb; do dpkg -x "$deb" "$work/sysroot"; done
+arch_dir=$(uname -m)-linux-gnu
+export ENKG_BLAS_ROOT="$work/sysroot"
+libpath="$work/sysroot/usr/lib/$arch_dir:$work/sysroot/usr/lib/$arch_dir/openblas-openmp"
+if ! ldconfig -p | grep -q 'libgomp.so.1'; then
+  dpkg -x "$dev"/libgomp1*.deb "$work/gomp" && libpath="$libpath:$work/gomp/usr/lib/$arch_dir"
+fi
+export LD_LIBRARY_PATH="$libpath:${LD_LIBRARY_PATH:-}"
+nv=$(python3 -c "import nvidia, os; print(os.path.dirname(list(nvidia.__path__)[0] + '/x'))" 2>/dev/null || true)
+for sub in cublas/lib cu13/lib; do
+  if [ -n "$nv" ] && ls "$nv/$sub"/libcublas.so* >/dev/null 2>&1; then export ENKG_CUDA_LIB_DIR="$nv/$sub"; break; fi
+done
+log "node $(node --version); ENKG_CUDA_LIB_DIR=${ENKG_CUDA_LIB_DIR:-unset}"
+nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
+
+export ENKG_CUDA_ARCHITECTURES=${ENKG_CUDA_ARCHITECTURES:-90}
+log "build (architectures $ENKG_CUDA_ARCHITECTURES)"
+node node_modules/cmake-js/bin/cmake-js compile --out build > "$OUT/build.log" 2>&1 || { log "build failed"; tail -30 "$OUT/build.log"; exit 1; }
+node node_modules/typescript/bin/tsc -p tsconfig.json > "$OUT/tsc.log" 2>&1 || { log "tsc failed"; exit 1; }
+node dist/cli/main.js info | tee "$OUT/info.txt"
+
+log "CUDA test suite"
+node node_modules/jest/bin/jest.js test/cuda --json --outputFile="$OUT/jest-cuda.json" > "$OUT/jest-cuda.log" 2>&1
+tail -25 "$OUT/jest-cuda.log"
+
+log "ensemble benchmark (cuda)"
+node -r ts-node/register/transpile-only bench/ensemble.ts --backend cuda --repeats 7 --out "$OUT/bench-cuda.json" \
+  > "$OUT/bench-cuda.txt" 2>&1
+cat "$OUT/bench-cuda.txt"
+log "done"
