@@ -4,15 +4,19 @@
       "target_name": "enkg",
       "sources": [
         "native/addon.cc",
-        "native/dispatch.cc",
         "native/core/checks.cc",
         "native/core/kalman.cc",
+        "native/core/navier_stokes.cc",
         "native/cpu/cpu_device.cc",
+        "native/cpu/fftw_plans.cc",
+        "native/cpu/navier_stokes_cpu.cc",
+        "native/dispatch.cc",
         "native/napi/args.cc",
         "native/napi/backend_ops.cc",
         "native/napi/bench_ops.cc",
         "native/napi/ensemble_handle.cc",
         "native/napi/ensemble_ops.cc",
+        "native/napi/navier_stokes_ops.cc",
         "native/napi/random_ops.cc"
       ],
       "include_dirs": [
@@ -45,7 +49,9 @@
         "-L/usr/lib/x86_64-linux-gnu/openblas-openmp",
         "-L/usr/lib/aarch64-linux-gnu/openblas-openmp",
         "-Wl,-rpath,/usr/lib/x86_64-linux-gnu/openblas-openmp:/usr/lib/aarch64-linux-gnu/openblas-openmp",
-        "-lopenblas"
+        "-lopenblas",
+        "-lfftw3f",
+        "-lfftw3"
       ]
     }
   ]

@@ -35,9 +35,20 @@ export interface NativeBenchResult {
   multiplyAdds: number;
 }
 
+export interface NativeNavierStokesOptions {
+  resolution: number;
+  reynolds: number;
+  time: number;
+  adaptive: boolean;
+  dt: number;
+  dtMode: 'sample' | 'batch';
+  forcing: 'kolmogorov' | 'none';
+  precision: 'float32' | 'float64';
+}
+
 export interface NativeAddon {
   probeBackends(): Promise<NativeBackendInfo[]>;
-  buildInfo(): { cuda: boolean; cudaArchitectures?: string; openmp: boolean };
+  buildInfo(): { cuda: boolean; cudaArchitectures?: string; openmp: boolean; navierStokesCuda: boolean };
   kalmanStep(
     backend: NativeBackend, particles: Float32Array, measurements: Float32Array, residuals: Float32Array,
     ensembleSize: number, stepScale: number, out: Float32Array, ordering?: NativeOrdering,
@@ -50,6 +61,13 @@ export interface NativeAddon {
   philox4x32(counter: Uint32Array, key: Uint32Array): Uint32Array;
   benchKalman(backend: NativeBackend, N: number, d: number, m: number, repeats: number, ordering?: NativeOrdering): Promise<NativeBenchResult>;
   benchSgemm(backend: NativeBackend, size: number, repeats: number): Promise<number[]>;
+  navierStokesSolve(
+    backend: NativeBackend, w0: Float32Array, batch: number, options: NativeNavierStokesOptions, out: Float32Array,
+  ): Promise<{ failures: Array<{ index: number; time: number }> }>;
+  gaussianRandomField(
+    backend: NativeBackend, out: Float32Array, count: number,
+    options: { resolution: number; alpha: number; tau: number; seed: number; stream?: number },
+  ): Promise<void>;
   NativeEnsemble: new (backend: NativeBackend, ensembleSize: number, particleSize: number) => NativeEnsembleHandle;
 }
 

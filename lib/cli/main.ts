@@ -3,12 +3,15 @@
 import { parseArgs } from 'node:util';
 
 import { version } from '../version';
+import { data } from './data';
 import { info } from './info';
 
 const USAGE = `Usage: enkg <command> [options]
 
 Commands:
   info [--json]     version, build, available backends and why one is not
+  data navier-stokes --count N --resolution R --seed S --out FILE.npy
+                    training / test fields for the Navier-Stokes prior
   help              this text
 
 Options:
@@ -31,6 +34,7 @@ export async function main(argv: string[]): Promise<number> {
     console.log(await info(values.json === true));
     return 0;
   }
+  if (command === 'data') return data(rest);
   console.error(`enkg: unknown command '${command}'\n\n${USAGE}`);
   return 2;
 }

@@ -40,6 +40,8 @@ Napi::Value ProbeBackends(const Napi::CallbackInfo& info) {
 Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
   o.Set("cuda", builtWithCuda());
+  // The Navier-Stokes solver and GRF sampler have no CUDA kernels yet.
+  o.Set("navierStokesCuda", false);
 #ifdef ENKG_CUDA_ARCHITECTURES
   o.Set("cudaArchitectures", ENKG_CUDA_ARCHITECTURES);
 #endif

@@ -1,0 +1,39 @@
+// The contract between a problem's forward model and the algorithms: a
+// batched, black-box map from normalized fields to measurements.
+
+export interface ForwardModel {
+  /** The shape of one field, [C, H, W]. */
+  readonly fieldShape: [number, number, number];
+  /** Floats per measurement vector, m. */
+  readonly measurementSize: number;
+  /**
+   * G(x) for `batch` fields (batch x C x H x W, normalized units) ->
+   * batch x m measurements. Rejects, never returns garbage, when a field's
+   * evaluation fails (see ForwardEvaluationError).
+   */
+  forward(x: Float32Array, batch: number): Promise<Float32Array>;
+  /**
+   * Optional exact gradient of a per-particle misfit with respect to the
+   * field, for the gradient-based baselines; black-box models leave it out.
+   */
+  misfitGradient?(x: Float32Array, residuals: Float32Array, batch: number): Promise<Float32Array>;
+}
+
+/** One field whose evaluation failed, and why. */
+export interface SampleFailure {
+  index: number;
+  /** For time-stepping models: the simulated time reached. */
+  time?: number;
+  reason: string;
+}
+
+/**
+ * A forward evaluation in which some fields failed. `failures` names them;
+ * `partial` holds the whole output, with NaN in the failed fields' rows.
+ */
+export class ForwardEvaluationError extends Error {
+  constructor(message: string, readonly failures: SampleFailure[], readonly partial: Float32Array) {
+    super(message);
+    this.name = 'ForwardEvaluationError';
+  }
+}

@@ -1,0 +1,175 @@
+// Navier-Stokes 2D (SPEC.md section 4.1): the pseudo-spectral solver as a
+// batched forward model. Recover the initial vorticity from the (subsampled,
+// noisy) vorticity at time T.
+import { BackendOption, resolveBackend } from '../backend';
+import { callNative, native } from '../binding';
+import { randomNormal } from '../random';
+import {
+  expected, requireFloat32Array, requireInteger, requireKnownKeys, requireNumber, requireObject, requireOneOf,
+} from '../validate';
+import { ForwardEvaluationError, ForwardModel, SampleFailure } from './forward-model';
+import { cpuFallback, requireEvenResolution } from './grf';
+
+export interface NavierStokes2DOptions {
+  resolution: number;
+  /** Re (default 200). */
+  reynolds?: number;
+  /** T, the time of the observation (default 1). */
+  time?: number;
+  /** Observation subsampling in each direction (default 2). */
+  downsample?: number;
+  /** Std of the Gaussian observation noise, physical units (default 0). */
+  noiseStd?: number;
+  /** Normalized -> physical: w = scale * x (default 10). */
+  scale?: number;
+  /** Adaptive CFL step (default true; false when only `dt` is given). */
+  adaptive?: boolean;
+  /** Fixed step when not adaptive. */
+  dt?: number;
+  /** 'sample' (default): each field its own step; 'batch': the smallest step of the batch (the reference). */
+  dtMode?: 'sample' | 'batch';
+  /** 'kolmogorov' (default): f = -4 cos(4 y); 'none'. */
+  forcing?: 'kolmogorov' | 'none';
+  /** Working precision (default 'float32', as the reference runs). */
+  precision?: 'float32' | 'float64';
+  backend?: BackendOption;
+}
+
+const OPTION_KEYS = [
+  'resolution', 'reynolds', 'time', 'downsample', 'noiseStd', 'scale', 'adaptive', 'dt', 'dtMode', 'forcing',
+  'precision', 'backend',
+] as const;
+
+export interface SolveDetails {
+  /** batch x R x R, physical units; NaN rows for failed fields. */
+  fields: Float32Array;
+  failures: SampleFailure[];
+}
+
+export class NavierStokes2D implements ForwardModel {
+  readonly resolution: number;
+  readonly reynolds: number;
+  readonly time: number;
+  readonly downsample: number;
+  readonly noiseStd: number;
+  readonly scale: number;
+  readonly adaptive: boolean;
+  readonly dt: number | undefined;
+  readonly dtMode: 'sample' | 'batch';
+  readonly forcing: 'kolmogorov' | 'none';
+  readonly precision: 'float32' | 'float64';
+  readonly backend: BackendOption;
+  readonly fieldShape: [1, number, number];
+  readonly measurementSize: number;
+
+  constructor(opts: NavierStokes2DOptions) {
+    requireKnownKeys(requireObject(opts, 'NavierStokes2D(options)'), OPTION_KEYS, 'NavierStokes2D');
+    this.resolution = requireEvenResolution(opts.resolution);
+    this.reynolds = opts.reynolds === undefined ? 200 : positive(opts.reynolds, 'reynolds');
+    this.time = opts.time === undefined ? 1 : requireNumber(opts.time, 'time', 0);
+    this.downsample = opts.downsample === undefined ? 2 : requireInteger(opts.downsample, 'downsample', 1);
+    if (this.resolution % this.downsample !== 0) {
+      throw new RangeError(expected(`a divisor of resolution = ${this.resolution}`, 'downsample', this.downsample));
+    }
+    this.noiseStd = opts.noiseStd === undefined ? 0 : requireNumber(opts.noiseStd, 'noiseStd', 0);
+    this.scale = opts.scale === undefined ? 10 : positive(opts.scale, 'scale');
+    this.dt = opts.dt === undefined ? undefined : positive(opts.dt, 'dt');
+    if (opts.adaptive !== undefined && typeof opts.adaptive !== 'boolean') {
+      throw new TypeError(expected('a boolean', 'adaptive', opts.adaptive));
+    }
+    this.adaptive = opts.adaptive ?? this.dt === undefined;
+    if (!this.adaptive && this.dt === undefined) {
+      throw new TypeError(expected('a fixed step dt when adaptive is false', 'dt', undefined));
+    }
+    this.dtMode = opts.dtMode === undefined ? 'sample' : requireOneOf(opts.dtMode, ['sample', 'batch'] as const, 'dtMode');
+    this.forcing = opts.forcing === undefined ? 'kolmogorov' : requireOneOf(opts.forcing, ['kolmogorov', 'none'] as const, 'forcing');
+    this.precision = opts.precision === undefined ? 'float32' : requireOneOf(opts.precision, ['float32', 'float64'] as const, 'precision');
+    this.backend = opts.backend ?? 'auto';
+    if (!['auto', 'cpu', 'cuda'].includes(this.backend)) {
+      throw new TypeError(expected("'cpu', 'cuda' or 'auto'", 'backend', this.backend));
+    }
+    this.fieldShape = [1, this.resolution, this.resolution];
+    this.measurementSize = (this.resolution / this.downsample) ** 2;
+  }
+
+  /** Evolves `batch` fields (physical units) to `time` (default: the model's T); fails fields are reported, not hidden. */
+  async solveDetailed(w0: Float32Array, batch: number, opts: { time?: number } = {}): Promise<SolveDetails> {
+    requireFloat32Array(w0, 'w0');
+    requireInteger(batch, 'batch', 1);
+    requireKnownKeys(requireObject(opts, 'solve(options)'), ['time'], 'solve');
+    const time = opts.time === undefined ? this.time : requireNumber(opts.time, 'time', 0);
+    const R = this.resolution;
+    if (w0.length !== batch * R * R) {
+      throw new RangeError(expected(`batch x resolution^2 = ${batch} x ${R * R} = ${batch * R * R} floats`, 'w0.length', w0.length));
+    }
+    const backend = cpuFallback(await resolveBackend(this.backend), this.backend);
+    const fields = new Float32Array(w0.length);
+    const { failures } = await callNative(() => native.navierStokesSolve(backend, w0, batch, {
+      resolution: R, reynolds: this.reynolds, time, adaptive: this.adaptive, dt: this.dt ?? 1e-3,
+      dtMode: this.dtMode, forcing: this.forcing, precision: this.precision,
+    }, fields));
+    return {
+      fields,
+      failures: failures.map((f) => ({ ...f, reason: `the vorticity became non-finite at t = ${f.time.toPrecision(4)}` })),
+    };
+  }
+
+  /** Like solveDetailed, but rejects with a ForwardEvaluationError when any field fails. */
+  async solve(w0: Float32Array, batch: number, opts: { time?: number } = {}): Promise<Float32Array> {
+    const { fields, failures } = await this.solveDetailed(w0, batch, opts);
+    if (failures.length > 0) throw failureError(failures, batch, fields);
+    return fields;
+  }
+
+  /** Normalized fields -> noiseless observations (the solution at T, subsampled), batch x m. */
+  async forward(x: Float32Array, batch: number): Promise<Float32Array> {
+    requireFloat32Array(x, 'x');
+    const w0 = x.map((v) => v * this.scale);
+    const { fields, failures } = await this.solveDetailed(w0, batch);
+    const y = this.subsample(fields, batch);
+    if (failures.length > 0) throw failureError(failures, batch, y);
+    return y;
+  }
+
+  /** forward(x) plus N(0, noiseStd^2) noise; sample b draws from Philox stream b of `seed`. */
+  async observe(x: Float32Array, opts: { seed: number }): Promise<Float32Array> {
+    requireFloat32Array(x, 'x');
+    requireKnownKeys(requireObject(opts, 'observe(options)'), ['seed'], 'observe');
+    const seed = requireInteger(opts.seed, 'seed', 0);
+    const R2 = this.resolution * this.resolution;
+    if (x.length === 0 || x.length % R2 !== 0) {
+      throw new RangeError(expected(`a positive multiple of resolution^2 = ${R2}`, 'x.length', x.length));
+    }
+    const batch = x.length / R2;
+    const y = await this.forward(x, batch);
+    if (this.noiseStd > 0) {
+      const noise = await randomNormal({ count: this.measurementSize, streams: batch, seed, backend: 'cpu' });
+      for (let i = 0; i < y.length; i++) y[i] += this.noiseStd * noise[i];
+    }
+    return y;
+  }
+
+  private subsample(fields: Float32Array, batch: number): Float32Array {
+    const R = this.resolution, s = this.downsample, r = R / s;
+    const y = new Float32Array(batch * r * r);
+    for (let b = 0; b < batch; b++) {
+      for (let i = 0; i < r; i++) {
+        for (let j = 0; j < r; j++) y[(b * r + i) * r + j] = fields[(b * R + i * s) * R + j * s];
+      }
+    }
+    return y;
+  }
+}
+
+function positive(value: unknown, name: string): number {
+  const v = requireNumber(value, name, 0);
+  if (v === 0) throw new RangeError(expected('a positive number', name, v));
+  return v;
+}
+
+function failureError(failures: SampleFailure[], batch: number, partial: Float32Array): ForwardEvaluationError {
+  const list = failures.slice(0, 5).map((f) => `field ${f.index} (${f.reason})`).join(', ');
+  const more = failures.length > 5 ? ` and ${failures.length - 5} more` : '';
+  return new ForwardEvaluationError(
+    `Navier-Stokes solve failed for ${failures.length} of ${batch} fields: ${list}${more}`, failures, partial);
+}

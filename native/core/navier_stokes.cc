@@ -1,0 +1,39 @@
+#include "navier_stokes.h"
+
+namespace enkg {
+
+SpectralGrid makeSpectralGrid(int R, bool forcing) {
+  SpectralGrid g;
+  g.R = R;
+  g.Rc = R / 2 + 1;
+  const size_t n = static_cast<size_t>(R) * g.Rc;
+  g.kx.resize(n);
+  g.ky.resize(n);
+  g.lap.resize(n);
+  g.invLap.resize(n);
+  g.dealias.resize(n);
+  const double cut = (R / 3.0) * (R / 3.0) * 2.0;  // (s1/3)^2 + (s2/3)^2
+  for (int i = 0; i < R; ++i) {
+    // Row frequency: 0..R/2-1, then -R/2..-1.
+    const int f = i < R / 2 ? i : i - R;
+    for (int j = 0; j < g.Rc; ++j) {
+      const size_t p = static_cast<size_t>(i) * g.Rc + j;
+      g.kx[p] = (i == R / 2) ? 0.0 : f;   // derivative: Nyquist zeroed
+      g.ky[p] = (j == R / 2) ? 0.0 : j;
+      const double k2 = static_cast<double>(f) * f + static_cast<double>(j) * j;
+      g.lap[p] = k2;
+      g.invLap[p] = (i == 0 && j == 0) ? 1.0 : 1.0 / k2;
+      g.dealias[p] = (k2 <= cut && !(i == 0 && j == 0)) ? 1.0 : 0.0;
+    }
+  }
+  g.forcing.assign(static_cast<size_t>(R) * R, 0.0);
+  if (forcing) {
+    for (int i = 0; i < R; ++i) {
+      for (int j = 0; j < R; ++j) g.forcing[static_cast<size_t>(i) * R + j] = -4.0 * std::cos(4.0 * (2.0 * M_PI * j / R));
+    }
+    g.forcingAmplitude = 4.0;
+  }
+  return g;
+}
+
+}  // namespace enkg

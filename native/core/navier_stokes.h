@@ -1,0 +1,60 @@
+// The 2D Navier-Stokes problem of SPEC.md section 4.1, shared by the CPU and
+// CUDA solvers: options, the spectral grid (wavenumbers, Laplacian,
+// dealiasing mask, forcing), and the adaptive time-step rule.
+//
+// Vorticity form on [0, 2pi]^2: w_t + u . grad w = (1/Re) lap w + f,
+// u = (psi_y, -psi_x), -lap psi = w. Axis 0 of a field (rows, index i) is x,
+// axis 1 (columns, index j) is y; spectra are the real-FFT half plane
+// R x (R/2 + 1), unnormalised forward, 1/R^2 on the way back (as numpy/torch).
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace enkg {
+
+struct NavierStokesOptions {
+  int resolution = 64;
+  double reynolds = 200.0;
+  double time = 1.0;
+  bool adaptive = true;
+  double dt = 1e-3;          // the fixed step when !adaptive
+  bool perSampleDt = true;   // dtMode 'sample' (true) or 'batch'
+  bool forcing = true;       // f = -4 cos(4 y), or none
+  bool doublePrecision = false;
+};
+
+struct SampleFailure {
+  int64_t index;
+  double time;  // simulated time reached when the field became non-finite
+};
+
+// Wavenumbers and operators of one grid, in double; solvers convert.
+struct SpectralGrid {
+  int R = 0;
+  int Rc = 0;  // R / 2 + 1 columns of the half spectrum
+  std::vector<double> kx;       // R x Rc: first-derivative wavenumber along x (Nyquist row zeroed)
+  std::vector<double> ky;       // R x Rc: along y (Nyquist column zeroed)
+  std::vector<double> lap;      // R x Rc: |k|^2, the negative Laplacian (Nyquist kept)
+  std::vector<double> invLap;   // 1 / |k|^2, with 1 at k = 0
+  std::vector<double> dealias;  // 1 inside the 2/3-rule disc, 0 outside and at k = 0
+  std::vector<double> forcing;  // R x R: -4 cos(4 y_j), y_j = 2 pi j / R
+  double forcingAmplitude = 0;  // max |f|
+};
+
+SpectralGrid makeSpectralGrid(int R, bool forcing);
+
+// dt = min(0.5 h / max|u|, 0.5 h^2 / mu), h = 1/R, mu = (1/Re) sqrt(max|f|)
+// (sqrt(max|f|) taken as 1 without forcing), as the reference solver does.
+inline double adaptiveTimeStep(double maxSpeed, const SpectralGrid& grid, double reynolds) {
+  const double h = 1.0 / grid.R;
+  const double xi = grid.forcingAmplitude > 0 ? std::sqrt(grid.forcingAmplitude) : 1.0;
+  const double mu = xi / reynolds;
+  const double viscous = 0.5 * h * h / mu;
+  if (maxSpeed == 0) return viscous;
+  return std::min(0.5 * h / maxSpeed, viscous);
+}
+
+}  // namespace enkg

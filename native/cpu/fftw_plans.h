@@ -1,0 +1,58 @@
+// FFTW plans for square real 2D transforms, created once per (size,
+// precision) and shared by every thread through FFTW's new-array execute
+// functions (thread-safe; only planning is serialised here).
+#pragma once
+
+#include <fftw3.h>
+
+#include <complex>
+#include <cstddef>
+
+namespace enkg {
+
+template <typename T>
+struct Fftw;
+
+template <>
+struct Fftw<float> {
+  using Complex = fftwf_complex;
+  static void forward(int R, float* in, std::complex<float>* out);   // rfft2, unnormalised
+  static void inverse(int R, std::complex<float>* in, float* out);   // irfft2 without 1/R^2; destroys `in`
+  static void* allocate(size_t bytes) { return fftwf_malloc(bytes); }
+  static void release(void* p) { fftwf_free(p); }
+};
+
+template <>
+struct Fftw<double> {
+  using Complex = fftw_complex;
+  static void forward(int R, double* in, std::complex<double>* out);
+  static void inverse(int R, std::complex<double>* in, double* out);
+  static void* allocate(size_t bytes) { return fftw_malloc(bytes); }
+  static void release(void* p) { fftw_free(p); }
+};
+
+// An FFTW-aligned array of n elements (FFTW's SIMD plans need the same
+// alignment at execution as at planning).
+template <typename E, typename T>
+class FftwArray {
+ public:
+  explicit FftwArray(size_t n = 0) { resize(n); }
+  FftwArray(const FftwArray&) = delete;
+  FftwArray& operator=(const FftwArray&) = delete;
+  ~FftwArray() { Fftw<T>::release(data_); }
+  void resize(size_t n) {
+    Fftw<T>::release(data_);
+    data_ = n ? static_cast<E*>(Fftw<T>::allocate(n * sizeof(E))) : nullptr;
+    size_ = n;
+  }
+  E* data() { return data_; }
+  E& operator[](size_t i) { return data_[i]; }
+  const E& operator[](size_t i) const { return data_[i]; }
+  size_t size() const { return size_; }
+
+ private:
+  E* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+}  // namespace enkg

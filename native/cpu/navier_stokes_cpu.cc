@@ -1,0 +1,312 @@
+#include "navier_stokes_cpu.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <complex>
+#include <limits>
+
+#include "../core/errors.h"
+#include "cpu_device.h"
+#include "fftw_plans.h"
+
+namespace enkg {
+namespace {
+
+// The grid's operators in the working precision, and the forcing spectrum.
+template <typename T>
+struct TypedGrid {
+  using C = std::complex<T>;
+  int R, Rc;
+  size_t half, real;
+  std::vector<T> kx, ky, viscous, invLap, dealias;  // viscous = |k|^2 / Re
+  FftwArray<C, T> forcing;                           // rfft2(f), empty without forcing
+  SpectralGrid base;
+
+  TypedGrid(const NavierStokesOptions& o) : base(makeSpectralGrid(o.resolution, o.forcing)) {
+    R = base.R;
+    Rc = base.Rc;
+    half = static_cast<size_t>(R) * Rc;
+    real = static_cast<size_t>(R) * R;
+    auto cast = [](const std::vector<double>& v) { return std::vector<T>(v.begin(), v.end()); };
+    kx = cast(base.kx);
+    ky = cast(base.ky);
+    invLap = cast(base.invLap);
+    dealias = cast(base.dealias);
+    viscous.resize(half);
+    for (size_t p = 0; p < half; ++p) viscous[p] = static_cast<T>(base.lap[p] / o.reynolds);
+    if (o.forcing) {
+      FftwArray<T, T> f(real);
+      for (size_t x = 0; x < real; ++x) f[x] = static_cast<T>(base.forcing[x]);
+      forcing.resize(half);
+      Fftw<T>::forward(R, f.data(), forcing.data());
+    }
+  }
+};
+
+// Scratch of one thread: three spectra and three real fields.
+template <typename T>
+struct Workspace {
+  using C = std::complex<T>;
+  FftwArray<C, T> a, b, c, n1, n2, wt;
+  FftwArray<T, T> w, q, v;
+  explicit Workspace(const TypedGrid<T>& g)
+      : a(g.half), b(g.half), c(g.half), n1(g.half), n2(g.half), wt(g.half), w(g.real), q(g.real), v(g.real) {}
+};
+
+template <typename T>
+class Stepper {
+ public:
+  using C = std::complex<T>;
+  Stepper(const TypedGrid<T>& g, Workspace<T>& ws) : g_(g), ws_(ws) {}
+
+  // out = -(d/dx (q w) + d/dy (v w)) + f, with the velocity (q, v) and w
+  // taken from the dealiased vorticity (the reference's nonlinear_term).
+  void nonlinear(const C* wh, C* out) {
+    const C I(0, 1);
+    for (size_t p = 0; p < g_.half; ++p) {
+      const C dw = wh[p] * g_.dealias[p];
+      const C psi = dw * g_.invLap[p];
+      ws_.a[p] = dw;
+      ws_.b[p] = I * g_.ky[p] * psi;   // psi_y
+      ws_.c[p] = -I * g_.kx[p] * psi;  // -psi_x
+    }
+    Fftw<T>::inverse(g_.R, ws_.a.data(), ws_.w.data());
+    Fftw<T>::inverse(g_.R, ws_.b.data(), ws_.q.data());
+    Fftw<T>::inverse(g_.R, ws_.c.data(), ws_.v.data());
+    const T scale = T(1) / static_cast<T>(g_.real);
+    const T scale2 = scale * scale;  // both factors of each product carry 1/R^2
+    for (size_t x = 0; x < g_.real; ++x) {
+      const T w = ws_.w[x];
+      ws_.q[x] *= w * scale2;
+      ws_.v[x] *= w * scale2;
+    }
+    Fftw<T>::forward(g_.R, ws_.q.data(), ws_.a.data());
+    Fftw<T>::forward(g_.R, ws_.v.data(), ws_.b.data());
+    const bool forced = g_.forcing.size() > 0;
+    for (size_t p = 0; p < g_.half; ++p) {
+      C n = -I * (g_.kx[p] * ws_.a[p] + g_.ky[p] * ws_.b[p]);
+      if (forced) n += g_.forcing[p];
+      out[p] = n;
+    }
+  }
+
+  // max |u| of the (not dealiased) vorticity; NaN when a value is not finite.
+  double maxSpeed(const C* wh) {
+    const C I(0, 1);
+    for (size_t p = 0; p < g_.half; ++p) {
+      const C psi = wh[p] * g_.invLap[p];
+      ws_.b[p] = I * g_.ky[p] * psi;
+      ws_.c[p] = -I * g_.kx[p] * psi;
+    }
+    Fftw<T>::inverse(g_.R, ws_.b.data(), ws_.q.data());
+    Fftw<T>::inverse(g_.R, ws_.c.data(), ws_.v.data());
+    const double scale = 1.0 / static_cast<double>(g_.real);
+    double best = 0;
+    bool finite = true;
+    for (size_t x = 0; x < g_.real; ++x) {
+      const double s = std::sqrt(static_cast<double>(ws_.q[x]) * ws_.q[x] + static_cast<double>(ws_.v[x]) * ws_.v[x]);
+      finite = finite && std::isfinite(s);
+      best = std::max(best, s);
+    }
+    return finite ? best * scale : std::numeric_limits<double>::quiet_NaN();
+  }
+
+  // One Heun predictor-corrector step with Crank-Nicolson viscosity.
+  void step(C* wh, double dtDouble) {
+    const T dt = static_cast<T>(dtDouble);
+    const T half = T(0.5);
+    nonlinear(wh, ws_.n1.data());
+    for (size_t p = 0; p < g_.half; ++p) {
+      const T nu = g_.viscous[p];
+      ws_.wt[p] = (wh[p] + dt * (ws_.n1[p] - half * nu * wh[p])) / (T(1) + half * dt * nu);
+    }
+    nonlinear(ws_.wt.data(), ws_.n2.data());
+    for (size_t p = 0; p < g_.half; ++p) {
+      const T nu = g_.viscous[p];
+      wh[p] = (wh[p] + dt * (half * (ws_.n1[p] + ws_.n2[p]) - half * nu * wh[p])) / (T(1) + half * dt * nu);
+    }
+  }
+
+  bool finite(const C* wh) const {
+    for (size_t p = 0; p < g_.half; ++p) {
+      if (!std::isfinite(wh[p].real()) || !std::isfinite(wh[p].imag())) return false;
+    }
+    return true;
+  }
+
+  void toSpectrum(const float* field, C* wh) {
+    for (size_t x = 0; x < g_.real; ++x) ws_.w[x] = static_cast<T>(field[x]);
+    Fftw<T>::forward(g_.R, ws_.w.data(), wh);
+  }
+
+  void toField(const C* wh, float* field) {
+    std::copy(wh, wh + g_.half, ws_.a.data());
+    Fftw<T>::inverse(g_.R, ws_.a.data(), ws_.w.data());
+    const T scale = T(1) / static_cast<T>(g_.real);
+    for (size_t x = 0; x < g_.real; ++x) field[x] = static_cast<float>(ws_.w[x] * scale);
+  }
+
+ private:
+  const TypedGrid<T>& g_;
+  Workspace<T>& ws_;
+};
+
+// The step to take next: adaptive from the current field, or the fixed dt.
+template <typename T>
+double nextStep(Stepper<T>& stepper, const std::complex<T>* wh, const NavierStokesOptions& o, const TypedGrid<T>& g) {
+  if (!o.adaptive) return stepper.finite(wh) ? o.dt : std::numeric_limits<double>::quiet_NaN();
+  const double speed = stepper.maxSpeed(wh);
+  return std::isfinite(speed) ? adaptiveTimeStep(speed, g.base, o.reynolds) : speed;
+}
+
+void fillNaN(float* field, size_t n) { std::fill(field, field + n, std::numeric_limits<float>::quiet_NaN()); }
+
+// Each field with its own step sequence: independent of the batch.
+template <typename T>
+std::vector<SampleFailure> solvePerSample(const float* w0, float* out, int64_t batch, const NavierStokesOptions& o) {
+  const TypedGrid<T> g(o);
+  std::vector<double> failedAt(static_cast<size_t>(batch), -1.0);
+#pragma omp parallel
+  {
+    Workspace<T> ws(g);
+    Stepper<T> stepper(g, ws);
+    FftwArray<std::complex<T>, T> wh(g.half);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t b = 0; b < batch; ++b) {
+      stepper.toSpectrum(w0 + b * g.real, wh.data());
+      double time = 0.0;
+      double dt = nextStep(stepper, wh.data(), o, g);
+      bool ok = std::isfinite(dt);
+      while (ok && time < o.time) {
+        const double current = time + dt > o.time ? o.time - time : dt;
+        stepper.step(wh.data(), current);
+        time += current;
+        dt = nextStep(stepper, wh.data(), o, g);
+        ok = std::isfinite(dt);
+      }
+      if (ok) {
+        stepper.toField(wh.data(), out + b * g.real);
+      } else {
+        failedAt[b] = time;
+        fillNaN(out + b * g.real, g.real);
+      }
+    }
+  }
+  std::vector<SampleFailure> failures;
+  for (int64_t b = 0; b < batch; ++b) {
+    if (failedAt[b] >= 0) failures.push_back({b, failedAt[b]});
+  }
+  return failures;
+}
+
+// All fields in lockstep with the smallest step of the batch (the reference).
+template <typename T>
+std::vector<SampleFailure> solveBatch(const float* w0, float* out, int64_t batch, const NavierStokesOptions& o) {
+  const TypedGrid<T> g(o);
+  std::vector<FftwArray<std::complex<T>, T>> wh(static_cast<size_t>(batch));
+  std::vector<double> dts(static_cast<size_t>(batch));
+  std::vector<double> failedAt(static_cast<size_t>(batch), -1.0);
+  double time = 0.0;
+#pragma omp parallel
+  {
+    Workspace<T> ws(g);
+    Stepper<T> stepper(g, ws);
+#pragma omp for schedule(static)
+    for (int64_t b = 0; b < batch; ++b) {
+      wh[b].resize(g.half);
+      stepper.toSpectrum(w0 + b * g.real, wh[b].data());
+      dts[b] = nextStep(stepper, wh[b].data(), o, g);
+    }
+    while (true) {
+#pragma omp barrier
+#pragma omp single
+      {
+        // Fields that went non-finite leave the batch; the rest keep going.
+        for (int64_t b = 0; b < batch; ++b) {
+          if (failedAt[b] < 0 && !std::isfinite(dts[b])) failedAt[b] = time;
+        }
+      }
+      double dt = std::numeric_limits<double>::infinity();
+      for (int64_t b = 0; b < batch; ++b) {
+        if (failedAt[b] < 0) dt = std::min(dt, dts[b]);
+      }
+      if (!(time < o.time) || !std::isfinite(dt)) break;  // every thread sees the same values
+      const double current = time + dt > o.time ? o.time - time : dt;
+#pragma omp for schedule(static)
+      for (int64_t b = 0; b < batch; ++b) {
+        if (failedAt[b] >= 0) continue;
+        stepper.step(wh[b].data(), current);
+        dts[b] = nextStep(stepper, wh[b].data(), o, g);
+      }
+#pragma omp single
+      time += current;
+    }
+#pragma omp for schedule(static)
+    for (int64_t b = 0; b < batch; ++b) {
+      if (failedAt[b] < 0) {
+        stepper.toField(wh[b].data(), out + b * g.real);
+      } else {
+        fillNaN(out + b * g.real, g.real);
+      }
+    }
+  }
+  std::vector<SampleFailure> failures;
+  for (int64_t b = 0; b < batch; ++b) {
+    if (failedAt[b] >= 0) failures.push_back({b, failedAt[b]});
+  }
+  return failures;
+}
+
+}  // namespace
+
+std::vector<SampleFailure> solveNavierStokesCpu(const float* w0, float* out, int64_t batch,
+                                                const NavierStokesOptions& opts) {
+  if (opts.doublePrecision) {
+    return opts.perSampleDt ? solvePerSample<double>(w0, out, batch, opts) : solveBatch<double>(w0, out, batch, opts);
+  }
+  return opts.perSampleDt ? solvePerSample<float>(w0, out, batch, opts) : solveBatch<float>(w0, out, batch, opts);
+}
+
+double grfModeAmplitude(double k1, double k2, double alpha, double tau) {
+  const double L = 2.0 * M_PI;
+  const double sigma = std::pow(tau, alpha - 1.0);
+  const double normConst = std::sqrt(2.0 / (L * L));
+  const double c = 4.0 * M_PI * M_PI / (L * L);
+  return sigma * normConst * std::pow(c * (k1 * k1 + k2 * k2) + tau * tau, -alpha / 2.0);
+}
+
+void gaussianRandomFieldCpu(float* out, int64_t count, const GrfOptions& o) {
+  const int R = o.resolution, Rc = R / 2 + 1;
+  const size_t half = static_cast<size_t>(R) * Rc, real = static_cast<size_t>(R) * R;
+  // |u_hat(k)| scale: R^2 a_k / 2 per real and imaginary part's unit normal,
+  // so E|u_hat|^2 = R^4 a_k^2 / 2 (see grfModeAmplitude).
+  std::vector<double> amp(half, 0.0);
+  for (int i = 0; i < R; ++i) {
+    const int f = i < R / 2 ? i : i - R;
+    for (int j = 0; j < Rc; ++j) {
+      const bool nyquist = i == R / 2 || j == R / 2;
+      const bool mean = i == 0 && j == 0;
+      if (!nyquist && !mean) amp[static_cast<size_t>(i) * Rc + j] = 0.5 * static_cast<double>(real) * grfModeAmplitude(f, j, o.alpha, o.tau);
+    }
+  }
+#pragma omp parallel
+  {
+    FftwArray<std::complex<double>, double> spec(half);
+    FftwArray<double, double> field(real);
+    std::vector<float> xi(2 * half);
+#pragma omp for schedule(static)
+    for (int64_t b = 0; b < count; ++b) {
+      cpuDevice().randomNormal(xi.data(), 2 * half, 1, o.seed, o.firstStream + static_cast<uint64_t>(b));
+      for (size_t p = 0; p < half; ++p) spec[p] = amp[p] * std::complex<double>(xi[2 * p], xi[2 * p + 1]);
+      // Column j = 0 must be Hermitian: row R - i is the conjugate of row i.
+      for (int i = R / 2 + 1; i < R; ++i) spec[static_cast<size_t>(i) * Rc] = std::conj(spec[static_cast<size_t>(R - i) * Rc]);
+      Fftw<double>::inverse(R, spec.data(), field.data());
+      const double scale = 1.0 / static_cast<double>(real);
+      for (size_t x = 0; x < real; ++x) out[b * real + x] = static_cast<float>(field[x] * scale);
+    }
+  }
+}
+
+}  // namespace enkg

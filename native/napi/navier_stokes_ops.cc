@@ -1,0 +1,152 @@
+// Exports of the Navier-Stokes solver and the GRF sampler:
+//   navierStokesSolve(backend, w0, batch, options, out) -> Promise<{ failures }>
+//   gaussianRandomField(backend, out, count, options) -> Promise<void>
+#include <napi.h>
+
+#include <cmath>
+#include <memory>
+
+#include "../cpu/navier_stokes_cpu.h"
+#include "../dispatch.h"
+#include "args.h"
+#include "exports.h"
+#include "promise_worker.h"
+
+namespace enkg {
+namespace napi {
+namespace {
+
+int resolutionValue(const Napi::Value& value) {
+  const int64_t R = positiveInteger(value, "resolution");
+  if (R % 2 != 0 || R < 4 || R > 4096) {
+    throw rangeError("an even resolution between 4 and 4096", "resolution", std::to_string(R));
+  }
+  return static_cast<int>(R);
+}
+
+std::string stringOption(const Napi::Object& o, const char* key, const std::string& fallback) {
+  const Napi::Value v = o.Get(key);
+  if (v.IsUndefined()) return fallback;
+  if (!v.IsString()) throw typeError("a string", key, "a non-string");
+  return v.As<Napi::String>().Utf8Value();
+}
+
+double numberOption(const Napi::Object& o, const char* key, double fallback) {
+  const Napi::Value v = o.Get(key);
+  return v.IsUndefined() ? fallback : finiteNumber(v, key);
+}
+
+NavierStokesOptions parseOptions(const Napi::Value& value) {
+  if (!value.IsObject()) throw typeError("an options object", "options", "another value");
+  const Napi::Object o = value.As<Napi::Object>();
+  NavierStokesOptions opts;
+  opts.resolution = resolutionValue(o.Get("resolution"));
+  opts.reynolds = numberOption(o, "reynolds", 200.0);
+  if (!(opts.reynolds > 0)) throw rangeError("a positive number", "reynolds", formatNumber(opts.reynolds));
+  opts.time = numberOption(o, "time", 1.0);
+  if (opts.time < 0) throw rangeError("a non-negative number", "time", formatNumber(opts.time));
+  const Napi::Value adaptive = o.Get("adaptive");
+  opts.adaptive = adaptive.IsUndefined() ? true : adaptive.ToBoolean().Value();
+  opts.dt = numberOption(o, "dt", 1e-3);
+  if (!(opts.dt > 0)) throw rangeError("a positive number", "dt", formatNumber(opts.dt));
+  const std::string mode = stringOption(o, "dtMode", "sample");
+  if (mode != "sample" && mode != "batch") throw typeError("'sample' or 'batch'", "dtMode", "'" + mode + "'");
+  opts.perSampleDt = mode == "sample";
+  const std::string forcing = stringOption(o, "forcing", "kolmogorov");
+  if (forcing != "kolmogorov" && forcing != "none") {
+    throw typeError("'kolmogorov' or 'none'", "forcing", "'" + forcing + "'");
+  }
+  opts.forcing = forcing == "kolmogorov";
+  const std::string precision = stringOption(o, "precision", "float32");
+  if (precision != "float32" && precision != "float64") {
+    throw typeError("'float32' or 'float64'", "precision", "'" + precision + "'");
+  }
+  opts.doublePrecision = precision == "float64";
+  return opts;
+}
+
+Device& cpuOnly(Backend backend, const char* what) {
+  if (backend == Backend::Cuda) {
+    throw runtimeError(std::string("The CUDA ") + what + " is not available in this build yet; use backend 'cpu'");
+  }
+  return deviceFor(backend);
+}
+
+Napi::Value NavierStokesSolve(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    const Backend backend = backendName(info[0], "backend");
+    auto w0 = std::make_shared<FloatView>(floatArray(info[1], "w0"));
+    const int64_t batch = positiveInteger(info[2], "batch");
+    const NavierStokesOptions opts = parseOptions(info[3]);
+    auto out = std::make_shared<FloatView>(floatArray(info[4], "out"));
+    const size_t field = static_cast<size_t>(opts.resolution) * opts.resolution;
+    if (w0->length != field * static_cast<size_t>(batch)) {
+      throw rangeError("batch x resolution^2 = " + std::to_string(batch) + " x " + std::to_string(field) + " floats",
+                       "w0.length", std::to_string(w0->length));
+    }
+    if (out->length != w0->length) {
+      throw rangeError(std::to_string(w0->length) + " floats (the length of w0)", "out.length",
+                       std::to_string(out->length));
+    }
+    Device& device = cpuOnly(backend, "Navier-Stokes solver");
+    auto failures = std::make_shared<std::vector<SampleFailure>>();
+    return runTask(
+        info.Env(), "enkg.navierStokesSolve",
+        [=, &device]() {
+          requireFinite(w0->data, w0->length, field, "w0");
+          std::lock_guard<std::mutex> lock(device.mutex());
+          *failures = solveNavierStokesCpu(w0->data, out->data, batch, opts);
+        },
+        [=](Napi::Env env) -> Napi::Value {
+          Napi::Array list = Napi::Array::New(env, failures->size());
+          for (size_t i = 0; i < failures->size(); ++i) {
+            Napi::Object f = Napi::Object::New(env);
+            f.Set("index", static_cast<double>((*failures)[i].index));
+            f.Set("time", (*failures)[i].time);
+            list.Set(static_cast<uint32_t>(i), f);
+          }
+          Napi::Object result = Napi::Object::New(env);
+          result.Set("failures", list);
+          return result;
+        });
+  });
+}
+
+// gaussianRandomField(backend, out, count, { resolution, alpha, tau, seed, stream })
+Napi::Value GaussianRandomField(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    const Backend backend = backendName(info[0], "backend");
+    auto out = std::make_shared<FloatView>(floatArray(info[1], "out"));
+    const int64_t count = positiveInteger(info[2], "count");
+    if (!info[3].IsObject()) throw typeError("an options object", "options", "another value");
+    const Napi::Object o = info[3].As<Napi::Object>();
+    GrfOptions opts;
+    opts.resolution = resolutionValue(o.Get("resolution"));
+    opts.alpha = finiteNumber(o.Get("alpha"), "alpha");
+    opts.tau = finiteNumber(o.Get("tau"), "tau");
+    if (!(opts.alpha > 0)) throw rangeError("a positive number", "alpha", formatNumber(opts.alpha));
+    if (!(opts.tau > 0)) throw rangeError("a positive number", "tau", formatNumber(opts.tau));
+    opts.seed = seedValue(o.Get("seed"), "seed");
+    opts.firstStream = o.Get("stream").IsUndefined() ? 0 : seedValue(o.Get("stream"), "stream");
+    const size_t field = static_cast<size_t>(opts.resolution) * opts.resolution;
+    if (out->length != field * static_cast<size_t>(count)) {
+      throw rangeError("count x resolution^2 = " + std::to_string(count * field) + " floats", "out.length",
+                       std::to_string(out->length));
+    }
+    Device& device = cpuOnly(backend, "Gaussian random field sampler");
+    return runTask(info.Env(), "enkg.gaussianRandomField", [=, &device]() {
+      std::lock_guard<std::mutex> lock(device.mutex());
+      gaussianRandomFieldCpu(out->data, count, opts);
+    });
+  });
+}
+
+}  // namespace
+
+void registerNavierStokesOps(Napi::Env env, Napi::Object exports) {
+  exports.Set("navierStokesSolve", Napi::Function::New(env, NavierStokesSolve, "navierStokesSolve"));
+  exports.Set("gaussianRandomField", Napi::Function::New(env, GaussianRandomField, "gaussianRandomField"));
+}
+
+}  // namespace napi
+}  // namespace enkg
