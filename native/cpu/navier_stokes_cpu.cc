@@ -208,7 +208,8 @@ std::vector<SampleFailure> solveBatch(const float* w0, float* out, int64_t batch
   std::vector<FftwArray<std::complex<T>, T>> wh(static_cast<size_t>(batch));
   std::vector<double> dts(static_cast<size_t>(batch));
   std::vector<double> failedAt(static_cast<size_t>(batch), -1.0);
-  double time = 0.0;
+  double time = 0.0, current = 0.0;
+  bool done = false;
 #pragma omp parallel
   {
     Workspace<T> ws(g);
@@ -220,28 +221,27 @@ std::vector<SampleFailure> solveBatch(const float* w0, float* out, int64_t batch
       dts[b] = nextStep(stepper, wh[b].data(), o, g);
     }
     while (true) {
-#pragma omp barrier
+      // One thread decides the common step; the barrier at the end of
+      // `single` publishes it before any thread steps (and so rewrites dts).
 #pragma omp single
       {
         // Fields that went non-finite leave the batch; the rest keep going.
+        double dt = std::numeric_limits<double>::infinity();
         for (int64_t b = 0; b < batch; ++b) {
           if (failedAt[b] < 0 && !std::isfinite(dts[b])) failedAt[b] = time;
+          if (failedAt[b] < 0) dt = std::min(dt, dts[b]);
         }
+        done = !(time < o.time) || !std::isfinite(dt);
+        current = time + dt > o.time ? o.time - time : dt;
+        if (!done) time += current;
       }
-      double dt = std::numeric_limits<double>::infinity();
-      for (int64_t b = 0; b < batch; ++b) {
-        if (failedAt[b] < 0) dt = std::min(dt, dts[b]);
-      }
-      if (!(time < o.time) || !std::isfinite(dt)) break;  // every thread sees the same values
-      const double current = time + dt > o.time ? o.time - time : dt;
+      if (done) break;
 #pragma omp for schedule(static)
       for (int64_t b = 0; b < batch; ++b) {
         if (failedAt[b] >= 0) continue;
         stepper.step(wh[b].data(), current);
         dts[b] = nextStep(stepper, wh[b].data(), o, g);
       }
-#pragma omp single
-      time += current;
     }
 #pragma omp for schedule(static)
     for (int64_t b = 0; b < batch; ++b) {

@@ -1,0 +1,82 @@
+// Bad input to the Navier-Stokes model, the GRF sampler and `enkg data`.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { gaussianRandomField, NavierStokes2D, NavierStokes2DOptions, readNpy } from '../lib';
+import { main } from '../lib/cli/main';
+
+describe('NavierStokes2D argument errors', () => {
+  it.each([
+    [{ resolution: 63 }, RangeError, 'Expected an even integer >= 4 for resolution but received 63'],
+    [{ resolution: 64, reynolds: -1 }, RangeError, 'Expected a finite number >= 0 for reynolds but received -1'],
+    [{ resolution: 64, reynolds: 0 }, RangeError, 'Expected a positive number for reynolds but received 0'],
+    [{ resolution: 64, time: -0.5 }, RangeError, 'Expected a finite number >= 0 for time but received -0.5'],
+    [{ resolution: 64, downsample: 3 }, RangeError, 'Expected a divisor of resolution = 64 for downsample but received 3'],
+    [{ resolution: 64, adaptive: false }, TypeError, 'Expected a fixed step dt when adaptive is false for dt but received undefined'],
+    [{ resolution: 64, dtMode: 'fast' }, TypeError, "Expected one of 'sample', 'batch' for dtMode but received 'fast'"],
+    [{ resolution: 64, viscosity: 1 }, TypeError, /^Expected one of 'resolution', .* for an option of NavierStokes2D but received 'viscosity'$/],
+  ])('rejects %j', (options, type, message) => {
+    expect(() => new NavierStokes2D(options as unknown as NavierStokes2DOptions)).toThrow(type);
+    expect(() => new NavierStokes2D(options as unknown as NavierStokes2DOptions)).toThrow(message);
+  });
+
+  it('rejects a w0 of the wrong length, and NaN in w0 naming the sample', async () => {
+    const ns = new NavierStokes2D({ resolution: 8, backend: 'cpu' });
+    await expect(ns.solve(new Float32Array(65), 1)).rejects.toThrow(
+      new RangeError('Expected batch x resolution^2 = 1 x 64 = 64 floats for w0.length but received 65'));
+    const w0 = new Float32Array(3 * 64);
+    w0[2 * 64 + 5] = Number.NaN;
+    await expect(ns.solve(w0, 3)).rejects.toThrow(
+      new RangeError('Expected finite values for w0 but received NaN at particle 2 (element 5 of that particle)'));
+    await expect(ns.solve(new Float32Array(64), 1, { time: -1 })).rejects.toThrow(
+      new RangeError('Expected a finite number >= 0 for time but received -1'));
+  });
+
+  it('rejects an explicit CUDA backend for the Navier-Stokes kernels with the reason', async () => {
+    const ns = new NavierStokes2D({ resolution: 8, backend: 'cuda' });
+    await expect(ns.solve(new Float32Array(64), 1)).rejects.toThrow(/unavailable|not available in this build/);
+  });
+
+  it('gaussianRandomField names its bad inputs', async () => {
+    await expect(gaussianRandomField({ resolution: 10, count: 0, alpha: 2, tau: 3, seed: 1 })).rejects.toThrow(
+      new RangeError('Expected an integer >= 1 for count but received 0'));
+    await expect(gaussianRandomField({ resolution: 10, count: 1, alpha: 0, tau: 3, seed: 1 })).rejects.toThrow(
+      new RangeError('Expected a positive number for alpha but received 0'));
+  });
+});
+
+describe('enkg data navier-stokes', () => {
+  const quiet = async (argv: string[]): Promise<number> => {
+    const error = jest.spyOn(console, 'error').mockImplementation(() => undefined);
+    const write = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      return await main(argv);
+    } finally {
+      error.mockRestore();
+      write.mockRestore();
+    }
+  };
+
+  it('writes float32 [N, 1, R, R] fields; --time 0 writes the GRF fields themselves', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'enkg-data-'));
+    const grf = path.join(dir, 'grf.npy'), evolved = path.join(dir, 'ns.npy');
+    expect(await quiet(['data', 'navier-stokes', '--count', '5', '--resolution', '16', '--seed', '3', '--out', grf,
+      '--time', '0', '--batch', '2', '--backend', 'cpu'])).toBe(0);
+    const a = await readNpy(grf);
+    expect(a.shape).toEqual([5, 1, 16, 16]);
+    expect(a.dtype).toBe('<f4');
+    expect(a.data).toEqual(await gaussianRandomField({ resolution: 16, count: 5, alpha: 2.5, tau: 7, seed: 3, backend: 'cpu' }));
+    expect(await quiet(['data', 'navier-stokes', '--count', '5', '--resolution', '16', '--seed', '3', '--out', evolved,
+      '--time', '0.2', '--backend', 'cpu'])).toBe(0);
+    const b = await readNpy(evolved);
+    const expected = await new NavierStokes2D({ resolution: 16, time: 0.2, backend: 'cpu' }).solve(a.data as Float32Array, 5);
+    expect(b.data).toEqual(expected);
+  });
+
+  it('says what is missing or unknown', async () => {
+    await expect(main(['data', 'navier-stokes', '--count', '5'])).rejects.toThrow('--resolution is required');
+    expect(await quiet(['data', 'burgers'])).toBe(2);
+    await expect(main(['data', 'navier-stokes', '--frobnicate'])).rejects.toThrow("Unknown option '--frobnicate'");
+  });
+});

@@ -1,0 +1,3 @@
+import { defineNavierStokesSuite } from './suites/navier-stokes.suite';
+
+defineNavierStokesSuite('cpu');
