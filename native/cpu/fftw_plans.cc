@@ -48,17 +48,14 @@ std::pair<fftw_plan, fftw_plan> doublePlans(int R) {
 
 }  // namespace
 
-void Fftw<float>::forward(int R, float* in, std::complex<float>* out) {
-  fftwf_execute_dft_r2c(floatPlans(R).first, in, reinterpret_cast<fftwf_complex*>(out));
+Fftw<float>::Plans Fftw<float>::plans(int R) {
+  const auto p = floatPlans(R);
+  return {p.first, p.second};
 }
-void Fftw<float>::inverse(int R, std::complex<float>* in, float* out) {
-  fftwf_execute_dft_c2r(floatPlans(R).second, reinterpret_cast<fftwf_complex*>(in), out);
-}
-void Fftw<double>::forward(int R, double* in, std::complex<double>* out) {
-  fftw_execute_dft_r2c(doublePlans(R).first, in, reinterpret_cast<fftw_complex*>(out));
-}
-void Fftw<double>::inverse(int R, std::complex<double>* in, double* out) {
-  fftw_execute_dft_c2r(doublePlans(R).second, reinterpret_cast<fftw_complex*>(in), out);
+
+Fftw<double>::Plans Fftw<double>::plans(int R) {
+  const auto p = doublePlans(R);
+  return {p.first, p.second};
 }
 
 }  // namespace enkg

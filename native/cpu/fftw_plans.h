@@ -13,11 +13,21 @@ namespace enkg {
 template <typename T>
 struct Fftw;
 
+// The R x R real transforms: forward = rfft2 (unnormalised), inverse =
+// irfft2 without the 1/R^2 and destroying its input (FFTW's c2r).
 template <>
 struct Fftw<float> {
   using Complex = fftwf_complex;
-  static void forward(int R, float* in, std::complex<float>* out);   // rfft2, unnormalised
-  static void inverse(int R, std::complex<float>* in, float* out);   // irfft2 without 1/R^2; destroys `in`
+  struct Plans {
+    fftwf_plan forward, inverse;
+  };
+  static Plans plans(int R);  // created on first use, then cached
+  static void execute(fftwf_plan p, float* in, std::complex<float>* out) {
+    fftwf_execute_dft_r2c(p, in, reinterpret_cast<fftwf_complex*>(out));
+  }
+  static void execute(fftwf_plan p, std::complex<float>* in, float* out) {
+    fftwf_execute_dft_c2r(p, reinterpret_cast<fftwf_complex*>(in), out);
+  }
   static void* allocate(size_t bytes) { return fftwf_malloc(bytes); }
   static void release(void* p) { fftwf_free(p); }
 };
@@ -25,8 +35,16 @@ struct Fftw<float> {
 template <>
 struct Fftw<double> {
   using Complex = fftw_complex;
-  static void forward(int R, double* in, std::complex<double>* out);
-  static void inverse(int R, std::complex<double>* in, double* out);
+  struct Plans {
+    fftw_plan forward, inverse;
+  };
+  static Plans plans(int R);
+  static void execute(fftw_plan p, double* in, std::complex<double>* out) {
+    fftw_execute_dft_r2c(p, in, reinterpret_cast<fftw_complex*>(out));
+  }
+  static void execute(fftw_plan p, std::complex<double>* in, double* out) {
+    fftw_execute_dft_c2r(p, reinterpret_cast<fftw_complex*>(in), out);
+  }
   static void* allocate(size_t bytes) { return fftw_malloc(bytes); }
   static void release(void* p) { fftw_free(p); }
 };

@@ -40,7 +40,7 @@ struct TypedGrid {
       FftwArray<T, T> f(real);
       for (size_t x = 0; x < real; ++x) f[x] = static_cast<T>(base.forcing[x]);
       forcing.resize(half);
-      Fftw<T>::forward(R, f.data(), forcing.data());
+      Fftw<T>::execute(Fftw<T>::plans(R).forward, f.data(), forcing.data());
     }
   }
 };
@@ -59,58 +59,65 @@ template <typename T>
 class Stepper {
  public:
   using C = std::complex<T>;
-  Stepper(const TypedGrid<T>& g, Workspace<T>& ws) : g_(g), ws_(ws) {}
+  Stepper(const TypedGrid<T>& g, Workspace<T>& ws) : g_(g), ws_(ws), plans_(Fftw<T>::plans(g.R)) {}
 
   // out = -(d/dx (q w) + d/dy (v w)) + f, with the velocity (q, v) and w
   // taken from the dealiased vorticity (the reference's nonlinear_term).
+  // Complex products are written out: std::complex's operator* goes through
+  // a NaN-recovering library call that costs more than the FFTs here.
   void nonlinear(const C* wh, C* out) {
-    const C I(0, 1);
     for (size_t p = 0; p < g_.half; ++p) {
-      const C dw = wh[p] * g_.dealias[p];
-      const C psi = dw * g_.invLap[p];
-      ws_.a[p] = dw;
-      ws_.b[p] = I * g_.ky[p] * psi;   // psi_y
-      ws_.c[p] = -I * g_.kx[p] * psi;  // -psi_x
+      const T mask = g_.dealias[p];
+      const T re = wh[p].real() * mask, im = wh[p].imag() * mask;
+      const T psiRe = re * g_.invLap[p], psiIm = im * g_.invLap[p];
+      ws_.a[p] = C(re, im);
+      ws_.b[p] = C(-g_.ky[p] * psiIm, g_.ky[p] * psiRe);  // i ky psi  = psi_y
+      ws_.c[p] = C(g_.kx[p] * psiIm, -g_.kx[p] * psiRe);  // -i kx psi = -psi_x
     }
-    Fftw<T>::inverse(g_.R, ws_.a.data(), ws_.w.data());
-    Fftw<T>::inverse(g_.R, ws_.b.data(), ws_.q.data());
-    Fftw<T>::inverse(g_.R, ws_.c.data(), ws_.v.data());
+    inverse_(ws_.a.data(), ws_.w.data());
+    inverse_(ws_.b.data(), ws_.q.data());
+    inverse_(ws_.c.data(), ws_.v.data());
     const T scale = T(1) / static_cast<T>(g_.real);
     const T scale2 = scale * scale;  // both factors of each product carry 1/R^2
     for (size_t x = 0; x < g_.real; ++x) {
-      const T w = ws_.w[x];
-      ws_.q[x] *= w * scale2;
-      ws_.v[x] *= w * scale2;
+      const T w = ws_.w[x] * scale2;
+      ws_.q[x] *= w;
+      ws_.v[x] *= w;
     }
-    Fftw<T>::forward(g_.R, ws_.q.data(), ws_.a.data());
-    Fftw<T>::forward(g_.R, ws_.v.data(), ws_.b.data());
-    const bool forced = g_.forcing.size() > 0;
+    forward_(ws_.q.data(), ws_.a.data());
+    forward_(ws_.v.data(), ws_.b.data());
+    const C* f = g_.forcing.size() > 0 ? &g_.forcing[0] : nullptr;
     for (size_t p = 0; p < g_.half; ++p) {
-      C n = -I * (g_.kx[p] * ws_.a[p] + g_.ky[p] * ws_.b[p]);
-      if (forced) n += g_.forcing[p];
-      out[p] = n;
+      // -i (kx A + ky B)
+      const T sRe = g_.kx[p] * ws_.a[p].real() + g_.ky[p] * ws_.b[p].real();
+      const T sIm = g_.kx[p] * ws_.a[p].imag() + g_.ky[p] * ws_.b[p].imag();
+      T nRe = sIm, nIm = -sRe;
+      if (f != nullptr) {
+        nRe += f[p].real();
+        nIm += f[p].imag();
+      }
+      out[p] = C(nRe, nIm);
     }
   }
 
   // max |u| of the (not dealiased) vorticity; NaN when a value is not finite.
   double maxSpeed(const C* wh) {
-    const C I(0, 1);
     for (size_t p = 0; p < g_.half; ++p) {
-      const C psi = wh[p] * g_.invLap[p];
-      ws_.b[p] = I * g_.ky[p] * psi;
-      ws_.c[p] = -I * g_.kx[p] * psi;
+      const T psiRe = wh[p].real() * g_.invLap[p], psiIm = wh[p].imag() * g_.invLap[p];
+      ws_.b[p] = C(-g_.ky[p] * psiIm, g_.ky[p] * psiRe);
+      ws_.c[p] = C(g_.kx[p] * psiIm, -g_.kx[p] * psiRe);
     }
-    Fftw<T>::inverse(g_.R, ws_.b.data(), ws_.q.data());
-    Fftw<T>::inverse(g_.R, ws_.c.data(), ws_.v.data());
+    inverse_(ws_.b.data(), ws_.q.data());
+    inverse_(ws_.c.data(), ws_.v.data());
     const double scale = 1.0 / static_cast<double>(g_.real);
-    double best = 0;
+    T best = 0;
     bool finite = true;
     for (size_t x = 0; x < g_.real; ++x) {
-      const double s = std::sqrt(static_cast<double>(ws_.q[x]) * ws_.q[x] + static_cast<double>(ws_.v[x]) * ws_.v[x]);
-      finite = finite && std::isfinite(s);
-      best = std::max(best, s);
+      const T s2 = ws_.q[x] * ws_.q[x] + ws_.v[x] * ws_.v[x];
+      finite = finite && std::isfinite(s2);
+      best = std::max(best, s2);
     }
-    return finite ? best * scale : std::numeric_limits<double>::quiet_NaN();
+    return finite ? std::sqrt(static_cast<double>(best)) * scale : std::numeric_limits<double>::quiet_NaN();
   }
 
   // One Heun predictor-corrector step with Crank-Nicolson viscosity.
@@ -138,19 +145,23 @@ class Stepper {
 
   void toSpectrum(const float* field, C* wh) {
     for (size_t x = 0; x < g_.real; ++x) ws_.w[x] = static_cast<T>(field[x]);
-    Fftw<T>::forward(g_.R, ws_.w.data(), wh);
+    forward_(ws_.w.data(), wh);
   }
 
   void toField(const C* wh, float* field) {
     std::copy(wh, wh + g_.half, ws_.a.data());
-    Fftw<T>::inverse(g_.R, ws_.a.data(), ws_.w.data());
+    inverse_(ws_.a.data(), ws_.w.data());
     const T scale = T(1) / static_cast<T>(g_.real);
     for (size_t x = 0; x < g_.real; ++x) field[x] = static_cast<float>(ws_.w[x] * scale);
   }
 
  private:
+  void forward_(T* in, C* out) { Fftw<T>::execute(plans_.forward, in, out); }
+  void inverse_(C* in, T* out) { Fftw<T>::execute(plans_.inverse, in, out); }
+
   const TypedGrid<T>& g_;
   Workspace<T>& ws_;
+  typename Fftw<T>::Plans plans_;
 };
 
 // The step to take next: adaptive from the current field, or the fixed dt.
@@ -302,7 +313,7 @@ void gaussianRandomFieldCpu(float* out, int64_t count, const GrfOptions& o) {
       for (size_t p = 0; p < half; ++p) spec[p] = amp[p] * std::complex<double>(xi[2 * p], xi[2 * p + 1]);
       // Column j = 0 must be Hermitian: row R - i is the conjugate of row i.
       for (int i = R / 2 + 1; i < R; ++i) spec[static_cast<size_t>(i) * Rc] = std::conj(spec[static_cast<size_t>(R - i) * Rc]);
-      Fftw<double>::inverse(R, spec.data(), field.data());
+      Fftw<double>::execute(Fftw<double>::plans(R).inverse, spec.data(), field.data());
       const double scale = 1.0 / static_cast<double>(real);
       for (size_t x = 0; x < real; ++x) out[b * real + x] = static_cast<float>(field[x] * scale);
     }
