@@ -46,8 +46,9 @@ export function requireEvenResolution(value: unknown): number {
 }
 
 /**
- * The Navier-Stokes kernels run on the CPU in this build; 'auto' falls back
- * to it on a CUDA machine, an explicit 'cuda' is refused with the reason.
+ * The CUDA Navier-Stokes and GRF kernels are not yet verified on a GPU, so
+ * 'auto' keeps them on the CPU (buildInfo().navierStokesCuda says when that
+ * changes); an explicit 'cuda' selects them.
  */
 export function cpuFallback(resolved: 'cpu' | 'cuda', option: unknown): 'cpu' | 'cuda' {
   if (resolved === 'cuda' && (option === undefined || option === 'auto') && !native.buildInfo().navierStokesCuda) return 'cpu';

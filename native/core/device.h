@@ -68,6 +68,10 @@ class Device {
   // a memory budget on a GPU).
   virtual size_t scratchBudget() const = 0;
 
+  // The CUDA stream the device works on (null on the CPU), for kernels that
+  // live outside the device class (cuda/navier_stokes.cu).
+  virtual void* stream() { return nullptr; }
+
   // All work on one device is serialised: kernels on a device use all of it.
   std::mutex& mutex() { return mutex_; }
 

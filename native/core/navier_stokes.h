@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "philox.h"  // ENKG_HD
+
 namespace enkg {
 
 struct NavierStokesOptions {
@@ -48,13 +50,19 @@ SpectralGrid makeSpectralGrid(int R, bool forcing);
 
 // dt = min(0.5 h / max|u|, 0.5 h^2 / mu), h = 1/R, mu = (1/Re) sqrt(max|f|)
 // (sqrt(max|f|) taken as 1 without forcing), as the reference solver does.
-inline double adaptiveTimeStep(double maxSpeed, const SpectralGrid& grid, double reynolds) {
-  const double h = 1.0 / grid.R;
-  const double xi = grid.forcingAmplitude > 0 ? std::sqrt(grid.forcingAmplitude) : 1.0;
+// Shared by the CPU and CUDA solvers.
+ENKG_HD double adaptiveTimeStep(double maxSpeed, int R, double reynolds, double forcingAmplitude) {
+  const double h = 1.0 / R;
+  const double xi = forcingAmplitude > 0 ? sqrt(forcingAmplitude) : 1.0;
   const double mu = xi / reynolds;
   const double viscous = 0.5 * h * h / mu;
   if (maxSpeed == 0) return viscous;
-  return std::min(0.5 * h / maxSpeed, viscous);
+  const double cfl = 0.5 * h / maxSpeed;
+  return cfl < viscous ? cfl : viscous;
+}
+
+inline double adaptiveTimeStep(double maxSpeed, const SpectralGrid& grid, double reynolds) {
+  return adaptiveTimeStep(maxSpeed, grid.R, reynolds, grid.forcingAmplitude);
 }
 
 }  // namespace enkg

@@ -1,61 +1,39 @@
 #include "cublas_shim.h"
 
-#include <dlfcn.h>
-
-#include <cstdlib>
 #include <mutex>
-#include <vector>
+
+#include "dl.h"
 
 namespace enkg {
 namespace cublas {
 namespace {
-
-std::vector<std::string> candidates(const char* stem, const char* const* versions) {
-  std::vector<std::string> names;
-  const char* dir = std::getenv("ENKG_CUDA_LIB_DIR");
-  if (dir != nullptr && *dir != '\0') {
-    for (const char* const* v = versions; *v != nullptr; ++v) names.push_back(std::string(dir) + "/" + stem + *v);
-  }
-  for (const char* const* v = versions; *v != nullptr; ++v) names.push_back(std::string(stem) + *v);
-  return names;
-}
-
-const char* const kVersions[] = {".so.13", ".so.12", ".so", nullptr};
 
 Api loaded;
 std::string failure;
 bool ok = false;
 
 void loadOnce() {
-  // cuBLAS needs cuBLASLt next to it; preload it from the same directory so
-  // a library found through ENKG_CUDA_LIB_DIR resolves its dependency.
-  for (const std::string& name : candidates("libcublasLt", kVersions)) {
-    if (name.find('/') != std::string::npos && dlopen(name.c_str(), RTLD_NOW | RTLD_GLOBAL) != nullptr) break;
-  }
+  // cuBLAS needs cuBLASLt next to it; preload it (globally) so a library
+  // found through ENKG_CUDA_LIB_DIR resolves its dependency.
+  std::string ignored, ltPath;
+  cudalib::open("cublasLt", &ignored, &ltPath, /*global=*/true);
   std::string tried;
-  for (const std::string& name : candidates("libcublas", kVersions)) {
-    void* handle = dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (handle == nullptr) {
-      const char* err = dlerror();
-      tried += (tried.empty() ? "" : "; ") + name + (err != nullptr ? std::string(" (") + err + ")" : "");
-      continue;
-    }
-    loaded.create = reinterpret_cast<decltype(loaded.create)>(dlsym(handle, "cublasCreate_v2"));
-    loaded.destroy = reinterpret_cast<decltype(loaded.destroy)>(dlsym(handle, "cublasDestroy_v2"));
-    loaded.setStream = reinterpret_cast<decltype(loaded.setStream)>(dlsym(handle, "cublasSetStream_v2"));
-    loaded.sgemm = reinterpret_cast<decltype(loaded.sgemm)>(dlsym(handle, "cublasSgemm_v2"));
-    if (loaded.create == nullptr || loaded.destroy == nullptr || loaded.setStream == nullptr ||
-        loaded.sgemm == nullptr) {
-      tried += (tried.empty() ? "" : "; ") + name + " (missing cublasCreate_v2/cublasSgemm_v2 symbols)";
-      dlclose(handle);
-      continue;
-    }
-    loaded.library = name;
-    ok = true;
+  void* handle = cudalib::open("cublas", &tried, &loaded.library);
+  if (handle == nullptr) {
+    failure = "cuBLAS could not be loaded; tried " + tried +
+              ". Install the CUDA toolkit's cuBLAS or set ENKG_CUDA_LIB_DIR to the directory holding libcublas.so.*";
     return;
   }
-  failure = "cuBLAS could not be loaded; tried " + tried +
-            ". Install the CUDA toolkit's cuBLAS or set ENKG_CUDA_LIB_DIR to the directory holding libcublas.so.*";
+  std::string missing;
+  loaded.create = reinterpret_cast<decltype(loaded.create)>(cudalib::symbol(handle, "cublasCreate_v2", &missing));
+  loaded.destroy = reinterpret_cast<decltype(loaded.destroy)>(cudalib::symbol(handle, "cublasDestroy_v2", &missing));
+  loaded.setStream = reinterpret_cast<decltype(loaded.setStream)>(cudalib::symbol(handle, "cublasSetStream_v2", &missing));
+  loaded.sgemm = reinterpret_cast<decltype(loaded.sgemm)>(cudalib::symbol(handle, "cublasSgemm_v2", &missing));
+  if (!missing.empty()) {
+    failure = loaded.library + " lacks " + missing;
+    return;
+  }
+  ok = true;
 }
 
 }  // namespace

@@ -283,6 +283,7 @@ class CudaDevice final : public Device {
   }
 
   size_t scratchBudget() const override { return budget_; }
+  void* stream() override { return stream_; }
 
  private:
   template <bool kNormal>

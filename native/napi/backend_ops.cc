@@ -40,7 +40,9 @@ Napi::Value ProbeBackends(const Napi::CallbackInfo& info) {
 Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
   o.Set("cuda", builtWithCuda());
-  // The Navier-Stokes solver and GRF sampler have no CUDA kernels yet.
+  // The CUDA Navier-Stokes kernels (cuda/navier_stokes.cu) have not yet run
+  // on a GPU: until the CUDA suite has passed there, backend 'auto' keeps
+  // these kernels on the CPU and only an explicit 'cuda' selects them.
   o.Set("navierStokesCuda", false);
 #ifdef ENKG_CUDA_ARCHITECTURES
   o.Set("cudaArchitectures", ENKG_CUDA_ARCHITECTURES);

@@ -8,6 +8,9 @@
 
 #include "../cpu/navier_stokes_cpu.h"
 #include "../dispatch.h"
+#ifdef ENKG_WITH_CUDA
+#include "../cuda/navier_stokes_cuda.h"
+#endif
 #include "args.h"
 #include "exports.h"
 #include "promise_worker.h"
@@ -65,12 +68,6 @@ NavierStokesOptions parseOptions(const Napi::Value& value) {
   return opts;
 }
 
-Device& cpuOnly(Backend backend, const char* what) {
-  if (backend == Backend::Cuda) {
-    throw runtimeError(std::string("The CUDA ") + what + " is not available in this build yet; use backend 'cpu'");
-  }
-  return deviceFor(backend);
-}
 
 Napi::Value NavierStokesSolve(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
@@ -88,13 +85,19 @@ Napi::Value NavierStokesSolve(const Napi::CallbackInfo& info) {
       throw rangeError(std::to_string(w0->length) + " floats (the length of w0)", "out.length",
                        std::to_string(out->length));
     }
-    Device& device = cpuOnly(backend, "Navier-Stokes solver");
+    Device& device = deviceFor(backend);
     auto failures = std::make_shared<std::vector<SampleFailure>>();
     return runTask(
         info.Env(), "enkg.navierStokesSolve",
         [=, &device]() {
           requireFinite(w0->data, w0->length, field, "w0");
           std::lock_guard<std::mutex> lock(device.mutex());
+#ifdef ENKG_WITH_CUDA
+          if (!device.isHost()) {
+            *failures = solveNavierStokesCuda(device, w0->data, out->data, batch, opts);
+            return;
+          }
+#endif
           *failures = solveNavierStokesCpu(w0->data, out->data, batch, opts);
         },
         [=](Napi::Env env) -> Napi::Value {
@@ -133,9 +136,15 @@ Napi::Value GaussianRandomField(const Napi::CallbackInfo& info) {
       throw rangeError("count x resolution^2 = " + std::to_string(count * field) + " floats", "out.length",
                        std::to_string(out->length));
     }
-    Device& device = cpuOnly(backend, "Gaussian random field sampler");
+    Device& device = deviceFor(backend);
     return runTask(info.Env(), "enkg.gaussianRandomField", [=, &device]() {
       std::lock_guard<std::mutex> lock(device.mutex());
+#ifdef ENKG_WITH_CUDA
+      if (!device.isHost()) {
+        gaussianRandomFieldCuda(device, out->data, count, opts);
+        return;
+      }
+#endif
       gaussianRandomFieldCpu(out->data, count, opts);
     });
   });

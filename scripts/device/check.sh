@@ -14,7 +14,7 @@ log() { echo "[$(date +%T)] $*" | tee -a "$OUT/steps.log"; }
 xz -dc "$dev/node.xz" > "$work/bin/node" && chmod +x "$work/bin/node"
 export PATH="$work/bin:$PATH"
 [ -d node_modules ] || tar -xJf "$dev/node_modules.tar.xz"
-for deb in "$dev"/libopenblas*.deb "$dev"/libgfortran5*.deb; do dpkg -x "$deb" "$work/sysroot"; done
+for deb in "$dev"/libopenblas*.deb "$dev"/libgfortran5*.deb "$dev"/libfftw3*.deb; do dpkg -x "$deb" "$work/sysroot"; done
 arch_dir=$(uname -m)-linux-gnu
 export ENKG_BLAS_ROOT="$work/sysroot"
 libpath="$work/sysroot/usr/lib/$arch_dir:$work/sysroot/usr/lib/$arch_dir/openblas-openmp"

@@ -2,7 +2,7 @@
 # Run here, before a GPU check: fills .device/ (git-ignored) with what the
 # device machine lacks and cannot download: Node.js, node_modules (without
 # onnxruntime-node, which the native checks do not use) and the Debian
-# packages of OpenBLAS. Pass the folder as `carry` to the device tool; the
+# packages of OpenBLAS and FFTW. Pass the folder as `carry` to the device tool; the
 # whole folder stays under its 64 MiB limit.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -12,5 +12,6 @@ cd "$root"
 [ -f "$out/node.xz" ] || xz -T2 -6 -c "$(command -v node)" > "$out/node.xz"
 tar -cf - --exclude=node_modules/onnxruntime-node node_modules | xz -T2 -6 > "$out/node_modules.tar.xz"
 rm -f "$out"/*.deb
-(cd "$out" && apt-get download -qq libopenblas0-openmp libopenblas-openmp-dev libgfortran5 libgomp1 2>/dev/null)
+(cd "$out" && apt-get download -qq libopenblas0-openmp libopenblas-openmp-dev libgfortran5 libgomp1 \
+  libfftw3-dev libfftw3-single3 libfftw3-double3 2>/dev/null)
 du -ch "$out"/* | tail -n 1

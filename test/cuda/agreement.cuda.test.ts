@@ -1,7 +1,7 @@
 // CPU and CUDA give the same numbers: Philox bits exactly, normals to the
 // last bit except for rare double->float rounding ties, and the Kalman step
 // within float32 tolerance.
-import { kalmanStep, randomNormal, randomUniform } from '../../lib';
+import { gaussianRandomField, kalmanStep, NavierStokes2D, randomNormal, randomUniform } from '../../lib';
 import { describeOnBackend } from '../helpers/backends';
 import { maxRelativeError, testRandom } from '../helpers/reference';
 
@@ -29,5 +29,18 @@ describeOnBackend('cuda')('CPU and CUDA agree', () => {
     const cpu = await kalmanStep({ ...args, backend: 'cpu' });
     expect(maxRelativeError(gpu.particles, cpu.particles)).toBeLessThan(1e-5);
     expect(Math.abs(gpu.coefNorm - cpu.coefNorm) / cpu.coefNorm).toBeLessThan(1e-5);
+  });
+
+  it('solves Navier-Stokes and draws GRFs alike (1e-5 relative)', async () => {
+    const args = { resolution: 64, count: 32, alpha: 2.5, tau: 7, seed: 6 };
+    const cpuGrf = await gaussianRandomField({ ...args, backend: 'cpu' });
+    const gpuGrf = await gaussianRandomField({ ...args, backend: 'cuda' });
+    expect(maxRelativeError(gpuGrf, cpuGrf)).toBeLessThan(1e-5);
+    const w0 = cpuGrf.map((v) => v * 20);
+    for (const dtMode of ['sample', 'batch'] as const) {
+      const cpu = await new NavierStokes2D({ resolution: 64, time: 1, dtMode, backend: 'cpu' }).solve(w0, 32);
+      const gpu = await new NavierStokes2D({ resolution: 64, time: 1, dtMode, backend: 'cuda' }).solve(w0, 32);
+      expect(maxRelativeError(gpu, cpu)).toBeLessThan(1e-5);
+    }
   });
 });

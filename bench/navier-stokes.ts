@@ -1,0 +1,144 @@
+// Benchmark of the Navier-Stokes forward model (npm run bench:navier-stokes).
+//
+// Fields per second of NavierStokes2D.solve to T = 1 for R in {64, 128} and
+// B in {16, 256, 2048} on each available backend, starting from GRF fields
+// evolved to t = 5 (the prior's distribution), next to the PyTorch reference
+// solver on the same fields and machine (bench/ns_reference.py, which imports
+// the reference from ENKG_PYTORCH_DIR). At B = 16 it also checks that the
+// two agree (enkg in dtMode 'batch', the reference's rule).
+//
+// Options: --resolutions 64,128  --batches 16,256,2048  --backend all|cpu|cuda
+//   --time 1  --fields 256 (distinct initial fields; larger batches repeat them)
+//   --budget 240 (seconds: a cell whose estimate, from the B = 16 rate, is
+//   longer is skipped and says so)  --reference-device cpu|cuda  --out FILE
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+
+import { backends, BackendName, gaussianRandomField, NavierStokes2D, readNpy, writeNpy } from '../lib';
+
+const DATA_DIR = path.join(__dirname, 'data');
+const RESULTS_DIR = path.join(__dirname, 'results');
+
+async function initialFields(R: number, count: number): Promise<string> {
+  const file = path.join(DATA_DIR, `ns-${R}-t5-${count}.npy`);
+  if (fs.existsSync(file)) return file;
+  fs.mkdirSync(DATA_DIR, { recursive: true });
+  console.error(`generating ${count} fields at ${R}^2 (GRF evolved to t = 5) into ${file} ...`);
+  const w0 = await gaussianRandomField({ resolution: R, count, alpha: 2.5, tau: 7, seed: 2024, backend: 'cpu' });
+  const fields = await new NavierStokes2D({ resolution: R, time: 5, backend: 'cpu' }).solve(w0, count);
+  await writeNpy(file, fields, [count, 1, R, R]);
+  return file;
+}
+
+function tile(fields: Float32Array, fieldSize: number, batch: number): Float32Array {
+  const out = new Float32Array(batch * fieldSize);
+  const available = fields.length / fieldSize;
+  for (let b = 0; b < batch; b++) out.set(fields.subarray((b % available) * fieldSize, (b % available + 1) * fieldSize), b * fieldSize);
+  return out;
+}
+
+interface ReferenceRun { seconds: number; fieldsPerSecond: number; output?: string }
+
+function runReference(input: string, batch: number, time: number, device: string, output?: string): ReferenceRun | string {
+  if (!process.env.ENKG_PYTORCH_DIR) return 'ENKG_PYTORCH_DIR not set';
+  const python = process.env.ENKG_PYTHON ?? '/usr/bin/python3';
+  try {
+    const args = [path.join(__dirname, 'ns_reference.py'), '--input', input, '--batch', String(batch), '--time', String(time), '--device', device];
+    if (output) args.push('--output', output);
+    return JSON.parse(execFileSync(python, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })) as ReferenceRun;
+  } catch (error) {
+    return `reference failed: ${((error as { stderr?: string }).stderr ?? String(error)).trim().split('\n').pop()}`;
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    strict: true,
+    options: {
+      resolutions: { type: 'string', default: '64,128' }, batches: { type: 'string', default: '16,256,2048' },
+      backend: { type: 'string', default: 'all' }, time: { type: 'string', default: '1' },
+      fields: { type: 'string', default: '256' }, budget: { type: 'string', default: '240' },
+      'reference-device': { type: 'string', default: 'cpu' }, out: { type: 'string' },
+    },
+  });
+  const resolutions = String(values.resolutions).split(',').map(Number);
+  const batches = String(values.batches).split(',').map(Number);
+  const T = Number(values.time), budget = Number(values.budget), distinct = Number(values.fields);
+  const available = (await backends()).filter((b) => b.available).map((b) => b.name);
+  const wanted = (values.backend === 'all' ? available : [values.backend]) as BackendName[];
+  const rows: Array<Record<string, unknown>> = [];
+  console.log(`Navier-Stokes solve to T = ${T} from fields at t = 5; fields/s (higher is better)\n`);
+  console.log('backend    R      B   enkg fields/s   reference fields/s   speedup   agreement (rel L2, B = 16)');
+  for (const backend of wanted) {
+    for (const R of resolutions) {
+      const file = await initialFields(R, Math.min(distinct, Math.max(...batches)));
+      const fields = (await readNpy(file)).data as Float32Array;
+      let oursRate16 = 0, refRate16 = 0;
+      for (const B of batches) {
+        const w0 = tile(fields, R * R, B);
+        const model = new NavierStokes2D({ resolution: R, time: T, backend });
+        // enkg is timed before and after the reference and the two rates
+        // averaged, so a drift of machine speed during the cell cancels.
+        const timeOurs = async (): Promise<number> => {
+          const t0 = process.hrtime.bigint();
+          await model.solve(w0, B);
+          return B / (Number(process.hrtime.bigint() - t0) / 1e9);
+        };
+        let ours: number | string;
+        let before = 0;
+        if (oursRate16 > 0 && B / oursRate16 > budget / 2) {
+          ours = `skipped (~${(2 * B / oursRate16).toFixed(0)} s)`;
+        } else {
+          await model.solve(w0.subarray(0, 2 * R * R), 2, { time: 0.01 }); // warm-up (FFT plans)
+          before = await timeOurs();
+          ours = before;
+        }
+        let reference: ReferenceRun | string;
+        let agreement: number | undefined;
+        if (refRate16 > 0 && B / refRate16 > budget) {
+          reference = `skipped (~${(B / refRate16).toFixed(0)} s)`;
+        } else {
+          const input = path.join(RESULTS_DIR, `ns-input-${R}-${B}.npy`);
+          fs.mkdirSync(RESULTS_DIR, { recursive: true });
+          await writeNpy(input, w0, [B, 1, R, R]);
+          const refOut = B === batches[0] ? path.join(RESULTS_DIR, `ns-reference-${R}-${B}.npy`) : undefined;
+          reference = runReference(input, B, T, String(values['reference-device']), refOut);
+          fs.rmSync(input);
+          if (typeof reference !== 'string') {
+            if (B === batches[0]) refRate16 = reference.fieldsPerSecond;
+            if (refOut) {
+              const theirs = (await readNpy(refOut)).data;
+              const mine = await new NavierStokes2D({ resolution: R, time: T, dtMode: 'batch', backend }).solve(w0, B);
+              let d = 0, n = 0;
+              for (let i = 0; i < mine.length; i++) { d += (mine[i] - theirs[i]) ** 2; n += theirs[i] ** 2; }
+              agreement = Math.sqrt(d / n);
+            }
+          }
+        }
+        if (typeof ours === 'number') {
+          ours = (before + (await timeOurs())) / 2;
+          if (B === batches[0]) oursRate16 = ours;
+        }
+        const refRate = typeof reference === 'string' ? undefined : reference.fieldsPerSecond;
+        const speedup = typeof ours === 'number' && refRate ? ours / refRate : undefined;
+        console.log(`${backend.padEnd(7)} ${String(R).padStart(4)} ${String(B).padStart(6)}   ` +
+          `${(typeof ours === 'number' ? ours.toFixed(2) : ours).padStart(13)}   ` +
+          `${(refRate !== undefined ? refRate.toFixed(2) : String(reference)).padStart(18)}   ` +
+          `${(speedup !== undefined ? `${speedup.toFixed(2)}x` : '-').padStart(7)}   ` +
+          `${agreement !== undefined ? agreement.toExponential(2) : '-'}`);
+        rows.push({ backend, resolution: R, batch: B, time: T, enkgFieldsPerSecond: ours, reference, speedup, agreement });
+      }
+    }
+  }
+  const file = values.out ?? path.join(RESULTS_DIR, `navier-stokes-${wanted.join('-')}.json`);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), rows }, null, 2));
+  console.log(`\nwrote ${file}`);
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exitCode = 1;
+});
