@@ -43,4 +43,13 @@ log "ensemble benchmark (cuda)"
 node -r ts-node/register/transpile-only bench/ensemble.ts --backend cuda --repeats 7 --out "$OUT/bench-cuda.json" \
   > "$OUT/bench-cuda.txt" 2>&1
 cat "$OUT/bench-cuda.txt"
+
+if [ -f "$dev/enkg-pytorch.tar.xz" ]; then
+  mkdir -p "$work/enkg-pytorch" && tar -C "$work/enkg-pytorch" -xJf "$dev/enkg-pytorch.tar.xz"
+  export ENKG_PYTORCH_DIR="$work/enkg-pytorch" ENKG_PYTHON=${ENKG_PYTHON:-python3}
+fi
+log "Navier-Stokes benchmark (cuda); ENKG_PYTORCH_DIR=${ENKG_PYTORCH_DIR:-unset, no reference}"
+node -r ts-node/register/transpile-only bench/navier-stokes.ts --backend cuda --batches 16,256,2048 \
+  --reference-device cuda --budget 120 --out "$OUT/bench-ns-cuda.json" > "$OUT/bench-ns-cuda.txt" 2>&1
+cat "$OUT/bench-ns-cuda.txt"
 log "done"

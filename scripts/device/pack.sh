@@ -14,4 +14,10 @@ tar -cf - --exclude=node_modules/onnxruntime-node node_modules | xz -T2 -6 > "$o
 rm -f "$out"/*.deb
 (cd "$out" && apt-get download -qq libopenblas0-openmp libopenblas-openmp-dev libgfortran5 libgomp1 \
   libfftw3-dev libfftw3-single3 libfftw3-double3 2>/dev/null)
+# The PyTorch reference solver for bench/navier-stokes.ts (Python files only),
+# when ENKG_PYTORCH_DIR points at a checkout of it.
+if [ -n "${ENKG_PYTORCH_DIR:-}" ] && [ -d "$ENKG_PYTORCH_DIR/inverse_problems" ]; then
+  tar -C "$ENKG_PYTORCH_DIR" -cf - --exclude='*.png' --exclude='*.jpg' --exclude='*.pdf' --exclude=.git . \
+    | xz -T2 -6 > "$out/enkg-pytorch.tar.xz"
+fi
 du -ch "$out"/* | tail -n 1
