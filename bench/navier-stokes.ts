@@ -68,6 +68,9 @@ async function main(): Promise<void> {
   const T = Number(values.time), budget = Number(values.budget), distinct = Number(values.fields);
   const available = (await backends()).filter((b) => b.available).map((b) => b.name);
   const wanted = (values.backend === 'all' ? available : [values.backend]) as BackendName[];
+  for (const b of wanted) {
+    if (!available.includes(b)) throw new Error(`backend ${b} is unavailable on this machine (see enkg info)`);
+  }
   const rows: Array<Record<string, unknown>> = [];
   console.log(`Navier-Stokes solve to T = ${T} from fields at t = 5; fields/s (higher is better)\n`);
   console.log('backend    R      B   enkg fields/s   reference fields/s   speedup   agreement (rel L2, B = 16)');

@@ -1,48 +1,36 @@
 #include "cublas_shim.h"
 
-#include <mutex>
-
 #include "dl.h"
 
 namespace enkg {
 namespace cublas {
 namespace {
 
-Api loaded;
-std::string failure;
-bool ok = false;
-
-void loadOnce() {
+void loadCublas(Api& api, std::string& failure) {
   // cuBLAS needs cuBLASLt next to it; preload it (globally) so a library
   // found through ENKG_CUDA_LIB_DIR resolves its dependency.
   std::string ignored, ltPath;
   cudalib::open("cublasLt", &ignored, &ltPath, /*global=*/true);
   std::string tried;
-  void* handle = cudalib::open("cublas", &tried, &loaded.library);
+  void* handle = cudalib::open("cublas", &tried, &api.library);
   if (handle == nullptr) {
     failure = "cuBLAS could not be loaded; tried " + tried +
               ". Install the CUDA toolkit's cuBLAS or set ENKG_CUDA_LIB_DIR to the directory holding libcublas.so.*";
     return;
   }
   std::string missing;
-  loaded.create = reinterpret_cast<decltype(loaded.create)>(cudalib::symbol(handle, "cublasCreate_v2", &missing));
-  loaded.destroy = reinterpret_cast<decltype(loaded.destroy)>(cudalib::symbol(handle, "cublasDestroy_v2", &missing));
-  loaded.setStream = reinterpret_cast<decltype(loaded.setStream)>(cudalib::symbol(handle, "cublasSetStream_v2", &missing));
-  loaded.sgemm = reinterpret_cast<decltype(loaded.sgemm)>(cudalib::symbol(handle, "cublasSgemm_v2", &missing));
-  if (!missing.empty()) {
-    failure = loaded.library + " lacks " + missing;
-    return;
-  }
-  ok = true;
+  api.create = reinterpret_cast<decltype(api.create)>(cudalib::symbol(handle, "cublasCreate_v2", &missing));
+  api.destroy = reinterpret_cast<decltype(api.destroy)>(cudalib::symbol(handle, "cublasDestroy_v2", &missing));
+  api.setStream = reinterpret_cast<decltype(api.setStream)>(cudalib::symbol(handle, "cublasSetStream_v2", &missing));
+  api.sgemm = reinterpret_cast<decltype(api.sgemm)>(cudalib::symbol(handle, "cublasSgemm_v2", &missing));
+  if (!missing.empty()) failure = api.library + " lacks " + missing;
 }
 
 }  // namespace
 
 const Api* load(std::string* reason) {
-  static std::once_flag once;
-  std::call_once(once, loadOnce);
-  if (!ok && reason != nullptr) *reason = failure;
-  return ok ? &loaded : nullptr;
+  static cudalib::Lazy<Api> library(loadCublas);
+  return library.get(reason);
 }
 
 const char* statusName(Status status) {

@@ -2,10 +2,30 @@
 // then the default search path, newest CUDA major first.
 #pragma once
 
+#include <mutex>
 #include <string>
 
 namespace enkg {
 namespace cudalib {
+
+// An API table filled once by `load` (which sets `failure` when it fails);
+// every later call returns the table, or null with the failure in *reason.
+template <typename Api>
+class Lazy {
+ public:
+  explicit Lazy(void (*load)(Api& api, std::string& failure)) : load_(load) {}
+  const Api* get(std::string* reason) {
+    std::call_once(once_, [this] { load_(api_, failure_); });
+    if (!failure_.empty() && reason != nullptr) *reason = failure_;
+    return failure_.empty() ? &api_ : nullptr;
+  }
+
+ private:
+  void (*load_)(Api&, std::string&);
+  std::once_flag once_;
+  Api api_{};
+  std::string failure_;
+};
 
 // Opens lib<stem>.so.13 / .so.12 / .so and returns the handle, or null with
 // every name tried (and why) appended to `tried`. `path` receives what opened.
