@@ -10,13 +10,14 @@
         "native/cpu/cpu_device.cc",
         "native/cpu/fftw_plans.cc",
         "native/cpu/navier_stokes_cpu.cc",
+        "native/cpu/spectral_filter.cc",
         "native/dispatch.cc",
         "native/napi/args.cc",
         "native/napi/backend_ops.cc",
         "native/napi/bench_ops.cc",
         "native/napi/ensemble_handle.cc",
         "native/napi/ensemble_ops.cc",
-        "native/napi/navier_stokes_ops.cc",
+        "native/napi/spectral_ops.cc",
         "native/napi/random_ops.cc"
       ],
       "include_dirs": [

@@ -68,6 +68,7 @@ export interface NativeAddon {
     backend: NativeBackend, out: Float32Array, count: number,
     options: { resolution: number; alpha: number; tau: number; seed: number; stream?: number },
   ): Promise<void>;
+  spectralFilter(x: Float32Array, batch: number, resolution: number, gains: Float64Array, out: Float32Array): Promise<void>;
   NativeEnsemble: new (backend: NativeBackend, ensembleSize: number, particleSize: number) => NativeEnsembleHandle;
 }
 

@@ -12,4 +12,5 @@ export { ForwardEvaluationError } from './problems/forward-model';
 export type { ForwardModel, SampleFailure } from './problems/forward-model';
 export { readNpy, writeNpy, decodeNpy, encodeNpy, NpyWriter } from './io/npy';
 export type { NpyArray, NpyContents, NpyDtype } from './io/npy';
+export * from './prior';
 export { version } from './version';

@@ -10,7 +10,7 @@ void registerBackendOps(Napi::Env env, Napi::Object exports);   // backend_ops.c
 void registerEnsembleOps(Napi::Env env, Napi::Object exports);  // ensemble_ops.cc
 void registerRandomOps(Napi::Env env, Napi::Object exports);    // random_ops.cc
 void registerBenchOps(Napi::Env env, Napi::Object exports);     // bench_ops.cc
-void registerNavierStokesOps(Napi::Env env, Napi::Object exports);  // navier_stokes_ops.cc
+void registerSpectralOps(Napi::Env env, Napi::Object exports);   // spectral_ops.cc
 
 }  // namespace napi
 }  // namespace enkg

@@ -17,9 +17,11 @@ export function grfAmplitude(k1: number, k2: number, alpha: number, tau: number)
 /**
  * Mean |u_hat(k)|^2 / R^4 over the fields and the modes of each shell
  * round(|k|) = s (s >= 1, Nyquist row and column excluded), against the
- * analytic mean over the same modes.
+ * analytic mean over the same modes (each mode's power passed through
+ * `transfer`, for samplers with a known per-mode bias).
  */
-export function grfShellPower(fields: Float32Array, R: number, count: number, alpha: number, tau: number): ShellPower[] {
+export function grfShellPower(fields: Float32Array, R: number, count: number, alpha: number, tau: number,
+  transfer: (power: number) => number = (p) => p): ShellPower[] {
   const half = R / 2;
   const cos = new Float64Array(R * R), sin = new Float64Array(R * R);
   for (let k = 0; k < R; k++) {
@@ -62,7 +64,7 @@ export function grfShellPower(fields: Float32Array, R: number, count: number, al
     const s = Math.round(Math.hypot(k1, k2));
     const entry = byShell.get(s) ?? { measured: 0, expected: 0, n: 0 };
     entry.measured += power[m] / R ** 4;
-    entry.expected += grfAmplitude(k1, k2, alpha, tau) ** 2 / 2;
+    entry.expected += transfer(grfAmplitude(k1, k2, alpha, tau) ** 2 / 2);
     entry.n += 1;
     byShell.set(s, entry);
   });

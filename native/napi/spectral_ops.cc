@@ -1,12 +1,14 @@
-// Exports of the Navier-Stokes solver and the GRF sampler:
+// Exports of the spectral kernels on the torus:
 //   navierStokesSolve(backend, w0, batch, options, out) -> Promise<{ failures }>
 //   gaussianRandomField(backend, out, count, options) -> Promise<void>
+//   spectralFilter(x, batch, resolution, gains, out) -> Promise<void>
 #include <napi.h>
 
 #include <cmath>
 #include <memory>
 
 #include "../cpu/navier_stokes_cpu.h"
+#include "../cpu/spectral_filter.h"
 #include "../dispatch.h"
 #ifdef ENKG_WITH_CUDA
 #include "../cuda/navier_stokes_cuda.h"
@@ -150,11 +152,46 @@ Napi::Value GaussianRandomField(const Napi::CallbackInfo& info) {
   });
 }
 
+// spectralFilter(x, batch, resolution, gains: Float64Array, out) -> Promise<void>
+// (CPU): out = irfft2(rfft2(x) * gains), gains of R (R/2 + 1) per field or shared.
+Napi::Value SpectralFilter(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    auto x = std::make_shared<FloatView>(floatArray(info[0], "x"));
+    const int64_t batch = positiveInteger(info[1], "batch");
+    const int R = resolutionValue(info[2]);
+    if (!info[3].IsTypedArray() || info[3].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+      throw typeError("a Float64Array", "gains", "another value");
+    }
+    Napi::Float64Array gainArray = info[3].As<Napi::Float64Array>();
+    auto gains = std::make_shared<Napi::ObjectReference>(Napi::Persistent(gainArray.As<Napi::Object>()));
+    const double* g = gainArray.Data();
+    const size_t half = static_cast<size_t>(R) * (R / 2 + 1), field = static_cast<size_t>(R) * R;
+    const bool perField = gainArray.ElementLength() == half * static_cast<size_t>(batch) && batch > 1;
+    if (gainArray.ElementLength() != half && !perField) {
+      throw rangeError(std::to_string(half) + " or batch x " + std::to_string(half) + " gains", "gains.length",
+                       std::to_string(gainArray.ElementLength()));
+    }
+    auto out = std::make_shared<FloatView>(floatArray(info[4], "out"));
+    if (x->length != field * static_cast<size_t>(batch) || out->length != x->length) {
+      throw rangeError("batch x resolution^2 = " + std::to_string(field * batch) + " floats", "x.length and out.length",
+                       std::to_string(x->length) + " and " + std::to_string(out->length));
+    }
+    Device& device = deviceFor(Backend::Cpu);
+    return runTask(info.Env(), "enkg.spectralFilter", [=, &device]() {
+      (void)gains;
+      requireFinite(x->data, x->length, field, "x");
+      std::lock_guard<std::mutex> lock(device.mutex());
+      spectralFilterCpu(x->data, out->data, batch, R, g, perField);
+    });
+  });
+}
+
 }  // namespace
 
-void registerNavierStokesOps(Napi::Env env, Napi::Object exports) {
+void registerSpectralOps(Napi::Env env, Napi::Object exports) {
   exports.Set("navierStokesSolve", Napi::Function::New(env, NavierStokesSolve, "navierStokesSolve"));
   exports.Set("gaussianRandomField", Napi::Function::New(env, GaussianRandomField, "gaussianRandomField"));
+  exports.Set("spectralFilter", Napi::Function::New(env, SpectralFilter, "spectralFilter"));
 }
 
 }  // namespace napi
