@@ -1,0 +1,244 @@
+// A diffusion prior exported to ONNX (the contract of SPEC.md section 1),
+// run by onnxruntime-node in a worker thread: InferenceSession.run blocks the
+// thread it runs on, so the event loop stays free while a batch denoises.
+import * as fs from 'node:fs';
+import { Worker } from 'node:worker_threads';
+
+import { expected, requireInteger, requireKnownKeys, requireObject } from '../validate';
+import { denoiseArgs, Denoiser, fieldSize } from './denoiser';
+import { onnxMetadata } from './onnx-metadata';
+
+export type ExecutionProvider = 'cuda' | 'cpu';
+
+export interface OnnxDenoiserOptions {
+  /** Tried in order (default ['cuda', 'cpu']); the first that loads is used. */
+  executionProviders?: ExecutionProvider[];
+  /** Largest batch sent to the network at once (default 256). */
+  maxBatch?: number;
+  /** Intra-op threads of the session (default: ONNX Runtime's choice). */
+  threads?: number;
+}
+
+interface ValueInfo {
+  name: string;
+  isTensor: boolean;
+  type?: string;
+  shape?: Array<number | string>;
+}
+
+type WorkerMessage =
+  | { type: 'ready'; provider: ExecutionProvider; fallback?: string; inputs: ValueInfo[]; outputs: ValueInfo[] }
+  | { type: 'error'; message: string }
+  | { type: 'result'; id: number; data: ArrayBuffer; dims: number[] }
+  | { type: 'failed'; id: number; message: string };
+
+// The worker owns the session. It is plain JavaScript (run with eval) so it
+// works the same from compiled dist/ and from ts-node / ts-jest sources.
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const ort = require(workerData.ort);
+// A provider that may be missing is tried quietly: its failure is reported
+// once, in the fallback line (errors still arrive as exceptions).
+if (workerData.providers.length > 1) ort.env.logLevel = 'fatal';
+const describe = (list) => list.map((m) => ({ name: m.name, isTensor: m.isTensor, type: m.type, shape: m.shape ? Array.from(m.shape) : undefined }));
+(async () => {
+  let session, provider, fallback;
+  for (const ep of workerData.providers) {
+    try {
+      const options = { executionProviders: [ep] };
+      if (workerData.threads) options.intraOpNumThreads = workerData.threads;
+      session = await ort.InferenceSession.create(workerData.path, options);
+      provider = ep;
+      break;
+    } catch (error) {
+      const message = String(error && error.message || error).split('\\n')[0];
+      fallback = (fallback ? fallback + '; ' : '') + ep + ': ' + message;
+    }
+  }
+  if (!session) {
+    parentPort.postMessage({ type: 'error', message: fallback });
+    return;
+  }
+  parentPort.postMessage({ type: 'ready', provider, fallback, inputs: describe(session.inputMetadata), outputs: describe(session.outputMetadata) });
+  parentPort.on('message', async (m) => {
+    if (m.type === 'close') {
+      try { await session.release(); } catch {}
+      parentPort.close();
+      return;
+    }
+    try {
+      const x = new ort.Tensor('float32', new Float32Array(m.x), m.shape);
+      const sigma = new ort.Tensor('float32', new Float32Array(m.sigma), [m.shape[0]]);
+      const out = (await session.run({ x, sigma })).denoised;
+      const data = Float32Array.from(out.data);
+      parentPort.postMessage({ type: 'result', id: m.id, data: data.buffer, dims: Array.from(out.dims) }, [data.buffer]);
+    } catch (error) {
+      parentPort.postMessage({ type: 'failed', id: m.id, message: String(error && error.message || error) });
+    }
+  });
+})();
+`;
+
+function contractError(path: string, problem: string): Error {
+  return new Error(
+    `${path} does not follow the enkg prior contract (inputs x: float32 [B, C, H, W] and sigma: float32 [B], ` +
+      `output denoised: float32 [B, C, H, W], B dynamic): ${problem}`);
+}
+
+const describeValue = (v: ValueInfo): string => `${v.name}: ${v.type ?? '?'} [${(v.shape ?? []).join(', ')}]`;
+
+/** Checks the session's inputs and outputs against the contract; returns [C, H, W]. */
+function checkContract(path: string, inputs: ValueInfo[], outputs: ValueInfo[]): [number, number, number] {
+  const x = inputs.find((v) => v.name === 'x');
+  const sigma = inputs.find((v) => v.name === 'sigma');
+  const denoised = outputs.find((v) => v.name === 'denoised');
+  const has = `it has inputs ${inputs.map(describeValue).join(', ') || 'none'} and outputs ${outputs.map(describeValue).join(', ') || 'none'}`;
+  if (x === undefined || sigma === undefined) throw contractError(path, `${has}; input ${x ? "'sigma'" : "'x'"} is missing`);
+  if (denoised === undefined) throw contractError(path, `${has}; output 'denoised' is missing`);
+  if (inputs.length !== 2) throw contractError(path, `${has}; expected exactly the inputs x and sigma`);
+  for (const v of [x, sigma, denoised]) {
+    if (!v.isTensor || v.type !== 'float32') throw contractError(path, `${describeValue(v)} is not a float32 tensor`);
+  }
+  const xs = x.shape ?? [];
+  if (xs.length !== 4) throw contractError(path, `x has rank ${xs.length} (${describeValue(x)}); expected rank 4`);
+  if (typeof xs[0] === 'number' && xs[0] > 0) {
+    throw contractError(path, `x has a fixed batch of ${xs[0]} (${describeValue(x)}); expected a dynamic batch axis`);
+  }
+  const chw = xs.slice(1);
+  if (!chw.every((n) => typeof n === 'number' && n > 0)) {
+    throw contractError(path, `x has symbolic C, H or W (${describeValue(x)}); expected fixed sizes`);
+  }
+  if ((sigma.shape ?? []).length !== 1) throw contractError(path, `sigma has shape [${(sigma.shape ?? []).join(', ')}]; expected [B]`);
+  const ds = denoised.shape ?? [];
+  if (ds.length !== 4 || ds.slice(1).some((n, i) => typeof n === 'number' && n !== chw[i])) {
+    throw contractError(path, `denoised is ${describeValue(denoised)}; expected the shape of x`);
+  }
+  return chw as [number, number, number];
+}
+
+export class OnnxDenoiser implements Denoiser {
+  private count = 0;
+  private nextId = 0;
+  private readonly pending = new Map<number, { resolve: (r: Float32Array) => void; reject: (e: Error) => void }>();
+  private closed = false;
+
+  private constructor(
+    readonly path: string,
+    private readonly worker: Worker,
+    readonly shape: [number, number, number],
+    readonly executionProvider: ExecutionProvider,
+    readonly metadata: Record<string, string>,
+    readonly maxBatch: number,
+  ) {
+    worker.on('message', (m: WorkerMessage) => {
+      if (m.type !== 'result' && m.type !== 'failed') return;
+      const request = this.pending.get(m.id);
+      if (request === undefined) return;
+      this.pending.delete(m.id);
+      if (this.pending.size === 0) worker.unref();
+      if (m.type === 'result') request.resolve(new Float32Array(m.data));
+      else request.reject(new Error(`ONNX inference failed for ${path}: ${m.message}`));
+    });
+    worker.on('error', (error) => this.failAll(error));
+    worker.on('exit', () => this.failAll(new Error(`the ONNX worker for ${path} exited`)));
+    worker.unref();
+  }
+
+  /**
+   * Loads a prior. Fails with a message naming what the file has and what is
+   * expected when it is unreadable or breaks the contract.
+   */
+  static async load(path: string, opts: OnnxDenoiserOptions = {}): Promise<OnnxDenoiser> {
+    if (typeof path !== 'string') throw new TypeError(expected('a path to an .onnx file', 'path', path));
+    requireKnownKeys(requireObject(opts, 'OnnxDenoiser.load(options)'), ['executionProviders', 'maxBatch', 'threads'], 'OnnxDenoiser.load');
+    const providers = opts.executionProviders ?? ['cuda', 'cpu'];
+    if (!Array.isArray(providers) || providers.length === 0 || providers.some((p) => p !== 'cuda' && p !== 'cpu')) {
+      throw new TypeError(expected("a non-empty list of 'cuda' and 'cpu'", 'executionProviders', providers));
+    }
+    const maxBatch = opts.maxBatch === undefined ? 256 : requireInteger(opts.maxBatch, 'maxBatch', 1);
+    const threads = opts.threads === undefined ? undefined : requireInteger(opts.threads, 'threads', 1);
+    let bytes: Buffer;
+    try {
+      bytes = await fs.promises.readFile(path);
+    } catch (error) {
+      throw new Error(`Cannot read the prior ${path}: ${(error as Error).message}`);
+    }
+    let metadata: Record<string, string>;
+    try {
+      metadata = onnxMetadata(bytes);
+    } catch (error) {
+      throw new Error(`${path} is not an ONNX model (${(error as Error).message})`);
+    }
+    const worker = new Worker(WORKER_SOURCE, {
+      eval: true, workerData: { ort: require.resolve('onnxruntime-node'), path, providers, threads },
+    });
+    const ready = await new Promise<Extract<WorkerMessage, { type: 'ready' }>>((resolve, reject) => {
+      worker.once('message', (m: WorkerMessage) => {
+        if (m.type === 'ready') resolve(m);
+        else reject(new Error(`Cannot load the prior ${path}: ${m.type === 'error' ? m.message : 'unexpected reply'}`));
+      });
+      worker.once('error', (error) => reject(new Error(`Cannot load the prior ${path}: ${error.message}`)));
+    }).catch(async (error: Error) => {
+      await worker.terminate();
+      throw error;
+    });
+    let shape: [number, number, number];
+    try {
+      shape = checkContract(path, ready.inputs, ready.outputs);
+    } catch (error) {
+      await worker.terminate();
+      throw error;
+    }
+    if (ready.fallback && ready.provider !== providers[0]) {
+      console.warn(`enkg: ${path} runs on the ${ready.provider} execution provider (${ready.fallback})`);
+    }
+    return new OnnxDenoiser(path, worker, shape, ready.provider, metadata, maxBatch);
+  }
+
+  get evaluations(): number {
+    return this.count;
+  }
+
+  async denoise(x: Float32Array, sigma: number | Float32Array, batch: number): Promise<Float32Array> {
+    if (this.closed) throw new Error(`The prior ${this.path} has been disposed`);
+    const args = denoiseArgs(this.shape, x, sigma, batch);
+    const d = fieldSize(this.shape);
+    const out = new Float32Array(args.batch * d);
+    for (let start = 0; start < args.batch; start += this.maxBatch) {
+      const n = Math.min(this.maxBatch, args.batch - start);
+      const chunk = args.x.slice(start * d, (start + n) * d);
+      const sigmas = Float32Array.from(args.sigmas.subarray(start, start + n));
+      const result = await this.run(chunk, sigmas, n);
+      if (result.length !== n * d) {
+        throw new Error(`${this.path} returned ${result.length} floats for a batch of ${n}; expected ${n * d}`);
+      }
+      out.set(result, start * d);
+      this.count += n;
+    }
+    return out;
+  }
+
+  /** Shuts the worker down; later calls reject. */
+  async dispose(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.worker.postMessage({ type: 'close' });
+    await this.worker.terminate();
+  }
+
+  private run(x: Float32Array, sigma: Float32Array, batch: number): Promise<Float32Array> {
+    const id = this.nextId++;
+    return new Promise<Float32Array>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.ref(); // keep the process alive while a request is out
+      this.worker.postMessage(
+        { type: 'run', id, x: x.buffer, sigma: sigma.buffer, shape: [batch, ...this.shape] },
+        [x.buffer as ArrayBuffer, sigma.buffer as ArrayBuffer]);
+    });
+  }
+
+  private failAll(error: Error): void {
+    for (const request of this.pending.values()) request.reject(error);
+    this.pending.clear();
+  }
+}
