@@ -12,5 +12,7 @@ export { ForwardEvaluationError } from './problems/forward-model';
 export type { ForwardModel, SampleFailure } from './problems/forward-model';
 export { readNpy, writeNpy, decodeNpy, encodeNpy, NpyWriter } from './io/npy';
 export type { NpyArray, NpyContents, NpyDtype } from './io/npy';
+export { encodePng, fieldGridPng, colorOf } from './io/png';
+export type { ColorMap, GridOptions } from './io/png';
 export * from './prior';
 export { version } from './version';

@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { version } from '../version';
 import { data } from './data';
 import { info } from './info';
+import { sample } from './sample';
 
 const USAGE = `Usage: enkg <command> [options]
 
@@ -12,6 +13,8 @@ Commands:
   info [--json]     version, build, available backends and why one is not
   data navier-stokes --count N --resolution R --seed S --out FILE.npy
                     training / test fields for the Navier-Stokes prior
+  sample --prior FILE.onnx --out DIR [--count 16 --steps 40]
+                    unconditional samples of a prior (.npy and a PNG grid)
   help              this text
 
 Options:
@@ -35,6 +38,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (command === 'data') return data(rest);
+  if (command === 'sample') return sample(rest);
   console.error(`enkg: unknown command '${command}'\n\n${USAGE}`);
   return 2;
 }

@@ -1,0 +1,99 @@
+"""A small EDM-preconditioned U-Net for periodic 2D fields (circular padding),
+shared by train.py and export.py.
+
+Preconditioning (Karras et al. 2022, "Elucidating the design space"):
+  D(x, sigma) = c_skip x + c_out F(c_in x, c_noise),
+  c_skip = sd^2 / (sigma^2 + sd^2), c_out = sigma sd / sqrt(sigma^2 + sd^2),
+  c_in = 1 / sqrt(sigma^2 + sd^2), c_noise = ln(sigma) / 4.
+"""
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class NoiseEmbedding(nn.Module):
+    """Sinusoidal features of c_noise followed by a small MLP."""
+
+    def __init__(self, dim):
+        super().__init__()
+        self.dim = dim
+        self.mlp = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, dim))
+
+    def forward(self, c_noise):
+        half = self.dim // 2
+        freqs = torch.exp(-math.log(1000.0) * torch.arange(half, dtype=c_noise.dtype, device=c_noise.device) / half)
+        angles = c_noise[:, None] * freqs[None, :] * 100.0
+        return self.mlp(torch.cat([torch.cos(angles), torch.sin(angles)], dim=1))
+
+
+class ResBlock(nn.Module):
+    def __init__(self, cin, cout, emb):
+        super().__init__()
+        self.norm1 = nn.GroupNorm(min(8, cin), cin)
+        self.conv1 = nn.Conv2d(cin, cout, 3, padding=1, padding_mode="circular")
+        self.film = nn.Linear(emb, 2 * cout)
+        self.norm2 = nn.GroupNorm(min(8, cout), cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, padding_mode="circular")
+        self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
+
+    def forward(self, x, e):
+        h = self.conv1(F.silu(self.norm1(x)))
+        scale, shift = self.film(e)[:, :, None, None].chunk(2, dim=1)
+        h = self.norm2(h) * (1 + scale) + shift
+        h = self.conv2(F.silu(h))
+        return self.skip(x) + h
+
+
+class UNet(nn.Module):
+    """channels c, 2c, 4c at resolutions R, R/2, R/4; one residual block per level and direction."""
+
+    def __init__(self, in_channels=1, base=16, emb=64):
+        super().__init__()
+        c1, c2, c3 = base, 2 * base, 4 * base
+        self.embed = NoiseEmbedding(emb)
+        self.inp = nn.Conv2d(in_channels, c1, 3, padding=1, padding_mode="circular")
+        self.down1 = ResBlock(c1, c1, emb)
+        self.down2 = ResBlock(c1, c2, emb)
+        self.mid = ResBlock(c2, c3, emb)
+        self.up2 = ResBlock(c3 + c2, c2, emb)
+        self.up1 = ResBlock(c2 + c1, c1, emb)
+        self.out = nn.Conv2d(c1, in_channels, 3, padding=1, padding_mode="circular")
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, x, c_noise):
+        e = self.embed(c_noise)
+        h1 = self.down1(self.inp(x), e)                      # R
+        h2 = self.down2(F.avg_pool2d(h1, 2), e)              # R/2
+        h3 = self.mid(F.avg_pool2d(h2, 2), e)                # R/4
+        u2 = self.up2(torch.cat([F.interpolate(h3, scale_factor=2.0, mode="nearest"), h2], 1), e)
+        u1 = self.up1(torch.cat([F.interpolate(u2, scale_factor=2.0, mode="nearest"), h1], 1), e)
+        return self.out(F.silu(u1))
+
+
+class EDMPrecond(nn.Module):
+    def __init__(self, net, sigma_data=0.5):
+        super().__init__()
+        self.net = net
+        self.sigma_data = sigma_data
+
+    def forward(self, x, sigma):
+        s = sigma.reshape(-1, 1, 1, 1).to(x.dtype)
+        sd = self.sigma_data
+        c_skip = sd * sd / (s * s + sd * sd)
+        c_out = s * sd / torch.sqrt(s * s + sd * sd)
+        c_in = 1 / torch.sqrt(s * s + sd * sd)
+        c_noise = torch.log(sigma.reshape(-1).to(x.dtype)) / 4
+        return c_skip * x + c_out * self.net(c_in * x, c_noise)
+
+
+def edm_loss(model, y, p_mean=-1.2, p_std=1.2):
+    """The EDM training loss: sigma ~ lognormal, weight (sigma^2 + sd^2) / (sigma sd)^2."""
+    sigma = torch.exp(torch.randn(y.shape[0], device=y.device) * p_std + p_mean)
+    sd = model.sigma_data
+    weight = (sigma**2 + sd**2) / (sigma * sd) ** 2
+    noisy = y + sigma.reshape(-1, 1, 1, 1) * torch.randn_like(y)
+    denoised = model(noisy, sigma)
+    return (weight.reshape(-1, 1, 1, 1) * (denoised - y) ** 2).mean()
