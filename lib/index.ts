@@ -15,4 +15,5 @@ export type { NpyArray, NpyContents, NpyDtype } from './io/npy';
 export { encodePng, fieldGridPng, colorOf } from './io/png';
 export type { ColorMap, GridOptions } from './io/png';
 export * from './prior';
+export { energySpectrum, dealiasedShell } from './metrics/spectrum';
 export { version } from './version';

@@ -47,3 +47,21 @@ describe('.npy files', () => {
     expect(() => encodeNpy(new Float32Array(5), [2, 3])).toThrow('Expected shape [2,3] (6 elements) to match data.length but received 5');
   });
 });
+
+describe('energySpectrum', () => {
+  it('puts a single Fourier mode of amplitude A into its shell with mean power A^2 / (2 N_s)', async () => {
+    const { energySpectrum, dealiasedShell } = await import('../lib');
+    const R = 16, A = 3, k1 = 3, k2 = -2;
+    const fields = new Float32Array(R * R);
+    for (let i = 0; i < R; i++) for (let j = 0; j < R; j++) fields[i * R + j] = A * Math.cos((2 * Math.PI * (k1 * i + k2 * j)) / R);
+    const spectrum = await energySpectrum({ fields, count: 1, resolution: R });
+    const shell = Math.round(Math.hypot(k1, k2));
+    let modes = 0; // modes of the full plane {-R/2+1, ..., R/2}^2 in that shell
+    for (let a = -R / 2 + 1; a <= R / 2; a++) for (let b = -R / 2 + 1; b <= R / 2; b++) if (Math.round(Math.hypot(a, b)) === shell) modes++;
+    spectrum.forEach((power, s) => {
+      if (s === shell) expect(power).toBeCloseTo((A * A) / (2 * modes), 6);
+      else expect(power).toBeLessThan(1e-12);
+    });
+    expect(dealiasedShell(64)).toBe(30);
+  });
+});

@@ -11,4 +11,10 @@ namespace enkg {
 // perField, else one set shared by all fields.
 void spectralFilterCpu(const float* x, float* out, int64_t batch, int R, const double* gains, bool perField);
 
+// Mean |rfft2(x)(k)|^2 / R^4 per shell s = round(|k|), over all fields and
+// over the full plane of modes (k and -k both counted). out has
+// shellCount(R) entries; entry 0 is the mean mode.
+int shellCount(int R);
+void shellSpectrumCpu(const float* x, int64_t batch, int R, double* out);
+
 }  // namespace enkg

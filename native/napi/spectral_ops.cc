@@ -186,12 +186,42 @@ Napi::Value SpectralFilter(const Napi::CallbackInfo& info) {
   });
 }
 
+// shellSpectrum(x, batch, resolution) -> Promise<Float64Array>: mean power per
+// wavenumber shell round(|k|), normalised by R^4 (CPU).
+Napi::Value ShellSpectrum(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    auto x = std::make_shared<FloatView>(floatArray(info[0], "x"));
+    const int64_t batch = positiveInteger(info[1], "batch");
+    const int R = resolutionValue(info[2]);
+    const size_t field = static_cast<size_t>(R) * R;
+    if (x->length != field * static_cast<size_t>(batch)) {
+      throw rangeError("batch x resolution^2 = " + std::to_string(field * batch) + " floats", "x.length",
+                       std::to_string(x->length));
+    }
+    auto spectrum = std::make_shared<std::vector<double>>(static_cast<size_t>(shellCount(R)));
+    Device& device = deviceFor(Backend::Cpu);
+    return runTask(
+        info.Env(), "enkg.shellSpectrum",
+        [=, &device]() {
+          requireFinite(x->data, x->length, field, "x");
+          std::lock_guard<std::mutex> lock(device.mutex());
+          shellSpectrumCpu(x->data, batch, R, spectrum->data());
+        },
+        [=](Napi::Env env) -> Napi::Value {
+          Napi::Float64Array out = Napi::Float64Array::New(env, spectrum->size());
+          for (size_t i = 0; i < spectrum->size(); ++i) out[i] = (*spectrum)[i];
+          return out;
+        });
+  });
+}
+
 }  // namespace
 
 void registerSpectralOps(Napi::Env env, Napi::Object exports) {
   exports.Set("navierStokesSolve", Napi::Function::New(env, NavierStokesSolve, "navierStokesSolve"));
   exports.Set("gaussianRandomField", Napi::Function::New(env, GaussianRandomField, "gaussianRandomField"));
   exports.Set("spectralFilter", Napi::Function::New(env, SpectralFilter, "spectralFilter"));
+  exports.Set("shellSpectrum", Napi::Function::New(env, ShellSpectrum, "shellSpectrum"));
 }
 
 }  // namespace napi
