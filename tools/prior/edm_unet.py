@@ -28,13 +28,18 @@ class NoiseEmbedding(nn.Module):
         return self.mlp(torch.cat([torch.cos(angles), torch.sin(angles)], dim=1))
 
 
+def groups(channels):
+    """The largest of 8, 4, 2, 1 that divides the channel count (GroupNorm needs one)."""
+    return next(g for g in (8, 4, 2, 1) if channels % g == 0)
+
+
 class ResBlock(nn.Module):
     def __init__(self, cin, cout, emb):
         super().__init__()
-        self.norm1 = nn.GroupNorm(min(8, cin), cin)
+        self.norm1 = nn.GroupNorm(groups(cin), cin)
         self.conv1 = nn.Conv2d(cin, cout, 3, padding=1, padding_mode="circular")
         self.film = nn.Linear(emb, 2 * cout)
-        self.norm2 = nn.GroupNorm(min(8, cout), cout)
+        self.norm2 = nn.GroupNorm(groups(cout), cout)
         self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, padding_mode="circular")
         self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
 

@@ -1,0 +1,88 @@
+// Benchmark of the shipped priors (npm run bench:prior): denoiser
+// evaluations per second against batch size on each execution provider, the
+// time of a full 40-step unconditional sample of 64 fields, and, for priors
+// with held-out data, the sample spectrum against the data's.
+//
+// Options: --models models/ns-vorticity-64.onnx,...  --providers cpu,cuda  --repeats 5  --out FILE
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+
+import { dealiasedShell, energySpectrum, OnnxDenoiser, readNpy, sampleODE } from '../lib';
+
+const ROOT = path.resolve(__dirname, '..');
+/** Held-out fields for a prior, by file name, for the spectrum check. */
+const HELD_OUT: Record<string, { file: string; scale: number }> = {
+  'ns-vorticity-64.onnx': { file: path.join(ROOT, 'data', 'ns-64-heldout.npy'), scale: 0.1 },
+};
+
+const median = (v: number[]): number => [...v].sort((a, b) => a - b)[v.length >> 1];
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    strict: true,
+    options: {
+      models: { type: 'string' }, providers: { type: 'string', default: 'cpu,cuda' },
+      repeats: { type: 'string', default: '5' }, batches: { type: 'string', default: '1,8,64,256' }, out: { type: 'string' },
+    },
+  });
+  const models = values.models ? values.models.split(',')
+    : fs.readdirSync(path.join(ROOT, 'models')).filter((f) => f.endsWith('.onnx')).map((f) => path.join(ROOT, 'models', f));
+  const repeats = Number(values.repeats);
+  const batches = String(values.batches).split(',').map(Number);
+  const rows: Array<Record<string, unknown>> = [];
+  for (const model of models) {
+    for (const provider of String(values.providers).split(',') as Array<'cpu' | 'cuda'>) {
+      let prior: OnnxDenoiser;
+      try {
+        prior = await OnnxDenoiser.load(model, { executionProviders: [provider], maxBatch: 4096 });
+      } catch (error) {
+        console.log(`${path.basename(model)} on ${provider}: not available (${(error as Error).message.split('\n')[0]})`);
+        continue;
+      }
+      const d = prior.shape[0] * prior.shape[1] * prior.shape[2];
+      console.log(`\n${path.basename(model)} on ${provider}, fields ${prior.shape.join('x')}`);
+      console.log('  batch   ms/call   fields/s');
+      for (const batch of batches) {
+        const x = new Float32Array(batch * d).map((_, i) => Math.sin(i));
+        await prior.denoise(x, 1, batch);
+        const times: number[] = [];
+        for (let r = 0; r < repeats; r++) {
+          const t0 = process.hrtime.bigint();
+          await prior.denoise(x, 1, batch);
+          times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+        }
+        const ms = median(times);
+        console.log(`  ${String(batch).padStart(5)} ${ms.toFixed(1).padStart(9)} ${((batch / ms) * 1000).toFixed(1).padStart(10)}`);
+        rows.push({ model: path.basename(model), provider, batch, msPerCall: ms, fieldsPerSecond: (batch / ms) * 1000 });
+      }
+      const t0 = Date.now();
+      const samples = await sampleODE(prior, { count: 64, steps: 40, seed: 1 });
+      const sampleSeconds = (Date.now() - t0) / 1000;
+      console.log(`  40-step unconditional sample of 64 fields: ${sampleSeconds.toFixed(1)} s`);
+      const heldOut = HELD_OUT[path.basename(model)];
+      let spectrumRatio: { min: number; max: number; shells: number } | undefined;
+      if (heldOut && fs.existsSync(heldOut.file)) {
+        const data = await readNpy(heldOut.file);
+        const R = prior.shape[1];
+        const truth = Float32Array.from(data.data as Float32Array, (v) => v * heldOut.scale);
+        const a = await energySpectrum({ fields: samples, count: 64, resolution: R });
+        const b = await energySpectrum({ fields: truth, count: data.shape[0], resolution: R });
+        const ratios = Array.from({ length: dealiasedShell(R) }, (_, s) => a[s + 1] / b[s + 1]);
+        spectrumRatio = { min: Math.min(...ratios), max: Math.max(...ratios), shells: ratios.length };
+        console.log(`  sample / held-out energy per shell (1..${ratios.length}): min ${spectrumRatio.min.toFixed(2)}, max ${spectrumRatio.max.toFixed(2)}`);
+      }
+      rows.push({ model: path.basename(model), provider, sampleSeconds, spectrumRatio });
+      await prior.dispose();
+    }
+  }
+  const file = values.out ?? path.join(__dirname, 'results', 'prior.json');
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), rows }, null, 2));
+  console.log(`\nwrote ${file}`);
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exitCode = 1;
+});

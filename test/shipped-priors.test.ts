@@ -1,0 +1,40 @@
+// The priors shipped in models/ load, follow the contract, and sample
+// fields whose energy spectrum matches held-out data (the model card's
+// quality check).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { dealiasedShell, energySpectrum, OnnxDenoiser, readNpy, sampleODE } from '../lib';
+
+const NS_PRIOR = path.resolve(__dirname, '..', 'models', 'ns-vorticity-64.onnx');
+const HELD_OUT = path.resolve(__dirname, '..', 'data', 'ns-64-heldout.npy');
+const shipped = fs.existsSync(NS_PRIOR);
+if (!shipped) console.warn(`Skipping the shipped-prior checks: ${NS_PRIOR} is not in this checkout`);
+
+(shipped ? describe : describe.skip)('models/ns-vorticity-64.onnx', () => {
+  let prior: OnnxDenoiser;
+  beforeAll(async () => {
+    prior = await OnnxDenoiser.load(NS_PRIOR, { executionProviders: ['cpu'] });
+  });
+  afterAll(async () => {
+    await prior.dispose();
+  });
+
+  it('loads with the contract shape and its model card metadata', () => {
+    expect(prior.shape).toEqual([1, 64, 64]);
+    expect(prior.metadata).toMatchObject({ normalization: 'vorticity/10', resolution: '64', sigma_data: '0.5' });
+  });
+
+  it('samples 64 fields whose mean energy spectrum is within a factor 1.5 of held-out data in every dealiased shell', async () => {
+    const samples = await sampleODE(prior, { count: 64, steps: 40, seed: 1 });
+    const data = await readNpy(HELD_OUT);
+    const truth = Float32Array.from(data.data as Float32Array, (w) => w / 10);
+    const a = await energySpectrum({ fields: samples, count: 64, resolution: 64 });
+    const b = await energySpectrum({ fields: truth, count: data.shape[0], resolution: 64 });
+    for (let s = 1; s <= dealiasedShell(64); s++) {
+      const ratio = a[s] / b[s];
+      expect(ratio).toBeGreaterThan(1 / 1.5);
+      expect(ratio).toBeLessThan(1.5);
+    }
+  }, 120000);
+});
