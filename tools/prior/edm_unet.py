@@ -1,4 +1,4 @@
-"""A small EDM-preconditioned U-Net for periodic 2D fields (circular padding),
+"""A small EDM-preconditioned U-Net for periodic 2D fields (wrap-around convolutions),
 shared by train.py and export.py.
 
 Preconditioning (Karras et al. 2022, "Elucidating the design space"):
@@ -28,6 +28,24 @@ class NoiseEmbedding(nn.Module):
         return self.mlp(torch.cat([torch.cos(angles), torch.sin(angles)], dim=1))
 
 
+class PeriodicConv2d(nn.Conv2d):
+    """A convolution on the torus: wraps k // 2 cells on each side by hand
+    before a conv without padding. Same parameters and result as
+    padding_mode="circular", but it exports to ONNX correctly (torch 1.13's
+    export of circular padding does not reproduce the network)."""
+
+    def __init__(self, cin, cout, k):
+        super().__init__(cin, cout, k, padding=0)
+        self.wrap = k // 2
+
+    def forward(self, x):
+        p = self.wrap
+        if p:
+            x = torch.cat([x[:, :, -p:], x, x[:, :, :p]], dim=2)
+            x = torch.cat([x[:, :, :, -p:], x, x[:, :, :, :p]], dim=3)
+        return super().forward(x)
+
+
 def groups(channels):
     """The largest of 8, 4, 2, 1 that divides the channel count (GroupNorm needs one)."""
     return next(g for g in (8, 4, 2, 1) if channels % g == 0)
@@ -37,10 +55,10 @@ class ResBlock(nn.Module):
     def __init__(self, cin, cout, emb):
         super().__init__()
         self.norm1 = nn.GroupNorm(groups(cin), cin)
-        self.conv1 = nn.Conv2d(cin, cout, 3, padding=1, padding_mode="circular")
+        self.conv1 = PeriodicConv2d(cin, cout, 3)
         self.film = nn.Linear(emb, 2 * cout)
         self.norm2 = nn.GroupNorm(groups(cout), cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, padding_mode="circular")
+        self.conv2 = PeriodicConv2d(cout, cout, 3)
         self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
 
     def forward(self, x, e):
@@ -58,13 +76,13 @@ class UNet(nn.Module):
         super().__init__()
         c1, c2, c3 = base, 2 * base, 4 * base
         self.embed = NoiseEmbedding(emb)
-        self.inp = nn.Conv2d(in_channels, c1, 3, padding=1, padding_mode="circular")
+        self.inp = PeriodicConv2d(in_channels, c1, 3)
         self.down1 = ResBlock(c1, c1, emb)
         self.down2 = ResBlock(c1, c2, emb)
         self.mid = ResBlock(c2, c3, emb)
         self.up2 = ResBlock(c3 + c2, c2, emb)
         self.up1 = ResBlock(c2 + c1, c1, emb)
-        self.out = nn.Conv2d(c1, in_channels, 3, padding=1, padding_mode="circular")
+        self.out = PeriodicConv2d(c1, in_channels, 3)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 

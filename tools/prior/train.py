@@ -37,6 +37,7 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint-every", type=int, default=500)
     p.add_argument("--max-minutes", type=float, default=0, help="stop (and save) after this wall time")
+    p.add_argument("--resume", help="start from the weights (and EMA) of this run directory's last.pt")
     p.add_argument("--smoke", action="store_true", help="10 steps on 64 synthetic 16x16 fields")
     args = p.parse_args()
 
@@ -59,7 +60,13 @@ def main():
     dataset = torch.from_numpy(data).to(device)
 
     model = EDMPrecond(UNet(channels, args.base), args.sigma_data).to(device)
+    if args.resume:
+        state = torch.load(os.path.join(args.resume, "last.pt"), map_location=device)
+        model.load_state_dict(state["model"])
+        print(f"resumed from {args.resume} (step {state['step']})", flush=True)
     ema = copy.deepcopy(model).eval()
+    if args.resume:
+        ema.load_state_dict(state["ema"])
     for q in ema.parameters():
         q.requires_grad_(False)
     params = sum(q.numel() for q in model.parameters())
