@@ -11,10 +11,13 @@ import { parseArgs } from 'node:util';
 import { dealiasedShell, energySpectrum, OnnxDenoiser, readNpy, sampleODE } from '../lib';
 
 const ROOT = path.resolve(__dirname, '..');
-/** Held-out fields for a prior, by file name, for the spectrum check. */
-const HELD_OUT: Record<string, { file: string; scale: number }> = {
-  'ns-vorticity-64.onnx': { file: path.join(ROOT, 'data', 'ns-64-heldout.npy'), scale: 0.1 },
-};
+/** Held-out fields for a prior, chosen by its metadata, for the spectrum check. */
+function heldOutFor(metadata: Record<string, string>): { file: string; scale: number } | undefined {
+  if (metadata.normalization === 'vorticity/10' && metadata.resolution === '64') {
+    return { file: path.join(ROOT, 'data', 'ns-64-heldout.npy'), scale: 0.1 };
+  }
+  return undefined;
+}
 
 const median = (v: number[]): number => [...v].sort((a, b) => a - b)[v.length >> 1];
 
@@ -26,8 +29,10 @@ async function main(): Promise<void> {
       repeats: { type: 'string', default: '5' }, batches: { type: 'string', default: '1,8,64,256' }, out: { type: 'string' },
     },
   });
+  const modelDir = path.join(ROOT, 'models');
   const models = values.models ? values.models.split(',')
-    : fs.readdirSync(path.join(ROOT, 'models')).filter((f) => f.endsWith('.onnx')).map((f) => path.join(ROOT, 'models', f));
+    : fs.existsSync(modelDir) ? fs.readdirSync(modelDir).filter((f) => f.endsWith('.onnx')).map((f) => path.join(modelDir, f)) : [];
+  if (models.length === 0) throw new Error('no priors to measure: models/ has no .onnx file; pass --models FILE,...');
   const repeats = Number(values.repeats);
   const batches = String(values.batches).split(',').map(Number);
   const rows: Array<Record<string, unknown>> = [];
@@ -60,7 +65,7 @@ async function main(): Promise<void> {
       const samples = await sampleODE(prior, { count: 64, steps: 40, seed: 1 });
       const sampleSeconds = (Date.now() - t0) / 1000;
       console.log(`  40-step unconditional sample of 64 fields: ${sampleSeconds.toFixed(1)} s`);
-      const heldOut = HELD_OUT[path.basename(model)];
+      const heldOut = heldOutFor(prior.metadata);
       let spectrumRatio: { min: number; max: number; shells: number } | undefined;
       if (heldOut && fs.existsSync(heldOut.file)) {
         const data = await readNpy(heldOut.file);
