@@ -26,27 +26,7 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from edm_unet import EDMPrecond, UNet  # noqa: E402
-
-
-def varint(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def append_metadata(path, props):
-    """Appends ModelProto.metadata_props (field 14) entries: valid protobuf, no onnx package needed."""
-    extra = bytearray()
-    for key, value in props.items():
-        k, v = str(key).encode(), str(value).encode()
-        entry = b"\x0a" + varint(len(k)) + k + b"\x12" + varint(len(v)) + v
-        extra += b"\x72" + varint(len(entry)) + entry
-    with open(path, "ab") as f:
-        f.write(extra)
+from onnx_meta import append_metadata  # noqa: E402
 
 
 class Contract(torch.nn.Module):

@@ -16,7 +16,12 @@ Run with Debian's python3-torch:  /usr/bin/python3 tools/prior/make_test_fixture
 import json
 import os
 
+import sys
+
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from onnx_meta import append_metadata  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(__file__), "..", "..", "test", "fixtures", "onnx")
 SIGMA_DATA = 0.5
@@ -54,27 +59,6 @@ class Rank3(Tiny):
         return precondition(sigma, x.unsqueeze(1), lambda z: torch.tanh(self.conv(z))).squeeze(1)
 
 
-def varint(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def add_metadata(path, props):
-    """Appends ModelProto.metadata_props (field 14) entries to an ONNX file."""
-    extra = bytearray()
-    for key, value in props.items():
-        k, v = key.encode(), value.encode()
-        entry = b"\x0a" + varint(len(k)) + k + b"\x12" + varint(len(v)) + v
-        extra += b"\x72" + varint(len(entry)) + entry  # field 14, wire type 2
-    with open(path, "ab") as f:
-        f.write(extra)
-
-
 def export(net, args, path, inputs, dynamic=True):
     axes = {name: {0: "B"} for name in inputs + ["denoised"]} if dynamic else None
     torch.onnx.export(net, args, path, input_names=inputs, output_names=["denoised"], dynamic_axes=axes, opset_version=17)
@@ -87,7 +71,7 @@ def main():
     x, sigma = torch.randn(2, 1, 8, 8), torch.rand(2) + 0.1
     path = os.path.join(OUT, "tiny-denoiser.onnx")
     export(net, (x, sigma), path, ["x", "sigma"])
-    add_metadata(path, {"sigma_min": "0.002", "sigma_max": "80", "sigma_data": str(SIGMA_DATA),
+    append_metadata(path, {"sigma_min": "0.002", "sigma_max": "80", "sigma_data": str(SIGMA_DATA),
                         "dataset": "none (test fixture)", "normalization": "identity", "resolution": "8"})
     with open(os.path.join(OUT, "tiny-denoiser.json"), "w") as f:
         json.dump({"weight": net.conv.weight.detach().reshape(-1).tolist(), "bias": float(net.conv.bias.item()),
