@@ -60,3 +60,15 @@ export async function resolveBackend(option: unknown = 'auto', name = 'backend')
   }
   return wanted;
 }
+
+/**
+ * resolveBackend for the spectral kernels (Navier-Stokes, GRF sampling). Their
+ * CUDA versions have not yet run on a GPU, so 'auto' keeps them on the CPU
+ * until buildInfo().navierStokesCuda says otherwise; an explicit 'cuda'
+ * selects them.
+ */
+export async function resolveSpectralBackend(option: unknown = 'auto'): Promise<BackendName> {
+  const resolved = await resolveBackend(option);
+  const automatic = option === undefined || option === 'auto';
+  return resolved === 'cuda' && automatic && !native.buildInfo().navierStokesCuda ? 'cpu' : resolved;
+}

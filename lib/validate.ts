@@ -56,6 +56,20 @@ export function requireNumber(value: unknown, name: string, min = -Infinity): nu
   return value;
 }
 
+/** A finite number > 0. */
+export function requirePositive(value: unknown, name: string): number {
+  const v = requireNumber(value, name, 0);
+  if (v === 0) throw new RangeError(expected('a positive number', name, v));
+  return v;
+}
+
+/** A grid size for the spectral kernels: an even integer >= 4. */
+export function requireEvenResolution(value: unknown): number {
+  const R = requireInteger(value, 'resolution', 4);
+  if (R % 2 !== 0) throw new RangeError(expected('an even integer >= 4', 'resolution', R));
+  return R;
+}
+
 export function requireOneOf<T extends string>(value: unknown, allowed: readonly T[], name: string): T {
   if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
     throw new TypeError(expected(`one of ${allowed.map((a) => `'${a}'`).join(', ')}`, name, value));

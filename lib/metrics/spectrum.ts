@@ -1,8 +1,9 @@
 // Energy spectra of fields on the torus: the check that a prior's samples
 // look like its data, scale by scale.
 import { callNative, native } from '../binding';
-import { requireEvenResolution } from '../problems/grf';
-import { expected, requireFloat32Array, requireInteger, requireKnownKeys, requireObject } from '../validate';
+import {
+  expected, requireEvenResolution, requireFloat32Array, requireInteger, requireKnownKeys, requireObject,
+} from '../validate';
 
 /**
  * Mean |rfft2(x)(k)|^2 / R^4 per wavenumber shell round(|k|), averaged over

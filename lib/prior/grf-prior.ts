@@ -3,8 +3,9 @@
 // D(x, s) = F^-1 [lambda_k / (lambda_k + s^2)] F x, a per-wavenumber filter
 // (native FFT, double precision), and the Jacobian is the same filter.
 import { callNative, native } from '../binding';
-import { requireKnownKeys, requireNumber, requireObject, expected, requireFloat32Array } from '../validate';
-import { requireEvenResolution } from '../problems/grf';
+import {
+  expected, requireEvenResolution, requireFloat32Array, requireKnownKeys, requireObject, requirePositive,
+} from '../validate';
 import { denoiseArgs, Denoiser } from './denoiser';
 
 export interface GaussianRandomFieldPriorOptions {
@@ -39,9 +40,9 @@ export class GaussianRandomFieldPrior implements Denoiser {
     requireKnownKeys(requireObject(opts, 'GaussianRandomFieldPrior(options)'), ['resolution', 'alpha', 'tau', 'scale'],
       'GaussianRandomFieldPrior');
     this.resolution = requireEvenResolution(opts.resolution);
-    this.alpha = positive(opts.alpha, 'alpha');
-    this.tau = positive(opts.tau, 'tau');
-    this.scale = opts.scale === undefined ? 1 : positive(opts.scale, 'scale');
+    this.alpha = requirePositive(opts.alpha, 'alpha');
+    this.tau = requirePositive(opts.tau, 'tau');
+    this.scale = opts.scale === undefined ? 1 : requirePositive(opts.scale, 'scale');
     this.shape = [1, this.resolution, this.resolution];
     const R = this.resolution, Rc = R / 2 + 1;
     this.eigenvalues = new Float64Array(R * Rc);
@@ -90,10 +91,4 @@ export class GaussianRandomFieldPrior implements Denoiser {
     await callNative(() => native.spectralFilter(x, batch, this.resolution, gains, out));
     return out;
   }
-}
-
-function positive(value: unknown, name: string): number {
-  const v = requireNumber(value, name, 0);
-  if (v === 0) throw new RangeError(expected('a positive number', name, v));
-  return v;
 }

@@ -1,14 +1,14 @@
 // Navier-Stokes 2D (SPEC.md section 4.1): the pseudo-spectral solver as a
 // batched forward model. Recover the initial vorticity from the (subsampled,
 // noisy) vorticity at time T.
-import { BackendOption, resolveBackend } from '../backend';
+import { BackendOption, resolveSpectralBackend } from '../backend';
 import { callNative, native } from '../binding';
 import { randomNormal } from '../random';
 import {
-  expected, requireFloat32Array, requireInteger, requireKnownKeys, requireNumber, requireObject, requireOneOf,
+  expected, requireEvenResolution, requireFloat32Array, requireInteger, requireKnownKeys, requireNumber, requireObject,
+  requireOneOf, requirePositive,
 } from '../validate';
 import { ForwardEvaluationError, ForwardModel, SampleFailure } from './forward-model';
-import { cpuFallback, requireEvenResolution } from './grf';
 
 export interface NavierStokes2DOptions {
   resolution: number;
@@ -65,15 +65,15 @@ export class NavierStokes2D implements ForwardModel {
   constructor(opts: NavierStokes2DOptions) {
     requireKnownKeys(requireObject(opts, 'NavierStokes2D(options)'), OPTION_KEYS, 'NavierStokes2D');
     this.resolution = requireEvenResolution(opts.resolution);
-    this.reynolds = opts.reynolds === undefined ? 200 : positive(opts.reynolds, 'reynolds');
+    this.reynolds = opts.reynolds === undefined ? 200 : requirePositive(opts.reynolds, 'reynolds');
     this.time = opts.time === undefined ? 1 : requireNumber(opts.time, 'time', 0);
     this.downsample = opts.downsample === undefined ? 2 : requireInteger(opts.downsample, 'downsample', 1);
     if (this.resolution % this.downsample !== 0) {
       throw new RangeError(expected(`a divisor of resolution = ${this.resolution}`, 'downsample', this.downsample));
     }
     this.noiseStd = opts.noiseStd === undefined ? 0 : requireNumber(opts.noiseStd, 'noiseStd', 0);
-    this.scale = opts.scale === undefined ? 10 : positive(opts.scale, 'scale');
-    this.dt = opts.dt === undefined ? undefined : positive(opts.dt, 'dt');
+    this.scale = opts.scale === undefined ? 10 : requirePositive(opts.scale, 'scale');
+    this.dt = opts.dt === undefined ? undefined : requirePositive(opts.dt, 'dt');
     if (opts.adaptive !== undefined && typeof opts.adaptive !== 'boolean') {
       throw new TypeError(expected('a boolean', 'adaptive', opts.adaptive));
     }
@@ -102,7 +102,7 @@ export class NavierStokes2D implements ForwardModel {
     if (w0.length !== batch * R * R) {
       throw new RangeError(expected(`batch x resolution^2 = ${batch} x ${R * R} = ${batch * R * R} floats`, 'w0.length', w0.length));
     }
-    const backend = cpuFallback(await resolveBackend(this.backend), this.backend);
+    const backend = await resolveSpectralBackend(this.backend);
     const fields = new Float32Array(w0.length);
     const { failures } = await callNative(() => native.navierStokesSolve(backend, w0, batch, {
       resolution: R, reynolds: this.reynolds, time, adaptive: this.adaptive, dt: this.dt ?? 1e-3,
@@ -159,12 +159,6 @@ export class NavierStokes2D implements ForwardModel {
     }
     return y;
   }
-}
-
-function positive(value: unknown, name: string): number {
-  const v = requireNumber(value, name, 0);
-  if (v === 0) throw new RangeError(expected('a positive number', name, v));
-  return v;
 }
 
 function failureError(failures: SampleFailure[], batch: number, partial: Float32Array): ForwardEvaluationError {
