@@ -12,11 +12,10 @@
 //
 // Options: --backend cpu|cuda|all (default all available), --repeats R (5),
 //          --sizes 256,1024,2048, --out FILE (bench/results/ensemble-<backend>.json)
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { backends, BackendName, Ensemble, kalmanStep, randomNormal } from '../lib';
+import { run, writeResults } from './common';
 import { native } from '../lib/binding';
 
 const D = 128 * 128;
@@ -138,13 +137,7 @@ async function main(): Promise<void> {
   printHeader();
   const rows: Row[] = [];
   for (const backend of wanted) rows.push(...(await benchBackend(backend, sizes, repeats)));
-  const file = values.out ?? path.join(__dirname, 'results', `ensemble-${wanted.join('-')}.json`);
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), repeats, d: D, m: M, backends: await backends(), rows }, null, 2));
-  console.log(`\nwrote ${file}`);
+  writeResults(`ensemble-${wanted.join('-')}`, values.out, { repeats, d: D, m: M, backends: await backends(), rows });
 }
 
-main().catch((error: unknown) => {
-  console.error(error instanceof Error ? error.message : error);
-  process.exitCode = 1;
-});
+run(main);

@@ -19,7 +19,7 @@ import { parseArgs } from 'node:util';
 import { backends, BackendName, gaussianRandomField, NavierStokes2D, readNpy, writeNpy } from '../lib';
 
 const DATA_DIR = path.join(__dirname, 'data');
-const RESULTS_DIR = path.join(__dirname, 'results');
+import { RESULTS_DIR, run, writeResults } from './common';
 
 async function initialFields(R: number, count: number): Promise<string> {
   const file = path.join(DATA_DIR, `ns-${R}-t5-${count}.npy`);
@@ -135,13 +135,7 @@ async function main(): Promise<void> {
       }
     }
   }
-  const file = values.out ?? path.join(RESULTS_DIR, `navier-stokes-${wanted.join('-')}.json`);
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), rows }, null, 2));
-  console.log(`\nwrote ${file}`);
+  writeResults(`navier-stokes-${wanted.join('-')}`, values.out, { rows });
 }
 
-main().catch((error: unknown) => {
-  console.error(error instanceof Error ? error.message : error);
-  process.exitCode = 1;
-});
+run(main);

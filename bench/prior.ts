@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { dealiasedShell, energySpectrum, OnnxDenoiser, readNpy, sampleODE } from '../lib';
+import { run, writeResults } from './common';
 
 const ROOT = path.resolve(__dirname, '..');
 /** Held-out fields for a prior, chosen by its metadata, for the spectrum check. */
@@ -81,13 +82,7 @@ async function main(): Promise<void> {
       await prior.dispose();
     }
   }
-  const file = values.out ?? path.join(__dirname, 'results', 'prior.json');
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), rows }, null, 2));
-  console.log(`\nwrote ${file}`);
+  writeResults('prior', values.out, { rows });
 }
 
-main().catch((error: unknown) => {
-  console.error(error instanceof Error ? error.message : error);
-  process.exitCode = 1;
-});
+run(main);
