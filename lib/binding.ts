@@ -69,6 +69,7 @@ export interface NativeAddon {
     options: { resolution: number; alpha: number; tau: number; seed: number; stream?: number },
   ): Promise<void>;
   spectralFilter(x: Float32Array, batch: number, resolution: number, gains: Float64Array, out: Float32Array): Promise<void>;
+  grfModeAmplitudes(resolution: number, alpha: number, tau: number): Float64Array;
   shellSpectrum(x: Float32Array, batch: number, resolution: number): Promise<Float64Array>;
   NativeEnsemble: new (backend: NativeBackend, ensembleSize: number, particleSize: number) => NativeEnsembleHandle;
 }

@@ -16,12 +16,6 @@ export interface GaussianRandomFieldPriorOptions {
   scale?: number;
 }
 
-/** a_k of SPEC.md section 1 without the R^2 factor (see native grfModeAmplitude). */
-function modeAmplitude(k1: number, k2: number, alpha: number, tau: number): number {
-  const L = 2 * Math.PI;
-  return tau ** (alpha - 1) * Math.sqrt(2 / (L * L)) * ((4 * Math.PI ** 2 / (L * L)) * (k1 * k1 + k2 * k2) + tau * tau) ** (-alpha / 2);
-}
-
 export class GaussianRandomFieldPrior implements Denoiser {
   readonly shape: [number, number, number];
   readonly resolution: number;
@@ -44,17 +38,10 @@ export class GaussianRandomFieldPrior implements Denoiser {
     this.tau = requirePositive(opts.tau, 'tau');
     this.scale = opts.scale === undefined ? 1 : requirePositive(opts.scale, 'scale');
     this.shape = [1, this.resolution, this.resolution];
-    const R = this.resolution, Rc = R / 2 + 1;
-    this.eigenvalues = new Float64Array(R * Rc);
-    for (let i = 0; i < R; i++) {
-      const k1 = i < R / 2 ? i : i - R;
-      for (let j = 0; j < Rc; j++) {
-        if (i === R / 2 || j === R / 2 || (i === 0 && j === 0)) continue;
-        // E|x_hat(k)|^2 = R^4 a_k^2 / (2 scale^2); white noise of unit
-        // variance has E|eps_hat(k)|^2 = R^2 per mode.
-        this.eigenvalues[i * Rc + j] = (R * R * modeAmplitude(k1, j, this.alpha, this.tau) ** 2) / (2 * this.scale ** 2);
-      }
-    }
+    // E|x_hat(k)|^2 = R^4 a_k^2 / (2 scale^2); white noise of unit variance
+    // has E|eps_hat(k)|^2 = R^2 per mode.
+    const R = this.resolution;
+    this.eigenvalues = native.grfModeAmplitudes(R, this.alpha, this.tau).map((a) => (R * R * a * a) / (2 * this.scale ** 2));
   }
 
   get evaluations(): number {

@@ -288,20 +288,26 @@ double grfModeAmplitude(double k1, double k2, double alpha, double tau) {
   return sigma * normConst * std::pow(c * (k1 * k1 + k2 * k2) + tau * tau, -alpha / 2.0);
 }
 
+std::vector<double> grfModeAmplitudes(int R, double alpha, double tau) {
+  const int Rc = R / 2 + 1;
+  std::vector<double> amp(static_cast<size_t>(R) * Rc, 0.0);
+  for (int i = 0; i < R; ++i) {
+    const int k1 = i < R / 2 ? i : i - R;
+    for (int j = 0; j < Rc; ++j) {
+      const bool empty = i == R / 2 || j == R / 2 || (i == 0 && j == 0);
+      if (!empty) amp[static_cast<size_t>(i) * Rc + j] = grfModeAmplitude(k1, j, alpha, tau);
+    }
+  }
+  return amp;
+}
+
 void gaussianRandomFieldCpu(float* out, int64_t count, const GrfOptions& o) {
   const int R = o.resolution, Rc = R / 2 + 1;
   const size_t half = static_cast<size_t>(R) * Rc, real = static_cast<size_t>(R) * R;
   // |u_hat(k)| scale: R^2 a_k / 2 per real and imaginary part's unit normal,
   // so E|u_hat|^2 = R^4 a_k^2 / 2 (see grfModeAmplitude).
-  std::vector<double> amp(half, 0.0);
-  for (int i = 0; i < R; ++i) {
-    const int f = i < R / 2 ? i : i - R;
-    for (int j = 0; j < Rc; ++j) {
-      const bool nyquist = i == R / 2 || j == R / 2;
-      const bool mean = i == 0 && j == 0;
-      if (!nyquist && !mean) amp[static_cast<size_t>(i) * Rc + j] = 0.5 * static_cast<double>(real) * grfModeAmplitude(f, j, o.alpha, o.tau);
-    }
-  }
+  std::vector<double> amp = grfModeAmplitudes(R, o.alpha, o.tau);
+  for (double& a : amp) a *= 0.5 * static_cast<double>(real);
 #pragma omp parallel
   {
     FftwArray<std::complex<double>, double> spec(half);

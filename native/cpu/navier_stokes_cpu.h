@@ -32,4 +32,8 @@ void gaussianRandomFieldCpu(float* out, int64_t count, const GrfOptions& opts);
 // real-FFT coefficient has E|u_hat(k)|^2 = R^4 a_k^2 / 2.
 double grfModeAmplitude(double k1, double k2, double alpha, double tau);
 
+// a_k of every real-FFT mode of an R x R grid (R x (R/2 + 1)), 0 for the mean
+// and Nyquist modes the sampler leaves empty.
+std::vector<double> grfModeAmplitudes(int R, double alpha, double tau);
+
 }  // namespace enkg

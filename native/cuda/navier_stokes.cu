@@ -437,14 +437,8 @@ void gaussianRandomFieldCuda(Device& device, float* out, int64_t count, const Gr
   cudaStream_t stream = static_cast<cudaStream_t>(device.stream());
   const int R = o.resolution, Rc = R / 2 + 1;
   const int64_t H = static_cast<int64_t>(R) * Rc, points = static_cast<int64_t>(R) * R;
-  std::vector<double> amp(static_cast<size_t>(H), 0.0);
-  for (int i = 0; i < R; ++i) {
-    const int f = i < R / 2 ? i : i - R;
-    for (int j = 0; j < Rc; ++j) {
-      if (i == R / 2 || j == R / 2 || (i == 0 && j == 0)) continue;
-      amp[static_cast<size_t>(i) * Rc + j] = 0.5 * static_cast<double>(points) * grfModeAmplitude(f, j, o.alpha, o.tau);
-    }
-  }
+  std::vector<double> amp = grfModeAmplitudes(R, o.alpha, o.tau);
+  for (double& a : amp) a *= 0.5 * static_cast<double>(points);
   Buffer<double> ampDevice(device, amp.size());
   NS_CUDA(cudaMemcpyAsync(ampDevice.get(), amp.data(), amp.size() * sizeof(double), cudaMemcpyHostToDevice, stream));
   Buffer<Complex<double>> spec(device, static_cast<size_t>(H * count));

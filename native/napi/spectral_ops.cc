@@ -215,12 +215,27 @@ Napi::Value ShellSpectrum(const Napi::CallbackInfo& info) {
   });
 }
 
+// grfModeAmplitudes(resolution, alpha, tau) -> Float64Array of R (R/2 + 1):
+// a_k of each real-FFT mode (0 for the mean and Nyquist modes the sampler
+// leaves empty), the one definition the GRF sampler and prior share.
+Napi::Value GrfModeAmplitudes(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    const int R = resolutionValue(info[0]);
+    const double alpha = finiteNumber(info[1], "alpha"), tau = finiteNumber(info[2], "tau");
+    const std::vector<double> amp = grfModeAmplitudes(R, alpha, tau);
+    Napi::Float64Array out = Napi::Float64Array::New(info.Env(), amp.size());
+    for (size_t p = 0; p < amp.size(); ++p) out[p] = amp[p];
+    return out;
+  });
+}
+
 }  // namespace
 
 void registerSpectralOps(Napi::Env env, Napi::Object exports) {
   exports.Set("navierStokesSolve", Napi::Function::New(env, NavierStokesSolve, "navierStokesSolve"));
   exports.Set("gaussianRandomField", Napi::Function::New(env, GaussianRandomField, "gaussianRandomField"));
   exports.Set("spectralFilter", Napi::Function::New(env, SpectralFilter, "spectralFilter"));
+  exports.Set("grfModeAmplitudes", Napi::Function::New(env, GrfModeAmplitudes, "grfModeAmplitudes"));
   exports.Set("shellSpectrum", Napi::Function::New(env, ShellSpectrum, "shellSpectrum"));
 }
 
