@@ -17,3 +17,4 @@ export type { ColorMap, GridOptions } from './io/png';
 export * from './prior';
 export { energySpectrum, dealiasedShell } from './metrics/spectrum';
 export { version } from './version';
+export * from './algorithms';

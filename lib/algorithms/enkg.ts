@@ -1,0 +1,173 @@
+// Ensemble Kalman Diffusion Guidance (SPEC.md section 2, Algorithm 2 of the
+// paper): particles follow the prior's probability-flow ODE, and on the
+// guided steps a derivative-free Kalman correction, computed from forward
+// evaluations at each particle's clean estimate, pulls them toward the data.
+import { Ensemble, ensembleCovarianceTrace, kalmanStep } from '../ensemble';
+import { karrasSigmas, odeToClean } from '../prior/edm';
+import { randomNormal } from '../random';
+import { OptionReader } from './options';
+import {
+  Algorithm, InverseProblem, packRows, RunContext, SolveOptions, SolveResult, unpackRows,
+} from './run';
+
+export interface EnKGOptions {
+  /** N, particles (reference: 2048 for Navier-Stokes). */
+  ensembleSize?: number;
+  /** K, steps of the Karras grid (80). */
+  steps?: number;
+  /** g, the guidance scale (2.0). */
+  guidanceScale?: number;
+  /** U, Kalman corrections per guided step (2). */
+  updates?: number;
+  /** Guidance is active for thresholdStart K < i < K - floor(thresholdEnd K) (0.05 and 0.05). */
+  thresholdStart?: number;
+  thresholdEnd?: number;
+  /** q: with q > 0 the step scale decays linearly, w_i = g (1 - q)(K - i)/K + q (0: constant g). */
+  minRatio?: number;
+  sigmaMax?: number;
+  sigmaMin?: number;
+  rho?: number;
+  /** Cap on the Euler steps of odeToClean, M_i = min(1 + floor((K - i)/4), maxOdeSteps) (20). */
+  maxOdeSteps?: number;
+  /** Largest batch handed to the denoiser at once (default: the whole ensemble). */
+  batchSize?: number;
+}
+
+const ENKG_KEYS = [
+  'ensembleSize', 'steps', 'guidanceScale', 'updates', 'thresholdStart', 'thresholdEnd', 'minRatio',
+  'sigmaMax', 'sigmaMin', 'rho', 'maxOdeSteps', 'batchSize',
+] as const;
+
+export class EnKG implements Algorithm {
+  readonly name = 'enkg';
+  readonly config: Required<EnKGOptions>;
+
+  constructor(options: EnKGOptions = {}) {
+    const o = new OptionReader(options, 'EnKG', ENKG_KEYS);
+    const ensembleSize = o.integer('ensembleSize', 2048, 2);
+    this.config = {
+      ensembleSize,
+      steps: o.integer('steps', 80, 1),
+      guidanceScale: o.number('guidanceScale', 2.0, 0),
+      updates: o.integer('updates', 2, 0),
+      thresholdStart: o.number('thresholdStart', 0.05, 0, 1),
+      thresholdEnd: o.number('thresholdEnd', 0.05, 0, 1),
+      minRatio: o.number('minRatio', 0, 0, 1),
+      sigmaMax: o.positive('sigmaMax', 80),
+      sigmaMin: o.positive('sigmaMin', 0.002),
+      rho: o.positive('rho', 7),
+      maxOdeSteps: o.integer('maxOdeSteps', 20, 1),
+      batchSize: o.integer('batchSize', ensembleSize, 1),
+    };
+    if (this.config.sigmaMin > this.config.sigmaMax) {
+      throw new RangeError(`Expected sigmaMin <= sigmaMax for EnKG but received sigmaMin ${this.config.sigmaMin} > sigmaMax ${this.config.sigmaMax}`);
+    }
+  }
+
+  /** Whether step i (0-based) is guided: thresholdStart K < i < K - floor(thresholdEnd K). */
+  guided(i: number): boolean {
+    const { steps: K, thresholdStart, thresholdEnd } = this.config;
+    return i > thresholdStart * K && i < K - Math.floor(thresholdEnd * K);
+  }
+
+  /** The number of guided steps of the grid (forward evaluations = updates x N x this). */
+  guidedSteps(): number {
+    let count = 0;
+    for (let i = 0; i < this.config.steps; i++) if (this.guided(i)) count++;
+    return count;
+  }
+
+  /** w_i: g, or g (1 - q)(K - i)/K + q with a minimum ratio q > 0. */
+  stepScale(i: number): number {
+    const { guidanceScale: g, minRatio: q, steps: K } = this.config;
+    return q > 0 ? g * (1 - q) * (K - i) / K + q : g;
+  }
+
+  /** M_i = min(1 + floor((K - i)/4), maxOdeSteps): Euler steps of odeToClean at step i. */
+  odeSteps(i: number): number {
+    const { steps: K, maxOdeSteps } = this.config;
+    return Math.min(1 + Math.floor((K - i) / 4), maxOdeSteps);
+  }
+
+  async solve(problem: InverseProblem, opts?: SolveOptions): Promise<SolveResult> {
+    const c = this.config;
+    const run = await RunContext.create(problem, opts, c.batchSize);
+    const N = c.ensembleSize, d = run.d, m = run.m;
+    const sigmas = karrasSigmas({ steps: c.steps, sigmaMax: c.sigmaMax, sigmaMin: c.sigmaMin, rho: c.rho });
+    run.steps = c.steps;
+
+    // x^n ~ N(0, sigmaMax^2 I): particle n is Philox stream n of the seed.
+    let x = await run.timed('init', () => randomNormal({ count: d, streams: N, seed: run.seed, backend: 'cpu' }));
+    for (let k = 0; k < x.length; k++) x[k] *= c.sigmaMax;
+    // The correction runs on the backend with its buffers resident; the
+    // denoiser and the forward model take host arrays, so the particles
+    // cross once each way per correction.
+    const ensemble = await Ensemble.create({ particles: x, ensembleSize: N, backend: run.backend });
+    try {
+      for (let i = 0; i < c.steps; i++) {
+        run.step = i + 1;
+        const sigma = sigmas[i];
+        if (this.guided(i)) {
+          for (let u = 0; u < c.updates; u++) {
+            x = await this.correct(run, ensemble, x, i, sigma, N, d, m);
+          }
+        }
+        // Prior step: one Euler step of the probability-flow ODE from sigma_i to sigma_{i+1}.
+        const denoised = await run.prior.denoise(x, sigma, N);
+        await run.timed('prior-step', async () => {
+          const next = sigmas[i + 1];
+          if (next === 0) {
+            x = denoised;
+          } else {
+            const h = (next - sigma) / sigma;
+            for (let k = 0; k < x.length; k++) x[k] += h * (x[k] - denoised[k]);
+          }
+        });
+        run.progress(this.guided(i) ? 'guided' : 'prior');
+      }
+    } finally {
+      await ensemble.dispose();
+    }
+    return run.finish(x, N);
+  }
+
+  // One Kalman correction at step i; returns the corrected particles.
+  private async correct(run: RunContext, ensemble: Ensemble, x: Float32Array, i: number, sigma: number,
+    N: number, d: number, m: number): Promise<Float32Array> {
+    const c = this.config;
+    const x0 = await odeToClean(run.prior, x, { sigmaStart: sigma, steps: this.odeSteps(i), sigmaMin: c.sigmaMin, rho: c.rho });
+    const { y, ok, okCount } = await run.forward(x0, N);
+    const misfit = run.misfit(y, N);
+    const w = this.stepScale(i);
+    return run.timed('kalman', async () => {
+      if (ok === undefined) {
+        const residuals = run.residuals(y, N);
+        const [spreadX, spreadY] = await Promise.all([
+          ensembleCovarianceTrace({ particles: x, ensembleSize: N, backend: run.backend }),
+          ensembleCovarianceTrace({ particles: y, ensembleSize: N, backend: run.backend }),
+        ]);
+        await ensemble.write(x);
+        const { coefNorm } = await ensemble.kalmanStep({ measurements: y, residuals, stepScale: w });
+        const updated = await ensemble.read(x);
+        run.trace.push({ step: i, sigma, misfit, coefNorm, spreadX: Math.sqrt(spreadX), spreadY: Math.sqrt(spreadY) });
+        return updated;
+      }
+      // Some evaluations failed: the update uses the particles that evaluated
+      // and leaves the failed ones where they are (recorded in run.failures).
+      if (okCount < 2) {
+        throw new Error(`Only ${okCount} of ${N} forward evaluations succeeded at step ${i + 1}; `
+          + 'an ensemble update needs at least 2 (see the solve result\'s failures)');
+      }
+      const xs = packRows(x, d, ok), ys = packRows(y, m, ok);
+      const residuals = run.residuals(ys, okCount);
+      const [spreadX, spreadY] = await Promise.all([
+        ensembleCovarianceTrace({ particles: xs, ensembleSize: okCount, backend: run.backend }),
+        ensembleCovarianceTrace({ particles: ys, ensembleSize: okCount, backend: run.backend }),
+      ]);
+      const step = await kalmanStep({ particles: xs, measurements: ys, residuals, ensembleSize: okCount, stepScale: w, backend: run.backend });
+      unpackRows(step.particles, d, ok, x);
+      run.trace.push({ step: i, sigma, misfit, coefNorm: step.coefNorm, spreadX: Math.sqrt(spreadX), spreadY: Math.sqrt(spreadY) });
+      return x;
+    });
+  }
+}

@@ -1,0 +1,18 @@
+export { EnKG } from './enkg';
+export type { EnKGOptions } from './enkg';
+export { abortError, checkProblem, meanAndStd } from './run';
+export type {
+  Algorithm, CostRecord, ForwardFailure, InverseProblem, ProgressEvent, SolveOptions, SolveResult, TraceEntry,
+} from './run';
+export { EKI } from './eki';
+export type { EKIOptions, EKIGrfOptions } from './eki';
+export { DPSGSG, gaussianSmoothedGradient, gsgDirections } from './dps-gsg';
+export type { DPSGSGOptions, GaussianSmoothedGradient, GaussianSmoothedGradientOptions, GsgScheme } from './dps-gsg';
+export { DPG } from './dpg';
+export type { DPGOptions } from './dpg';
+export { SCG } from './scg';
+export type { SCGOptions } from './scg';
+export { vpSchedule, vpSigma, vpTime } from './vp-schedule';
+export type { VPSchedule, VPScheduleOptions } from './vp-schedule';
+export { denoiserVjp, finiteDifferenceStep, FD_EPSILON } from './jacobian';
+export type { JacobianMethod, VjpOptions } from './jacobian';

@@ -1,0 +1,388 @@
+// What every inverse-problem algorithm shares: the problem and option types,
+// argument checks, and a RunContext that counts the cost of a run (SPEC.md
+// section 5), times its phases, honours the abort signal, and turns failed
+// forward evaluations into recorded, excluded particles rather than NaN in
+// the ensemble.
+import { BackendName, BackendOption, resolveBackend } from '../backend';
+import { Denoiser, fieldSize } from '../prior/denoiser';
+import { ForwardEvaluationError, ForwardModel, SampleFailure } from '../problems/forward-model';
+import {
+  expected, requireFloat32Array, requireInteger, requireKnownKeys, requireObject, requireOneOf,
+} from '../validate';
+
+export interface InverseProblem {
+  prior: Denoiser;
+  forward: ForwardModel;
+  /** y_obs, forward.measurementSize floats. */
+  observation: Float32Array;
+  /** dl/dy per particle (batch x m); default y - y_obs (the plain L2 misfit of the reference). */
+  misfit?: { gradient(y: Float32Array, batch: number): Float32Array };
+}
+
+export interface ProgressEvent {
+  step: number;
+  steps: number;
+  phase: string;
+  /** Mean over particles of ||G(x0) - y_obs||^2 / m (NaN before the first forward evaluation). */
+  misfit: number;
+  elapsedMs: number;
+}
+
+export interface SolveOptions {
+  seed?: number;
+  backend?: BackendOption;
+  signal?: AbortSignal;
+  onProgress?(e: ProgressEvent): void;
+  /**
+   * What a failed forward evaluation of a particle does: 'exclude' (default)
+   * leaves that particle out of the update it failed in and records it in
+   * `failures`; 'abort' rejects the solve with the ForwardEvaluationError.
+   */
+  onForwardFailure?: 'exclude' | 'abort';
+}
+
+export interface CostRecord {
+  forwardEvaluations: number;
+  forwardSequential: number;
+  denoiserEvaluations: number;
+  denoiserSequential: number;
+  wallSeconds: number;
+  phaseSeconds: Record<string, number>;
+  peakRssBytes: number;
+}
+
+export interface TraceEntry {
+  step: number;
+  sigma: number;
+  misfit: number;
+  coefNorm?: number;
+  /** sqrt(tr(Cxx)): the ensemble's spread in field space. */
+  spreadX?: number;
+  /** sqrt(tr(Cyy)): its spread in measurement space. */
+  spreadY?: number;
+}
+
+export interface ForwardFailure extends SampleFailure {
+  /** The algorithm step in which the evaluation failed. */
+  step: number;
+}
+
+export interface SolveResult {
+  /** N x d, normalized units. */
+  particles: Float32Array;
+  mean: Float32Array;
+  std: Float32Array;
+  cost: CostRecord;
+  trace: TraceEntry[];
+  /** Particles whose forward evaluation failed (see SolveOptions.onForwardFailure). */
+  failures: ForwardFailure[];
+}
+
+export interface Algorithm {
+  readonly name: string;
+  solve(problem: InverseProblem, opts?: SolveOptions): Promise<SolveResult>;
+}
+
+/** The abort error of the web platform (DOMException 'AbortError'), with the signal's reason as cause. */
+export function abortError(signal: AbortSignal): Error {
+  const reason = signal.reason;
+  if (reason instanceof Error && reason.name === 'AbortError') return reason;
+  const error = Object.assign(new Error('The solve was aborted'), { name: 'AbortError', cause: reason });
+  return error;
+}
+
+const SOLVE_KEYS = ['seed', 'backend', 'signal', 'onProgress', 'onForwardFailure'] as const;
+
+/** Checks a problem against itself: field shapes agree, the observation has m finite floats. */
+export function checkProblem(problem: unknown): { d: number; m: number } {
+  const p = requireObject(problem, 'problem') as unknown as InverseProblem;
+  requireKnownKeys(p as unknown as Record<string, unknown>, ['prior', 'forward', 'observation', 'misfit'], 'problem');
+  if (typeof p.prior?.denoise !== 'function' || !Array.isArray(p.prior.shape)) {
+    throw new TypeError(expected('a Denoiser (shape, denoise)', 'problem.prior', p.prior));
+  }
+  if (typeof p.forward?.forward !== 'function' || !Array.isArray(p.forward.fieldShape)) {
+    throw new TypeError(expected('a ForwardModel (fieldShape, measurementSize, forward)', 'problem.forward', p.forward));
+  }
+  const priorShape = p.prior.shape.join(' x '), fieldShape = p.forward.fieldShape.join(' x ');
+  if (priorShape !== fieldShape) {
+    throw new RangeError(expected(`a prior whose field shape is the forward model's (${fieldShape})`,
+      'problem.prior.shape', priorShape, true));
+  }
+  const m = requireInteger(p.forward.measurementSize, 'problem.forward.measurementSize', 1);
+  const y = requireFloat32Array(p.observation, 'problem.observation');
+  if (y.length !== m) throw new RangeError(expected(`${m} floats (forward.measurementSize)`, 'problem.observation.length', y.length));
+  const bad = y.findIndex((v) => !Number.isFinite(v));
+  if (bad >= 0) throw new RangeError(expected('finite values', `problem.observation[${bad}]`, y[bad]));
+  if (p.misfit !== undefined && typeof p.misfit?.gradient !== 'function') {
+    throw new TypeError(expected('{ gradient(y, batch) }', 'problem.misfit', p.misfit));
+  }
+  return { d: fieldSize(p.prior.shape), m };
+}
+
+/** A Denoiser that counts for a RunContext and splits large batches. */
+class CountingDenoiser implements Denoiser {
+  readonly shape: [number, number, number];
+  readonly jvp?: Denoiser['jvp'];
+  constructor(private readonly run: RunContext, private readonly inner: Denoiser, private readonly maxBatch: number) {
+    this.shape = inner.shape;
+    if (inner.jvp) {
+      const jvp = inner.jvp.bind(inner);
+      this.jvp = async (x, sigma, v, batch) => {
+        this.run.checkAbort();
+        const out = await this.run.timed('denoiser', () => jvp(x, sigma, v, batch));
+        this.run.countDenoiser(batch);
+        return checkFinite(out, 'prior.jvp', sigma);
+      };
+    }
+  }
+  get evaluations(): number {
+    return this.run.cost.denoiserEvaluations;
+  }
+  async denoise(x: Float32Array, sigma: number | Float32Array, batch: number): Promise<Float32Array> {
+    this.run.checkAbort();
+    const d = fieldSize(this.shape);
+    const out = await this.run.timed('denoiser', async () => {
+      if (batch <= this.maxBatch) return this.inner.denoise(x, sigma, batch);
+      const result = new Float32Array(batch * d);
+      for (let start = 0; start < batch; start += this.maxBatch) {
+        const n = Math.min(this.maxBatch, batch - start);
+        const s = typeof sigma === 'number' ? sigma : sigma.subarray(start, start + n);
+        result.set(await this.inner.denoise(x.subarray(start * d, (start + n) * d), s, n), start * d);
+        this.run.checkAbort();
+      }
+      return result;
+    });
+    this.run.countDenoiser(batch);
+    return checkFinite(out, 'prior.denoise', sigma);
+  }
+}
+
+function checkFinite(values: Float32Array, what: string, sigma: number | Float32Array): Float32Array {
+  for (let i = 0; i < values.length; i++) {
+    if (!Number.isFinite(values[i])) {
+      const level = typeof sigma === 'number' ? sigma : 'per-field levels';
+      throw new RangeError(`${what} returned a non-finite value (${values[i]}) at index ${i} (sigma ${level}): `
+        + 'the prior does not produce finite fields for this input');
+    }
+  }
+  return values;
+}
+
+/** The outcome of one batched forward evaluation. */
+export interface ForwardOutcome {
+  /** batch x m; rows of failed particles are NaN. */
+  y: Float32Array;
+  /** ok[n] = 1 when particle n evaluated; undefined when all did. */
+  ok?: Uint8Array;
+  okCount: number;
+}
+
+/**
+ * Bookkeeping for one solve: counts, phase timers, progress, abort, and the
+ * forward-failure policy. Algorithms call the prior through `prior` and the
+ * forward model through `forward()` so every evaluation is counted once.
+ */
+export class RunContext {
+  readonly cost: CostRecord = {
+    forwardEvaluations: 0, forwardSequential: 0, denoiserEvaluations: 0, denoiserSequential: 0,
+    wallSeconds: 0, phaseSeconds: {}, peakRssBytes: 0,
+  };
+  readonly trace: TraceEntry[] = [];
+  readonly failures: ForwardFailure[] = [];
+  readonly prior: Denoiser;
+  readonly d: number;
+  readonly m: number;
+  readonly seed: number;
+  readonly signal?: AbortSignal;
+  readonly policy: 'exclude' | 'abort';
+  step = 0;
+  steps = 0;
+  lastMisfit = NaN;
+  private readonly started = process.hrtime.bigint();
+  private readonly onProgress?: (e: ProgressEvent) => void;
+
+  private constructor(readonly problem: InverseProblem, readonly backend: BackendName, opts: SolveOptions,
+    maxBatch: number) {
+    const { d, m } = checkProblem(problem);
+    this.d = d;
+    this.m = m;
+    this.seed = opts.seed === undefined ? 0 : requireInteger(opts.seed, 'seed', 0);
+    this.signal = opts.signal;
+    this.onProgress = opts.onProgress;
+    this.policy = opts.onForwardFailure === undefined ? 'exclude'
+      : requireOneOf(opts.onForwardFailure, ['exclude', 'abort'] as const, 'onForwardFailure');
+    this.prior = new CountingDenoiser(this, problem.prior, maxBatch);
+  }
+
+  /** Validates the problem and options (before any work) and resolves the backend. */
+  static async create(problem: InverseProblem, opts: SolveOptions | undefined, maxBatch = Infinity): Promise<RunContext> {
+    const options = opts === undefined ? {} : requireObject(opts, 'solve options') as SolveOptions;
+    requireKnownKeys(options as Record<string, unknown>, SOLVE_KEYS, 'solve options');
+    if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
+      throw new TypeError(expected('an AbortSignal', 'signal', options.signal));
+    }
+    if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
+      throw new TypeError(expected('a function', 'onProgress', options.onProgress));
+    }
+    const backend = await resolveBackend(options.backend);
+    const run = new RunContext(problem, backend, options, maxBatch);
+    run.checkAbort();
+    return run;
+  }
+
+  checkAbort(): void {
+    if (this.signal?.aborted) throw abortError(this.signal);
+  }
+
+  countDenoiser(fields: number): void {
+    this.cost.denoiserEvaluations += fields;
+    this.cost.denoiserSequential += 1;
+  }
+
+  async timed<T>(phase: string, work: () => Promise<T>): Promise<T> {
+    const t0 = process.hrtime.bigint();
+    try {
+      return await work();
+    } finally {
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      this.cost.phaseSeconds[phase] = (this.cost.phaseSeconds[phase] ?? 0) + seconds;
+    }
+  }
+
+  /**
+   * G(x) for `batch` fields in one call (one sequential evaluation). A
+   * ForwardEvaluationError either aborts the solve or marks its particles
+   * as failed (their rows NaN, ok[n] = 0) and records them in `failures`.
+   */
+  async forward(x: Float32Array, batch: number): Promise<ForwardOutcome> {
+    this.checkAbort();
+    const { forward } = this.problem;
+    const outcome = await this.timed('forward', async (): Promise<ForwardOutcome> => {
+      try {
+        const y = await forward.forward(x, batch);
+        if (!(y instanceof Float32Array) || y.length !== batch * this.m) {
+          throw new RangeError(expected(`batch x m = ${batch * this.m} floats from forward.forward`, 'its result', y));
+        }
+        return this.screen(y, batch, []);
+      } catch (error) {
+        if (!(error instanceof ForwardEvaluationError) || this.policy === 'abort') throw error;
+        return this.screen(error.partial, batch, error.failures);
+      }
+    });
+    this.cost.forwardEvaluations += batch;
+    this.cost.forwardSequential += 1;
+    return outcome;
+  }
+
+  // Marks the rows that failed or hold non-finite values.
+  private screen(y: Float32Array, batch: number, failures: SampleFailure[]): ForwardOutcome {
+    const ok = new Uint8Array(batch).fill(1);
+    const reasons = new Map<number, SampleFailure>();
+    for (const f of failures) reasons.set(f.index, f);
+    for (let n = 0; n < batch; n++) {
+      let bad = reasons.has(n);
+      for (let k = 0; k < this.m && !bad; k++) bad = !Number.isFinite(y[n * this.m + k]);
+      if (!bad) continue;
+      ok[n] = 0;
+      y.fill(NaN, n * this.m, (n + 1) * this.m);
+      const failure = reasons.get(n) ?? { index: n, reason: 'the forward model returned non-finite measurements' };
+      this.failures.push({ ...failure, step: this.step });
+    }
+    const okCount = ok.reduce((a, b) => a + b, 0);
+    if (okCount === batch) return { y, okCount };
+    if (this.policy === 'abort') {
+      throw new ForwardEvaluationError(`${batch - okCount} of ${batch} forward evaluations failed at step ${this.step}`,
+        this.failures.slice(-(batch - okCount)), y);
+    }
+    return { y, ok, okCount };
+  }
+
+  /** dl/dy per particle: the problem's misfit gradient, or y - y_obs. */
+  residuals(y: Float32Array, batch: number): Float32Array {
+    if (this.problem.misfit) {
+      const r = this.problem.misfit.gradient(y, batch);
+      if (!(r instanceof Float32Array) || r.length !== batch * this.m) {
+        throw new RangeError(expected(`batch x m = ${batch * this.m} floats from misfit.gradient`, 'its result', r));
+      }
+      return r;
+    }
+    const obs = this.problem.observation, m = this.m;
+    const r = new Float32Array(batch * m);
+    for (let n = 0; n < batch; n++) for (let k = 0; k < m; k++) r[n * m + k] = y[n * m + k] - obs[k];
+    return r;
+  }
+
+  /** Per-particle ||y - y_obs||^2 / m (NaN for failed rows). */
+  particleMisfits(y: Float32Array, batch: number): Float64Array {
+    const obs = this.problem.observation, m = this.m;
+    const out = new Float64Array(batch);
+    for (let n = 0; n < batch; n++) {
+      let s = 0;
+      for (let k = 0; k < m; k++) {
+        const e = y[n * m + k] - obs[k];
+        s += e * e;
+      }
+      out[n] = s / m;
+    }
+    return out;
+  }
+
+  /** Mean of particleMisfits over the particles that evaluated. */
+  misfit(y: Float32Array, batch: number): number {
+    const values = this.particleMisfits(y, batch);
+    let s = 0, count = 0;
+    for (const v of values) if (Number.isFinite(v)) { s += v; count++; }
+    this.lastMisfit = count ? s / count : NaN;
+    return this.lastMisfit;
+  }
+
+  get elapsedMs(): number {
+    return Number(process.hrtime.bigint() - this.started) / 1e6;
+  }
+
+  progress(phase: string): void {
+    this.checkAbort();
+    this.onProgress?.({ step: this.step, steps: this.steps, phase, misfit: this.lastMisfit, elapsedMs: this.elapsedMs });
+  }
+
+  /** The result: particles with their mean, standard deviation and the cost record. */
+  finish(particles: Float32Array, N: number): SolveResult {
+    const { mean, std } = meanAndStd(particles, N, this.d);
+    this.cost.wallSeconds = this.elapsedMs / 1000;
+    this.cost.peakRssBytes = process.resourceUsage().maxRSS * 1024;
+    return { particles, mean, std, cost: this.cost, trace: this.trace, failures: this.failures };
+  }
+}
+
+/** Per-coordinate mean and (population) standard deviation of N rows of d, in float64. */
+export function meanAndStd(particles: Float32Array, N: number, d: number): { mean: Float32Array; std: Float32Array } {
+  const sum = new Float64Array(d), sq = new Float64Array(d);
+  for (let n = 0; n < N; n++) {
+    for (let j = 0; j < d; j++) sum[j] += particles[n * d + j];
+  }
+  for (let j = 0; j < d; j++) sum[j] /= N;
+  for (let n = 0; n < N; n++) {
+    for (let j = 0; j < d; j++) {
+      const e = particles[n * d + j] - sum[j];
+      sq[j] += e * e;
+    }
+  }
+  const mean = Float32Array.from(sum), std = new Float32Array(d);
+  for (let j = 0; j < d; j++) std[j] = Math.sqrt(sq[j] / N);
+  return { mean, std };
+}
+
+/** The rows of `a` (rows of `width`) whose ok flag is set, packed. */
+export function packRows(a: Float32Array, width: number, ok: Uint8Array): Float32Array {
+  const count = ok.reduce((s, v) => s + v, 0);
+  const out = new Float32Array(count * width);
+  let r = 0;
+  for (let n = 0; n < ok.length; n++) if (ok[n]) out.set(a.subarray(n * width, (n + 1) * width), width * r++);
+  return out;
+}
+
+/** Writes packed rows back into the ok rows of `a` (the inverse of packRows). */
+export function unpackRows(packed: Float32Array, width: number, ok: Uint8Array, a: Float32Array): void {
+  let r = 0;
+  for (let n = 0; n < ok.length; n++) if (ok[n]) a.set(packed.subarray(width * r, width * ++r), n * width);
+}
