@@ -6,6 +6,8 @@ import { version } from '../version';
 import { data } from './data';
 import { info } from './info';
 import { sample } from './sample';
+import { solve } from './solve';
+import { isUsageError } from './usage';
 
 const USAGE = `Usage: enkg <command> [options]
 
@@ -15,6 +17,9 @@ Commands:
                     training / test fields for the Navier-Stokes prior
   sample --prior FILE.onnx --out DIR [--count 16 --steps 40]
                     unconditional samples of a prior (.npy and a PNG grid)
+  solve navier-stokes [--algo enkg --ensemble N --steps K --noise S --out DIR]
+                    the inverse problem: EnKG or a baseline on a held-out field
+                    (enkg solve --help for every option)
   help              this text
 
 Options:
@@ -39,6 +44,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (command === 'data') return data(rest);
   if (command === 'sample') return sample(rest);
+  if (command === 'solve') return solve(rest);
   console.error(`enkg: unknown command '${command}'\n\n${USAGE}`);
   return 2;
 }
@@ -50,7 +56,7 @@ if (require.main === module) {
     },
     (error: unknown) => {
       console.error(`enkg: ${error instanceof Error ? error.message : String(error)}`);
-      process.exitCode = 1;
+      process.exitCode = isUsageError(error) ? 2 : 1;
     },
   );
 }

@@ -1,0 +1,57 @@
+// The Navier-Stokes inverse problem of SPEC.md section 4.1 as the algorithms
+// consume it: recover the normalized initial vorticity from the noisy,
+// subsampled solution at T = 1.
+import type { InverseProblem } from '../algorithms/run';
+import { BackendOption } from '../backend';
+import { readNpy } from '../io/npy';
+import { NS_HELD_OUT_64 } from '../paths';
+import { Denoiser } from '../prior/denoiser';
+import { expected, requireInteger } from '../validate';
+import { NavierStokes2D } from './navier-stokes';
+
+export interface NavierStokesInverseOptions {
+  prior: Denoiser;
+  /** The ground truth, one normalized field (C x R x R = prior.shape). */
+  truth: Float32Array;
+  /** Observation noise std in physical units (the paper's 0, 1, 2). */
+  noise?: number;
+  /** Seed of the observation noise. */
+  seed?: number;
+  /** Physical = normalized x scale (10: the prior's w/10). */
+  scale?: number;
+  time?: number;
+  downsample?: number;
+  backend?: BackendOption;
+}
+
+export interface NavierStokesInverse {
+  problem: InverseProblem;
+  model: NavierStokes2D;
+  truth: Float32Array;
+  observation: Float32Array;
+}
+
+export async function navierStokesInverseProblem(opts: NavierStokesInverseOptions): Promise<NavierStokesInverse> {
+  const [C, H, W] = opts.prior.shape;
+  if (C !== 1 || H !== W) throw new RangeError(expected('a prior of shape [1, R, R]', 'prior.shape', `[${opts.prior.shape.join(', ')}]`, true));
+  if (opts.truth.length !== H * W) throw new RangeError(expected(`${H * W} floats (one ${H}x${W} field)`, 'truth.length', opts.truth.length));
+  const model = new NavierStokes2D({
+    resolution: H, time: opts.time ?? 1, downsample: opts.downsample ?? 2, noiseStd: opts.noise ?? 0,
+    scale: opts.scale ?? 10, backend: opts.backend ?? 'auto',
+  });
+  const observation = await model.observe(opts.truth, { seed: opts.seed ?? 0 });
+  return { problem: { prior: opts.prior, forward: model, observation }, model, truth: opts.truth, observation };
+}
+
+/** Held-out field `index` of a .npy of [N, 1, R, R] physical fields, normalized by 1/scale. */
+export async function heldOutField(index: number, file = NS_HELD_OUT_64, scale = 10): Promise<Float32Array> {
+  const npy = await readNpy(file);
+  const [N, C, H, W] = npy.shape;
+  if (npy.shape.length !== 4 || C !== 1) {
+    throw new RangeError(expected('fields of shape [N, 1, R, R]', file, `[${npy.shape.join(', ')}]`, true));
+  }
+  requireInteger(index, 'sample index', 0);
+  if (index >= N) throw new RangeError(expected(`a sample index below ${N} (the fields in ${file})`, 'sample index', index));
+  const d = H * W;
+  return Float32Array.from((npy.data as Float32Array).subarray(index * d, (index + 1) * d), (v) => v / scale);
+}

@@ -1,0 +1,85 @@
+// `enkg solve navier-stokes`, the main job, end to end on the shipped prior,
+// and its usage errors (exit code 2).
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { readNpy } from '../lib';
+import { main } from '../lib/cli/main';
+import { isUsageError } from '../lib/cli/usage';
+import { NS_PRIOR_64 } from '../lib/paths';
+
+const shipped = fs.existsSync(NS_PRIOR_64);
+if (!shipped) console.warn(`Skipping the enkg solve checks: ${NS_PRIOR_64} is not in this checkout`);
+const CLI = path.resolve(__dirname, '..', 'dist', 'cli', 'main.js');
+
+async function usageError(argv: string[]): Promise<Error> {
+  const error = await main(argv).then(() => undefined, (e: Error) => e);
+  expect(error).toBeTruthy(); // parseArgs errors come from another realm than jest's Error
+  expect(isUsageError(error)).toBe(true);
+  return error!;
+}
+
+(shipped ? describe : describe.skip)('enkg solve navier-stokes', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'enkg-solve-'));
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('runs EnKG end to end and writes result.json, panel.png, the images and the particles', async () => {
+    const out = path.join(dir, 'run');
+    expect(await main(['solve', 'navier-stokes', '--ensemble', '8', '--steps', '6', '--out', out, '--quiet', '--backend', 'cpu'])).toBe(0);
+    const result = JSON.parse(fs.readFileSync(path.join(out, 'result.json'), 'utf8'));
+    expect(result).toMatchObject({
+      problem: { name: 'navier-stokes', resolution: 64, noise: 0, measurementSize: 1024 },
+      algorithm: 'enkg', backend: 'cpu',
+      config: { ensembleSize: 8, steps: 6, guidanceScale: 2, updates: 2 },
+      files: { panel: 'panel.png', particles: 'particles.npy', truth: 'truth.png', mean: 'mean.png', std: 'std.png' },
+    });
+    for (const key of ['relativeL2', 'relativeL2Mean', 'misfit']) {
+      expect(Number.isFinite(result.metrics[key])).toBe(true);
+      expect(result.metrics[key]).toBeGreaterThan(0);
+    }
+    // EnKG at K = 6: guided steps are 1..5 (i > 0.3, i < 6), U = 2.
+    expect(result.cost).toMatchObject({ forwardEvaluations: 2 * 8 * 5, forwardSequential: 2 * 5 });
+    expect(result.cost.denoiserEvaluations).toBeGreaterThan(0);
+    expect(result.trace).toHaveLength(10);
+    for (const file of Object.values(result.files) as string[]) expect(fs.statSync(path.join(out, file)).size).toBeGreaterThan(100);
+    const png = fs.readFileSync(path.join(out, 'panel.png'));
+    expect(png.subarray(1, 4).toString('latin1')).toBe('PNG');
+    const width = png.readUInt32BE(16), height = png.readUInt32BE(20);
+    expect(width).toBeGreaterThan(5 * 64);
+    expect(height).toBeGreaterThan(64);
+    const particles = await readNpy(path.join(out, 'particles.npy'));
+    expect(particles.shape).toEqual([8, 1, 64, 64]);
+  }, 180000);
+
+  it('prints only the result JSON on stdout with --json, and exits with 2 on usage errors', () => {
+    const out = path.join(dir, 'json');
+    const run = spawnSync(process.execPath, [CLI, 'solve', 'navier-stokes', '--ensemble', '4', '--steps', '3', '--json', '--out', out, '--backend', 'cpu'],
+      { encoding: 'utf8', env: { ...process.env, ENKG_BACKEND: 'cpu' } });
+    expect(run.status).toBe(0);
+    const parsed = JSON.parse(run.stdout);
+    expect(parsed.algorithm).toBe('enkg');
+    expect(parsed.metrics.relativeL2).toBeGreaterThan(0);
+    const bad = spawnSync(process.execPath, [CLI, 'solve', 'navier-stokes', '--ensembel', '4'], { encoding: 'utf8' });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/Unknown option '--ensembel'/);
+  }, 120000);
+
+  it('names the bad input in its usage errors', async () => {
+    await usageError(['solve', 'navier-stokes', '--frobnicate']);
+    expect((await usageError(['solve', 'heat-equation'])).message).toMatch(/one problem, navier-stokes; got 'heat-equation'/);
+    expect((await usageError(['solve', 'navier-stokes', '--algo', 'magic'])).message).toMatch(/--algo must be one of enkg, eki/);
+    expect((await usageError(['solve', 'navier-stokes', '--ensemble', '1'])).message).toMatch(/--ensemble must be at least 2/);
+    expect((await usageError(['solve', 'navier-stokes', '--ensemble', 'many'])).message).toMatch(/--ensemble must be an integer >= 1, got 'many'/);
+    expect((await usageError(['solve', 'navier-stokes', '--noise=-1'])).message).toMatch(/--noise must be a number >= 0/);
+    expect((await usageError(['solve', 'navier-stokes', '--resolution', '128'])).message).toMatch(/--resolution 128 does not match the prior/);
+    expect((await usageError(['solve', 'navier-stokes', '--sample', '1', '--truth', 'x.npy'])).message).toMatch(/alternatives/);
+    expect((await usageError(['solve', 'navier-stokes', '--prior', '/nonexistent.onnx'])).message).toMatch(/does not exist/);
+    await expect(main(['solve', 'navier-stokes', '--sample', '999', '--quiet', '--out', path.join(dir, 'x')]))
+      .rejects.toThrow(/Expected a sample index below 64/);
+  });
+});
