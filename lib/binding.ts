@@ -44,6 +44,7 @@ export interface NativeNavierStokesOptions {
   dtMode: 'sample' | 'batch';
   forcing: 'kolmogorov' | 'none';
   precision: 'float32' | 'float64';
+  maxSteps?: number;
 }
 
 export interface NativeAddon {
@@ -63,7 +64,7 @@ export interface NativeAddon {
   benchSgemm(backend: NativeBackend, size: number, repeats: number): Promise<number[]>;
   navierStokesSolve(
     backend: NativeBackend, w0: Float32Array, batch: number, options: NativeNavierStokesOptions, out: Float32Array,
-  ): Promise<{ failures: Array<{ index: number; time: number }> }>;
+  ): Promise<{ failures: Array<{ index: number; time: number; stepLimit: boolean }> }>;
   gaussianRandomField(
     backend: NativeBackend, out: Float32Array, count: number,
     options: { resolution: number; alpha: number; tau: number; seed: number; stream?: number },

@@ -46,6 +46,30 @@ describe('NavierStokes2D argument errors', () => {
   });
 });
 
+describe('NavierStokes2D maxSteps', () => {
+  it('stops a field that would need more steps than the budget and reports it, in both dtModes, while the others finish', async () => {
+    const R = 32;
+    const calm = await gaussianRandomField({ resolution: R, count: 2, alpha: 2.5, tau: 7, seed: 4 });
+    const w0 = calm.map((v, i) => (i < R * R ? v * 20 : v * 2000)); // field 1: 100x stronger, tiny CFL steps
+    for (const dtMode of ['sample', 'batch'] as const) {
+      const unlimited = new NavierStokes2D({ resolution: R, time: 0.5, dtMode: 'sample' });
+      const reference = (await unlimited.solveDetailed(w0.subarray(0, R * R), 1)).fields;
+      const limited = new NavierStokes2D({ resolution: R, time: 0.5, dtMode, maxSteps: 400 });
+      const { fields, failures } = await limited.solveDetailed(w0, 2);
+      // In lockstep ('batch') field 0 takes field 1's tiny steps and runs out with it.
+      expect(failures.map((f) => f.index)).toEqual(dtMode === 'sample' ? [1] : [0, 1]);
+      const failure = failures[failures.length - 1];
+      expect(failure).toMatchObject({ index: 1, reason: expect.stringMatching(/more than maxSteps = 400 time steps \(stopped at t = /) });
+      expect(failure.time).toBeGreaterThan(0);
+      expect(failure.time).toBeLessThan(0.5);
+      expect(fields.subarray(R * R).every(Number.isNaN)).toBe(true);
+      if (dtMode === 'sample') expect(fields.subarray(0, R * R)).toEqual(reference);
+      else expect(fields.subarray(0, R * R).every(Number.isNaN)).toBe(true);
+    }
+    expect(() => new NavierStokes2D({ resolution: R, maxSteps: -1 })).toThrow('Expected an integer >= 0 for maxSteps but received -1');
+  });
+});
+
 describe('enkg data navier-stokes', () => {
   const quiet = async (argv: string[]): Promise<number> => {
     const error = jest.spyOn(console, 'error').mockImplementation(() => undefined);

@@ -33,11 +33,17 @@ export interface NavierStokes2DOptions {
   /** Working precision (default 'float32', as the reference runs). */
   precision?: 'float32' | 'float64';
   backend?: BackendOption;
+  /**
+   * Time-step budget per field (default 0: none). A field that would need
+   * more (a wild input whose CFL step collapses) stops and is reported as a
+   * failure instead of stalling the batch.
+   */
+  maxSteps?: number;
 }
 
 const OPTION_KEYS = [
   'resolution', 'reynolds', 'time', 'downsample', 'noiseStd', 'scale', 'adaptive', 'dt', 'dtMode', 'forcing',
-  'precision', 'backend',
+  'precision', 'backend', 'maxSteps',
 ] as const;
 
 export interface SolveDetails {
@@ -59,6 +65,7 @@ export class NavierStokes2D implements ForwardModel {
   readonly forcing: 'kolmogorov' | 'none';
   readonly precision: 'float32' | 'float64';
   readonly backend: BackendOption;
+  readonly maxSteps: number;
   readonly fieldShape: [1, number, number];
   readonly measurementSize: number;
 
@@ -88,6 +95,7 @@ export class NavierStokes2D implements ForwardModel {
     if (!['auto', 'cpu', 'cuda'].includes(this.backend)) {
       throw new TypeError(expected("'cpu', 'cuda' or 'auto'", 'backend', this.backend));
     }
+    this.maxSteps = opts.maxSteps === undefined ? 0 : requireInteger(opts.maxSteps, 'maxSteps', 0);
     this.fieldShape = [1, this.resolution, this.resolution];
     this.measurementSize = (this.resolution / this.downsample) ** 2;
   }
@@ -106,11 +114,15 @@ export class NavierStokes2D implements ForwardModel {
     const fields = new Float32Array(w0.length);
     const { failures } = await callNative(() => native.navierStokesSolve(backend, w0, batch, {
       resolution: R, reynolds: this.reynolds, time, adaptive: this.adaptive, dt: this.dt ?? 1e-3,
-      dtMode: this.dtMode, forcing: this.forcing, precision: this.precision,
+      dtMode: this.dtMode, forcing: this.forcing, precision: this.precision, maxSteps: this.maxSteps,
     }, fields));
     return {
       fields,
-      failures: failures.map((f) => ({ ...f, reason: `the vorticity became non-finite at t = ${f.time.toPrecision(4)}` })),
+      failures: failures.map(({ index, time, stepLimit }) => ({
+        index, time,
+        reason: stepLimit ? `it needed more than maxSteps = ${this.maxSteps} time steps (stopped at t = ${time.toPrecision(4)})`
+          : `the vorticity became non-finite at t = ${time.toPrecision(4)}`,
+      })),
     };
   }
 

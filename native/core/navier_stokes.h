@@ -26,11 +26,16 @@ struct NavierStokesOptions {
   bool perSampleDt = true;   // dtMode 'sample' (true) or 'batch'
   bool forcing = true;       // f = -4 cos(4 y), or none
   bool doublePrecision = false;
+  // A budget of time steps per field (0: none). A field that would need more
+  // (a wild input whose CFL step collapses) stops and is reported as failed,
+  // so one bad particle cannot stall a whole solve.
+  int64_t maxSteps = 0;
 };
 
 struct SampleFailure {
   int64_t index;
-  double time;  // simulated time reached when the field became non-finite
+  double time;  // simulated time reached when the field became non-finite or ran out of steps
+  bool stepLimit = false;  // true: maxSteps ran out (the field was still finite)
 };
 
 // Wavenumbers and operators of one grid, in double; solvers convert.

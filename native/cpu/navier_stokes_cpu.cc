@@ -179,6 +179,7 @@ template <typename T>
 std::vector<SampleFailure> solvePerSample(const float* w0, float* out, int64_t batch, const NavierStokesOptions& o) {
   const TypedGrid<T> g(o);
   std::vector<double> failedAt(static_cast<size_t>(batch), -1.0);
+  std::vector<char> outOfSteps(static_cast<size_t>(batch), 0);
 #pragma omp parallel
   {
     Workspace<T> ws(g);
@@ -190,10 +191,17 @@ std::vector<SampleFailure> solvePerSample(const float* w0, float* out, int64_t b
       double time = 0.0;
       double dt = nextStep(stepper, wh.data(), o, g);
       bool ok = std::isfinite(dt);
+      int64_t steps = 0;
       while (ok && time < o.time) {
+        if (o.maxSteps > 0 && steps == o.maxSteps) {
+          ok = false;
+          outOfSteps[b] = 1;
+          break;
+        }
         const double current = time + dt > o.time ? o.time - time : dt;
         stepper.step(wh.data(), current);
         time += current;
+        ++steps;
         dt = nextStep(stepper, wh.data(), o, g);
         ok = std::isfinite(dt);
       }
@@ -207,7 +215,7 @@ std::vector<SampleFailure> solvePerSample(const float* w0, float* out, int64_t b
   }
   std::vector<SampleFailure> failures;
   for (int64_t b = 0; b < batch; ++b) {
-    if (failedAt[b] >= 0) failures.push_back({b, failedAt[b]});
+    if (failedAt[b] >= 0) failures.push_back({b, failedAt[b], outOfSteps[b] != 0});
   }
   return failures;
 }
@@ -221,6 +229,8 @@ std::vector<SampleFailure> solveBatch(const float* w0, float* out, int64_t batch
   std::vector<double> failedAt(static_cast<size_t>(batch), -1.0);
   double time = 0.0, current = 0.0;
   bool done = false;
+  std::vector<char> outOfSteps(static_cast<size_t>(batch), 0);
+  int64_t steps = 0;
 #pragma omp parallel
   {
     Workspace<T> ws(g);
@@ -243,8 +253,21 @@ std::vector<SampleFailure> solveBatch(const float* w0, float* out, int64_t batch
           if (failedAt[b] < 0) dt = std::min(dt, dts[b]);
         }
         done = !(time < o.time) || !std::isfinite(dt);
+        if (!done && o.maxSteps > 0 && steps == o.maxSteps) {
+          // Out of steps: every field still running fails at this time.
+          done = true;
+          for (int64_t b = 0; b < batch; ++b) {
+            if (failedAt[b] < 0) {
+              failedAt[b] = time;
+              outOfSteps[b] = 1;
+            }
+          }
+        }
         current = time + dt > o.time ? o.time - time : dt;
-        if (!done) time += current;
+        if (!done) {
+          time += current;
+          ++steps;
+        }
       }
       if (done) break;
 #pragma omp for schedule(static)
@@ -265,7 +288,7 @@ std::vector<SampleFailure> solveBatch(const float* w0, float* out, int64_t batch
   }
   std::vector<SampleFailure> failures;
   for (int64_t b = 0; b < batch; ++b) {
-    if (failedAt[b] >= 0) failures.push_back({b, failedAt[b]});
+    if (failedAt[b] >= 0) failures.push_back({b, failedAt[b], outOfSteps[b] != 0});
   }
   return failures;
 }

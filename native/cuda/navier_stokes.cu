@@ -2,6 +2,7 @@
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -383,8 +384,12 @@ std::vector<SampleFailure> solve(Device& device, const float* w0Host, float* out
       NS_CUDA(cudaMemcpyAsync(&any, running.get(), sizeof(int), cudaMemcpyDeviceToHost, stream));
       NS_CUDA(cudaStreamSynchronize(stream));
       if (!any) break;
+      // Out of steps (checked every kCheck steps): fields still running fail below.
+      if (o.maxSteps > 0 && iteration + 1 >= o.maxSteps) break;
     }
   }
+  std::vector<double> reached(static_cast<size_t>(batch));
+  NS_CUDA(cudaMemcpyAsync(reached.data(), clock.time, batch * sizeof(double), cudaMemcpyDeviceToHost, stream));
 
   std::vector<double> failedAt(static_cast<size_t>(batch));
   NS_CUDA(cudaMemcpyAsync(failedAt.data(), clock.failedAt, batch * sizeof(double), cudaMemcpyDeviceToHost, stream));
@@ -396,7 +401,12 @@ std::vector<SampleFailure> solve(Device& device, const float* w0Host, float* out
   NS_CUDA(cudaStreamSynchronize(stream));
   std::vector<SampleFailure> failures;
   for (int64_t f = 0; f < batch; ++f) {
-    if (failedAt[f] >= 0) failures.push_back({f, failedAt[f]});
+    if (failedAt[f] >= 0) {
+      failures.push_back({f, failedAt[f]});
+    } else if (reached[f] < o.time) {
+      failures.push_back({f, reached[f], true});
+      std::fill(outHost + f * points, outHost + (f + 1) * points, std::numeric_limits<float>::quiet_NaN());
+    }
   }
   return failures;
 }

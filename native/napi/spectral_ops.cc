@@ -67,6 +67,11 @@ NavierStokesOptions parseOptions(const Napi::Value& value) {
     throw typeError("'float32' or 'float64'", "precision", "'" + precision + "'");
   }
   opts.doublePrecision = precision == "float64";
+  const double maxSteps = numberOption(o, "maxSteps", 0.0);
+  if (maxSteps < 0 || maxSteps != std::floor(maxSteps) || maxSteps > 9007199254740991.0) {
+    throw rangeError("an integer >= 0 (0: no limit)", "maxSteps", formatNumber(maxSteps));
+  }
+  opts.maxSteps = static_cast<int64_t>(maxSteps);
   return opts;
 }
 
@@ -108,6 +113,7 @@ Napi::Value NavierStokesSolve(const Napi::CallbackInfo& info) {
             Napi::Object f = Napi::Object::New(env);
             f.Set("index", static_cast<double>((*failures)[i].index));
             f.Set("time", (*failures)[i].time);
+            f.Set("stepLimit", (*failures)[i].stepLimit);
             list.Set(static_cast<uint32_t>(i), f);
           }
           Napi::Object result = Napi::Object::New(env);

@@ -1,0 +1,159 @@
+// The accuracy benchmark (npm run bench:accuracy): the Navier-Stokes inverse
+// problem on held-out fields at observation noise 0, 1, 2 for EnKG and the
+// five black-box baselines, with matched forward-evaluation budgets, printed
+// as a table like the paper's Table 2 and written as JSON.
+//
+// The budget is EnKG's forward count, U N (guided steps); each baseline is
+// sized to spend the same number of forward evaluations:
+//   EKI      N particles, B / N iterations
+//   DPS-GSG  one sample, S VP steps of (1 + q) evaluations (q queries; central: q even)
+//   DPG      one sample, S VP steps of (1 + M) evaluations (M Monte-Carlo samples)
+//   SCG      one sample, C candidates on the G = K - 1 - floor(K / 4) guided steps
+//
+// Options: --fields 2  --noise 0,1,2  --algos enkg,eki,...  --ensemble N --steps K
+//          --backend cpu|cuda|auto  --out FILE
+// Defaults: the CPU configuration (N = 16, K = 20, 2 fields) finishes in
+// under 30 minutes on 2 cores; with a GPU backend N = 2048, K = 80 (the paper's).
+import { parseArgs } from 'node:util';
+
+import {
+  DPG, DPSGSG, EKI, EnKG, SCG, heldOutField, navierStokesInverseProblem, OnnxDenoiser, relativeL2, relativeL2Mean,
+  resolveBackend, SolveResult,
+} from '../lib';
+import type { Algorithm } from '../lib';
+import { NS_PRIOR_64 } from '../lib/paths';
+
+import { run, writeResults } from './common';
+
+const ALL = ['enkg', 'eki', 'dps-gsg-forward', 'dps-gsg-central', 'dpg', 'scg'] as const;
+type Name = typeof ALL[number];
+
+interface Plan {
+  name: Name;
+  algorithm: Algorithm;
+  /** Forward evaluations the configuration spends (the matched budget, up to rounding). */
+  budget: number;
+  settings: Record<string, number | string>;
+}
+
+/** Each algorithm sized to spend about `budget` forward evaluations. */
+function plans(names: readonly Name[], enkg: EnKG, vpSteps: number): Plan[] {
+  const { ensembleSize: N } = enkg.config;
+  const budget = enkg.config.updates * N * enkg.guidedSteps();
+  const out: Plan[] = [];
+  for (const name of names) {
+    if (name === 'enkg') {
+      out.push({ name, algorithm: enkg, budget, settings: { N, K: enkg.config.steps, U: enkg.config.updates, g: enkg.config.guidanceScale } });
+    } else if (name === 'eki') {
+      const iterations = Math.max(1, Math.round(budget / N));
+      out.push({ name, algorithm: new EKI({ ensembleSize: N, iterations }), budget: iterations * N, settings: { N, iterations } });
+    } else if (name === 'dps-gsg-forward' || name === 'dps-gsg-central') {
+      const central = name === 'dps-gsg-central';
+      let queries = Math.max(2, Math.round(budget / vpSteps) - 1);
+      if (central && queries % 2) queries += 1;
+      const steps = Math.max(2, Math.round(budget / (queries + 1)));
+      out.push({
+        name, budget: steps * (queries + 1), settings: { steps, queries },
+        algorithm: new DPSGSG({ scheme: central ? 'central' : 'forward', queries, steps }),
+      });
+    } else if (name === 'dpg') {
+      const mcSamples = Math.max(2, Math.round(budget / vpSteps) - 1);
+      const steps = Math.max(2, Math.round(budget / (mcSamples + 1)));
+      out.push({ name, algorithm: new DPG({ mcSamples, steps }), budget: steps * (mcSamples + 1), settings: { steps, mcSamples } });
+    } else {
+      // G = K - 1 - floor(K / 4) guided steps at the default threshold 0.25.
+      const candidates = Math.max(2, Math.round(budget / (0.75 * vpSteps)));
+      let steps = 2;
+      while (steps - 1 - Math.floor(steps / 4) < budget / candidates) steps++;
+      const guided = steps - 1 - Math.floor(steps / 4);
+      out.push({ name, algorithm: new SCG({ candidates, steps }), budget: guided * candidates, settings: { steps, candidates } });
+    }
+  }
+  return out;
+}
+
+const mean = (v: number[]): number => v.reduce((a, b) => a + b, 0) / v.length;
+const std = (v: number[]): number => Math.sqrt(mean(v.map((x) => (x - mean(v)) ** 2)));
+const kilo = (n: number): string => (n >= 1000 ? `${(n / 1000).toFixed(n >= 10000 ? 0 : 1)}k` : String(n));
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    strict: true,
+    options: {
+      fields: { type: 'string' }, noise: { type: 'string', default: '0,1,2' }, algos: { type: 'string', default: ALL.join(',') },
+      ensemble: { type: 'string' }, steps: { type: 'string' }, 'vp-steps': { type: 'string' }, backend: { type: 'string', default: 'auto' },
+      prior: { type: 'string', default: NS_PRIOR_64 }, out: { type: 'string' },
+    },
+  });
+  const backend = await resolveBackend(values.backend);
+  const gpu = backend === 'cuda';
+  const fields = Number(values.fields ?? (gpu ? 10 : 2));
+  const N = Number(values.ensemble ?? (gpu ? 2048 : 16));
+  const K = Number(values.steps ?? (gpu ? 80 : 20));
+  const vpSteps = Number(values['vp-steps'] ?? (gpu ? 1000 : 34));
+  const noises = String(values.noise).split(',').map(Number);
+  const names = String(values.algos).split(',') as Name[];
+  for (const name of names) if (!ALL.includes(name)) throw new Error(`--algos: unknown algorithm '${name}' (known: ${ALL.join(', ')})`);
+
+  const prior = await OnnxDenoiser.load(String(values.prior), { executionProviders: gpu ? ['cuda', 'cpu'] : ['cpu'] });
+  const enkg = new EnKG({ ensembleSize: N, steps: K });
+  const table = plans(names, enkg, vpSteps);
+  console.log(`Navier-Stokes 64x64, Re 200, T = 1, observations 32x32; ${fields} held-out fields; backend ${backend}, prior on ${prior.executionProvider}`);
+  console.log(`matched forward budget ${enkg.config.updates * N * enkg.guidedSteps()} per reconstruction:`);
+  for (const p of table) console.log(`  ${p.name.padEnd(16)} ${JSON.stringify(p.settings)}  (${p.budget} forward evaluations)`);
+
+  const rows: Array<Record<string, unknown>> = [];
+  try {
+    for (const noise of noises) {
+      for (const plan of table) {
+        const errors: number[] = [], meanErrors: number[] = [];
+        let last: SolveResult | undefined;
+        const started = Date.now();
+        for (let f = 0; f < fields; f++) {
+          const truth = await heldOutField(f);
+          const { problem } = await navierStokesInverseProblem({ prior, truth, noise, seed: 1000 + f, backend });
+          const result = await plan.algorithm.solve(problem, { seed: f, backend });
+          const n = result.particles.length / truth.length;
+          errors.push(relativeL2(result.particles, n, truth));
+          meanErrors.push(relativeL2Mean(result.particles, n, truth));
+          last = result;
+        }
+        const c = last!.cost;
+        const row = {
+          noise, algorithm: plan.name, settings: plan.settings, fields,
+          relativeL2: mean(errors), relativeL2Std: std(errors), relativeL2Mean: mean(meanErrors), perField: errors,
+          forwardEvaluations: c.forwardEvaluations, forwardSequential: c.forwardSequential,
+          denoiserEvaluations: c.denoiserEvaluations, denoiserSequential: c.denoiserSequential,
+          secondsPerField: (Date.now() - started) / 1000 / fields,
+        };
+        rows.push(row);
+        console.log(`noise ${noise}  ${plan.name.padEnd(16)} rel L2 ${row.relativeL2.toFixed(3)} +- ${row.relativeL2Std.toFixed(3)}`
+          + ` (mean ${row.relativeL2Mean.toFixed(3)})  fwd ${kilo(c.forwardEvaluations)} / seq ${kilo(c.forwardSequential)}`
+          + `  DM ${kilo(c.denoiserEvaluations)} / seq ${kilo(c.denoiserSequential)}  ${row.secondsPerField.toFixed(0)} s/field`);
+      }
+    }
+  } finally {
+    await prior.dispose();
+  }
+
+  console.log('\n| algorithm | ' + noises.map((n) => `noise ${n}`).join(' | ') + ' | total fwd | seq fwd | total DM | seq DM | s/field |');
+  console.log('|---|' + noises.map(() => '---|').join('') + '---|---|---|---|---|');
+  for (const plan of table) {
+    const mine = rows.filter((r) => r.algorithm === plan.name);
+    const cells = noises.map((n) => {
+      const r = mine.find((x) => x.noise === n)!;
+      return `${(r.relativeL2 as number).toFixed(3)} +- ${(r.relativeL2Std as number).toFixed(3)}`;
+    });
+    const r = mine[0];
+    console.log(`| ${plan.name} | ${cells.join(' | ')} | ${kilo(r.forwardEvaluations as number)} | ${kilo(r.forwardSequential as number)}`
+      + ` | ${kilo(r.denoiserEvaluations as number)} | ${kilo(r.denoiserSequential as number)} | ${mean(mine.map((x) => x.secondsPerField as number)).toFixed(0)} |`);
+  }
+  for (const noise of noises) {
+    const at = rows.filter((r) => r.noise === noise);
+    const best = at.reduce((a, b) => ((a.relativeL2 as number) <= (b.relativeL2 as number) ? a : b));
+    console.log(`noise ${noise}: best is ${best.algorithm}${best.algorithm === 'enkg' ? '' : ' (EnKG is NOT the best here)'}`);
+  }
+  writeResults(`accuracy-${backend}`, values.out, { backend, fields, ensemble: N, steps: K, vpSteps, executionProvider: prior.executionProvider, rows });
+}
+
+run(main);
