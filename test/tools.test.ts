@@ -13,10 +13,13 @@ const hasTorch = spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8' })
 if (!hasTorch) console.warn('Skipping tools/prior tests: /usr/bin/python3 cannot import torch (apt-get install python3-torch)');
 
 (hasTorch ? describe : describe.skip)('tools/prior', () => {
-  it('train.py --smoke, then export.py, gives a prior that follows the contract', async () => {
+  it('train.py --smoke --gaussian-skip, then export.py, gives a prior that follows the contract', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'enkg-tools-'));
     const tools = path.resolve(__dirname, '..', 'tools', 'prior');
-    execFileSync(python, [path.join(tools, 'train.py'), '--smoke', '--out', dir], { encoding: 'utf8', stdio: 'pipe' });
+    // The shipped priors' configuration: the Gaussian skip (its DFT products must export) and restricted shifts.
+    const trained = execFileSync(python, [path.join(tools, 'train.py'), '--smoke', '--gaussian-skip', '--roll-step-w', '4', '--out', dir],
+      { encoding: 'utf8', stdio: 'pipe' });
+    expect(trained).toMatch(/Gaussian skip: per-mode variance from 64 fields/);
     const log = fs.readFileSync(path.join(dir, 'loss.csv'), 'utf8').trim().split('\n');
     expect(log).toHaveLength(11); // header + 10 steps
     const out = execFileSync(python, [path.join(tools, 'export.py'), '--run', dir, '--out', path.join(dir, 'p.onnx'),

@@ -25,7 +25,7 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from edm_unet import EDMPrecond, UNet  # noqa: E402
+from edm_unet import build_model  # noqa: E402
 from onnx_meta import append_metadata  # noqa: E402
 
 
@@ -60,7 +60,7 @@ def load_network(args):
     ckpt = torch.load(os.path.join(args.run, "last.pt"), map_location="cpu")
     config = ckpt["config"]
     c, h, w = config["shape"]
-    model = EDMPrecond(UNet(c, config["base"]), config["sigma_data"])
+    model = build_model(config)
     model.load_state_dict(ckpt["ema"])
     summary = {}
     summary_file = os.path.join(args.run, "summary.json")

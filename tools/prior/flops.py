@@ -13,7 +13,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from edm_unet import EDMPrecond, UNet  # noqa: E402
+from edm_unet import build_model  # noqa: E402
 
 
 def main():
@@ -22,7 +22,7 @@ def main():
     args = p.parse_args()
     config = json.load(open(os.path.join(args.run, "config.json")))
     c, h, w = config["shape"]
-    model = EDMPrecond(UNet(c, config["base"]), config["sigma_data"]).eval()
+    model = build_model(config).eval()
     macs = [0]
 
     def conv_hook(module, inputs, output):
@@ -39,6 +39,9 @@ def main():
             m.register_forward_hook(linear_hook)
     with torch.no_grad():
         model(torch.zeros(1, c, h, w), torch.ones(1))
+    if model.gaussian is not None:
+        # The Gaussian skip's DFTs: 6 products on each side, H x H x W and H x W x W multiply-adds per channel.
+        macs[0] += 6 * c * h * w * (h + w)
     params = sum(q.numel() for q in model.parameters())
     print(json.dumps({"parameters": params, "multiply_adds": macs[0], "flops": 2 * macs[0]}))
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from edm_unet import EDMPrecond, UNet, edm_loss  # noqa: E402
+from edm_unet import build_model, edm_loss  # noqa: E402
 
 
 def main():
@@ -38,6 +38,13 @@ def main():
     p.add_argument("--checkpoint-every", type=int, default=500)
     p.add_argument("--max-minutes", type=float, default=0, help="stop (and save) after this wall time")
     p.add_argument("--resume", help="start from the weights (and EMA) of this run directory's last.pt")
+    p.add_argument("--gaussian-skip", action="store_true",
+                   help="skip connection = exact denoiser of the data's Gaussian (mean field, per-mode variance)")
+    p.add_argument("--roll-step-w", type=int, default=1,
+                   help="augment with shifts along W by multiples of this only (16 for the forced 64x64 flow: "
+                        "the forcing cos(4y) repeats every quarter of the torus); shifts along H are free")
+    p.add_argument("--no-shift", action="store_true",
+                   help="no translation augmentation (images whose content is centred, e.g. Fashion-MNIST)")
     p.add_argument("--smoke", action="store_true", help="10 steps on 64 synthetic 16x16 fields")
     args = p.parse_args()
 
@@ -59,7 +66,12 @@ def main():
     print(f"data {data.shape}, std {data.std():.4f} (sigma_data {args.sigma_data})", flush=True)
     dataset = torch.from_numpy(data).to(device)
 
-    model = EDMPrecond(UNet(channels, args.base), args.sigma_data).to(device)
+    params_config = dict(vars(args), shape=[channels, height, width])
+    model = build_model(params_config)
+    if args.gaussian_skip and not args.resume:
+        model.gaussian.fit(data, args.roll_step_w, shifts=not args.no_shift)
+        print(f"Gaussian skip: per-mode variance from {n} fields", flush=True)
+    model = model.to(device)
     if args.resume:
         state = torch.load(os.path.join(args.resume, "last.pt"), map_location=device)
         model.load_state_dict(state["model"])
@@ -93,8 +105,10 @@ def main():
             g["lr"] = lr
         idx = torch.randint(0, n, (args.batch,), device=device)
         y = dataset[idx]
-        # Random periodic shifts and flips keep the torus' symmetries.
-        y = torch.roll(y, shifts=(int(torch.randint(0, height, ())), int(torch.randint(0, width, ()))), dims=(2, 3))
+        # Random periodic shifts keep the symmetries of the data (the forcing fixes the phase along W).
+        if not args.no_shift:
+            shift_w = int(torch.randint(0, width // args.roll_step_w, ())) * args.roll_step_w
+            y = torch.roll(y, shifts=(int(torch.randint(0, height, ())), shift_w), dims=(2, 3))
         loss = edm_loss(model, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
