@@ -3,13 +3,12 @@
 // Gaussian random field of SPEC.md section 1 is moved by the same
 // derivative-free Kalman correction as EnKG's (section 2), with y = G(x)
 // evaluated at the particles themselves.
-import { Ensemble, ensembleCovarianceTrace, kalmanStep } from '../ensemble';
+import { Ensemble } from '../ensemble';
 import { gaussianRandomField } from '../problems/grf';
 import { expected, requireFloat32Array, requireKnownKeys, requireObject, requirePositive } from '../validate';
 import { OptionReader } from './options';
-import {
-  Algorithm, InverseProblem, packRows, RunContext, SolveOptions, SolveResult, unpackRows,
-} from './run';
+import { ensembleUpdate } from './kalman-update';
+import { Algorithm, InverseProblem, RunContext, SolveOptions, SolveResult } from './run';
 
 export interface EKIGrfOptions {
   /** Smoothness exponent (4, the reference's EKI). */
@@ -75,7 +74,7 @@ export class EKI implements Algorithm {
   async solve(problem: InverseProblem, opts?: SolveOptions): Promise<SolveResult> {
     const c = this.config;
     const run = await RunContext.create(problem, opts);
-    const N = c.ensembleSize, d = run.d, m = run.m;
+    const N = c.ensembleSize;
     run.steps = c.iterations;
 
     const x = await run.timed('init', () => this.initialEnsemble(run));
@@ -83,41 +82,9 @@ export class EKI implements Algorithm {
     try {
       for (let u = 0; u < c.iterations; u++) {
         run.step = u + 1;
-        const { y, ok, okCount } = await run.forward(x, N);
-        const misfit = run.misfit(y, N);
-        await run.timed('kalman', async () => {
-          if (ok === undefined) {
-            const residuals = run.residuals(y, N);
-            const [spreadX, spreadY] = await Promise.all([
-              ensembleCovarianceTrace({ particles: x, ensembleSize: N, backend: run.backend }),
-              ensembleCovarianceTrace({ particles: y, ensembleSize: N, backend: run.backend }),
-            ]);
-            await ensemble.write(x);
-            const { coefNorm } = await ensemble.kalmanStep({ measurements: y, residuals, stepScale: c.guidanceScale });
-            await ensemble.read(x);
-            run.trace.push({ step: u, sigma: 0, misfit, coefNorm, spreadX: Math.sqrt(spreadX), spreadY: Math.sqrt(spreadY) });
-            return;
-          }
-          // Failed particles stay where they are (recorded in run.failures);
-          // the others are updated among themselves.
-          if (okCount < 2) {
-            throw new Error(`Only ${okCount} of ${N} forward evaluations succeeded at EKI iteration ${u + 1}; `
-              + 'an ensemble update needs at least 2 (see the solve result\'s failures)');
-          }
-          const xs = packRows(x, d, ok), ys = packRows(y, m, ok);
-          const residuals = run.residuals(ys, okCount);
-          const [spreadX, spreadY] = await Promise.all([
-            ensembleCovarianceTrace({ particles: xs, ensembleSize: okCount, backend: run.backend }),
-            ensembleCovarianceTrace({ particles: ys, ensembleSize: okCount, backend: run.backend }),
-          ]);
-          const step = await kalmanStep({
-            particles: xs, measurements: ys, residuals, ensembleSize: okCount, stepScale: c.guidanceScale, backend: run.backend,
-          });
-          unpackRows(step.particles, d, ok, x);
-          run.trace.push({
-            step: u, sigma: 0, misfit, coefNorm: step.coefNorm, spreadX: Math.sqrt(spreadX), spreadY: Math.sqrt(spreadY),
-          });
-        });
+        const outcome = await run.forward(x, N);
+        const misfit = run.misfit(outcome.y, N);
+        await ensembleUpdate(run, ensemble, x, outcome, c.guidanceScale, { step: u, sigma: 0, misfit, where: `EKI iteration ${u + 1}` });
         run.progress('update');
       }
     } finally {

@@ -2,13 +2,12 @@
 // paper): particles follow the prior's probability-flow ODE, and on the
 // guided steps a derivative-free Kalman correction, computed from forward
 // evaluations at each particle's clean estimate, pulls them toward the data.
-import { Ensemble, ensembleCovarianceTrace, kalmanStep } from '../ensemble';
+import { Ensemble } from '../ensemble';
 import { karrasSigmas, odeToClean } from '../prior/edm';
 import { randomNormal } from '../random';
 import { OptionReader } from './options';
-import {
-  Algorithm, InverseProblem, packRows, RunContext, SolveOptions, SolveResult, unpackRows,
-} from './run';
+import { ensembleUpdate } from './kalman-update';
+import { Algorithm, InverseProblem, RunContext, SolveOptions, SolveResult } from './run';
 
 export interface EnKGOptions {
   /** N, particles (reference: 2048 for Navier-Stokes). */
@@ -92,7 +91,7 @@ export class EnKG implements Algorithm {
   async solve(problem: InverseProblem, opts?: SolveOptions): Promise<SolveResult> {
     const c = this.config;
     const run = await RunContext.create(problem, opts, c.batchSize);
-    const N = c.ensembleSize, d = run.d, m = run.m;
+    const N = c.ensembleSize, d = run.d;
     const sigmas = karrasSigmas({ steps: c.steps, sigmaMax: c.sigmaMax, sigmaMin: c.sigmaMin, rho: c.rho });
     run.steps = c.steps;
 
@@ -109,7 +108,7 @@ export class EnKG implements Algorithm {
         const sigma = sigmas[i];
         if (this.guided(i)) {
           for (let u = 0; u < c.updates; u++) {
-            x = await this.correct(run, ensemble, x, i, sigma, N, d, m);
+            await this.correct(run, ensemble, x, i, sigma, N);
           }
         }
         // Prior step: one Euler step of the probability-flow ODE from sigma_i to sigma_{i+1}.
@@ -131,43 +130,12 @@ export class EnKG implements Algorithm {
     return run.finish(x, N);
   }
 
-  // One Kalman correction at step i; returns the corrected particles.
-  private async correct(run: RunContext, ensemble: Ensemble, x: Float32Array, i: number, sigma: number,
-    N: number, d: number, m: number): Promise<Float32Array> {
+  // One Kalman correction at step i (in place).
+  private async correct(run: RunContext, ensemble: Ensemble, x: Float32Array, i: number, sigma: number, N: number): Promise<void> {
     const c = this.config;
     const x0 = await odeToClean(run.prior, x, { sigmaStart: sigma, steps: this.odeSteps(i), sigmaMin: c.sigmaMin, rho: c.rho });
-    const { y, ok, okCount } = await run.forward(x0, N);
-    const misfit = run.misfit(y, N);
-    const w = this.stepScale(i);
-    return run.timed('kalman', async () => {
-      if (ok === undefined) {
-        const residuals = run.residuals(y, N);
-        const [spreadX, spreadY] = await Promise.all([
-          ensembleCovarianceTrace({ particles: x, ensembleSize: N, backend: run.backend }),
-          ensembleCovarianceTrace({ particles: y, ensembleSize: N, backend: run.backend }),
-        ]);
-        await ensemble.write(x);
-        const { coefNorm } = await ensemble.kalmanStep({ measurements: y, residuals, stepScale: w });
-        const updated = await ensemble.read(x);
-        run.trace.push({ step: i, sigma, misfit, coefNorm, spreadX: Math.sqrt(spreadX), spreadY: Math.sqrt(spreadY) });
-        return updated;
-      }
-      // Some evaluations failed: the update uses the particles that evaluated
-      // and leaves the failed ones where they are (recorded in run.failures).
-      if (okCount < 2) {
-        throw new Error(`Only ${okCount} of ${N} forward evaluations succeeded at step ${i + 1}; `
-          + 'an ensemble update needs at least 2 (see the solve result\'s failures)');
-      }
-      const xs = packRows(x, d, ok), ys = packRows(y, m, ok);
-      const residuals = run.residuals(ys, okCount);
-      const [spreadX, spreadY] = await Promise.all([
-        ensembleCovarianceTrace({ particles: xs, ensembleSize: okCount, backend: run.backend }),
-        ensembleCovarianceTrace({ particles: ys, ensembleSize: okCount, backend: run.backend }),
-      ]);
-      const step = await kalmanStep({ particles: xs, measurements: ys, residuals, ensembleSize: okCount, stepScale: w, backend: run.backend });
-      unpackRows(step.particles, d, ok, x);
-      run.trace.push({ step: i, sigma, misfit, coefNorm: step.coefNorm, spreadX: Math.sqrt(spreadX), spreadY: Math.sqrt(spreadY) });
-      return x;
-    });
+    const outcome = await run.forward(x0, N);
+    const misfit = run.misfit(outcome.y, N);
+    await ensembleUpdate(run, ensemble, x, outcome, this.stepScale(i), { step: i, sigma, misfit, where: `step ${i + 1}` });
   }
 }
