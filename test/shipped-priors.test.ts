@@ -7,6 +7,8 @@ import * as path from 'node:path';
 import { dealiasedShell, energySpectrum, OnnxDenoiser, readNpy, sampleODE } from '../lib';
 
 const NS_PRIOR = path.resolve(__dirname, '..', 'models', 'ns-vorticity-64.onnx');
+const FM_PRIOR = path.resolve(__dirname, '..', 'models', 'fashion-mnist-32.onnx');
+const FM_HELD_OUT = path.resolve(__dirname, '..', 'data', 'fashion-mnist-32-test.npy');
 const HELD_OUT = path.resolve(__dirname, '..', 'data', 'ns-64-heldout.npy');
 const shipped = fs.existsSync(NS_PRIOR);
 if (!shipped) console.warn(`Skipping the shipped-prior checks: ${NS_PRIOR} is not in this checkout`);
@@ -35,6 +37,36 @@ if (!shipped) console.warn(`Skipping the shipped-prior checks: ${NS_PRIOR} is no
       const ratio = a[s] / b[s];
       expect(ratio).toBeGreaterThan(1 / 1.5);
       expect(ratio).toBeLessThan(1.5);
+    }
+  }, 120000);
+});
+
+const shippedImages = fs.existsSync(FM_PRIOR);
+if (!shippedImages) console.warn(`Skipping the Fashion-MNIST prior checks: ${FM_PRIOR} is not in this checkout`);
+
+function meanAndStd(values: Float32Array): [number, number] {
+  let s = 0, q = 0;
+  for (const v of values) s += v;
+  const mean = s / values.length;
+  for (const v of values) q += (v - mean) ** 2;
+  return [mean, Math.sqrt(q / values.length)];
+}
+
+(shippedImages ? describe : describe.skip)('models/fashion-mnist-32.onnx', () => {
+  it('loads with the contract shape and samples images with the data\'s brightness and contrast', async () => {
+    const prior = await OnnxDenoiser.load(FM_PRIOR, { executionProviders: ['cpu'] });
+    try {
+      expect(prior.shape).toEqual([1, 32, 32]);
+      expect(prior.metadata).toMatchObject({ normalization: '[-1, 1]', resolution: '32', sigma_data: '0.5' });
+      const samples = await sampleODE(prior, { count: 32, steps: 40, seed: 1 });
+      const data = await readNpy(FM_HELD_OUT);
+      const [sampleMean, sampleStd] = meanAndStd(samples);
+      const [dataMean, dataStd] = meanAndStd(data.data as Float32Array);
+      expect(Math.abs(sampleMean - dataMean)).toBeLessThan(0.1);
+      expect(sampleStd / dataStd).toBeGreaterThan(1 / 1.25);
+      expect(sampleStd / dataStd).toBeLessThan(1.25);
+    } finally {
+      await prior.dispose();
     }
   }, 120000);
 });
