@@ -18,6 +18,7 @@ import { readNpy, writeNpy } from '../io/npy';
 import { relativeL2, relativeL2Mean } from '../metrics/error';
 import { NS_HELD_OUT_64, NS_PRIOR_64 } from '../paths';
 import { OnnxDenoiser } from '../prior/onnx-denoiser';
+import { ForwardEvaluationError } from '../problems/forward-model';
 import { heldOutField, navierStokesInverseProblem } from '../problems/navier-stokes-inverse';
 import { ProgressBar } from './progress';
 import { UsageError } from './usage';
@@ -33,11 +34,12 @@ evaluations of the solver and a diffusion prior (SPEC.md section 4.1).
 
 Options:
   --algo NAME        enkg (default), eki, dps-gsg-forward, dps-gsg-central, dpg, scg
-  --ensemble N       particles (default: 32 on the CPU, 512 on a GPU)
+  --ensemble N       particles (default: 64 on the CPU, 512 on a GPU)
   --steps K          diffusion steps (EnKG default 20 on the CPU, 80 on a GPU;
                      EKI: iterations; DPS/DPG/SCG: VP steps, default 100 / 1000)
-  --guidance G       guidance scale (default: the algorithm's)
-  --updates U        EnKG corrections per guided step (default 2)
+  --guidance G       guidance scale (default: the algorithm's; EnKG 2)
+  --updates U        EnKG corrections per guided step (default 1 on the CPU,
+                     2 on a GPU as in the reference)
   --noise SIGMA      observation noise std, physical units (default 0)
   --seed S           seed of the particles and of the observation noise (default 0)
   --sample I         held-out field I of data/ns-64-heldout.npy (default 0)
@@ -61,8 +63,8 @@ interface Sizes {
 function defaultSizes(algo: AlgorithmName, backend: BackendName): Sizes {
   const gpu = backend === 'cuda';
   switch (algo) {
-    case 'enkg': return gpu ? { ensemble: 512, steps: 80 } : { ensemble: 32, steps: 20 };
-    case 'eki': return gpu ? { ensemble: 512, steps: 200 } : { ensemble: 32, steps: 40 };
+    case 'enkg': return gpu ? { ensemble: 512, steps: 80 } : { ensemble: 64, steps: 20 };
+    case 'eki': return gpu ? { ensemble: 512, steps: 200 } : { ensemble: 64, steps: 18 };
     case 'dps-gsg-forward': case 'dps-gsg-central': return gpu ? { ensemble: 1, steps: 1000 } : { ensemble: 1, steps: 100 };
     case 'dpg': return gpu ? { ensemble: 1, steps: 1000 } : { ensemble: 1, steps: 100 };
     case 'scg': return gpu ? { ensemble: 1, steps: 1000 } : { ensemble: 1, steps: 100 };
@@ -149,7 +151,9 @@ export async function solve(argv: string[]): Promise<number> {
   if (algo === 'enkg' || algo === 'eki') {
     if (sizes.ensemble < 2) throw new UsageError(`--ensemble must be at least 2 for ${algo} (it needs ensemble statistics), got ${sizes.ensemble}`);
   }
-  const algorithm = makeAlgorithm(algo, sizes, { guidance, updates, cpu: backend === 'cpu' });
+  // On the CPU one correction per step buys a larger ensemble in the same time.
+  const cpuUpdates = algo === 'enkg' && backend === 'cpu' && updates === undefined ? 1 : updates;
+  const algorithm = makeAlgorithm(algo, sizes, { guidance, updates: cpuUpdates, cpu: backend === 'cpu' });
 
   const priorFile = values.prior ?? NS_PRIOR_64;
   if (!fs.existsSync(priorFile)) {
@@ -173,13 +177,22 @@ export async function solve(argv: string[]): Promise<number> {
     const N = result.particles.length / truth.length;
     // The final data misfit needs one more forward evaluation of the
     // ensemble; it is a metric, not part of the algorithm's cost.
-    const finalY = await model.forward(result.particles, N).catch(() => undefined);
-    let misfit = NaN;
-    if (finalY) {
+    // Particles whose final solve fails (NaN rows) are left out of the mean
+    // and counted in metrics.misfitFailures.
+    const finalY = await model.forward(result.particles, N).catch((error: unknown) => {
+      if (error instanceof ForwardEvaluationError) return error.partial;
+      throw error;
+    });
+    let total = 0, counted = 0;
+    for (let n = 0; n < N; n++) {
       let s = 0;
-      for (let n = 0; n < N; n++) for (let k = 0; k < model.measurementSize; k++) s += (finalY[n * model.measurementSize + k] - observation[k]) ** 2;
-      misfit = s / (N * model.measurementSize);
+      for (let k = 0; k < model.measurementSize; k++) s += (finalY[n * model.measurementSize + k] - observation[k]) ** 2;
+      if (Number.isFinite(s)) {
+        total += s / model.measurementSize;
+        counted++;
+      }
     }
+    const misfit = counted > 0 ? total / counted : NaN;
 
     const out = path.resolve(values.out as string);
     fs.mkdirSync(out, { recursive: true });
@@ -197,6 +210,7 @@ export async function solve(argv: string[]): Promise<number> {
       relativeL2: relativeL2(result.particles, N, truth),
       relativeL2Mean: relativeL2Mean(result.particles, N, truth),
       misfit,
+      misfitFailures: N - counted,
     };
     const files: Record<string, string> = { panel: 'panel.png', particles: 'particles.npy' };
     const caption = `${algo}  N=${N}  K=${sizes.steps}  noise=${noise}  rel L2 ${metrics.relativeL2.toFixed(3)} (mean ${metrics.relativeL2Mean.toFixed(3)})`;
