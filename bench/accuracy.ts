@@ -12,9 +12,10 @@
 //
 // Options: --fields 2  --noise 0,1,2  --algos enkg,eki,...  --ensemble N --steps K --updates U
 //          --vp-steps S  --backend cpu|cuda|auto  --out FILE
-// Defaults: the CPU configuration (N = 64, K = 20, U = 1, 2 fields; the
-// main job's) finishes in under 30 minutes on 2 cores; with a GPU backend
-// N = 2048, K = 80, U = 2, 10 fields (the paper's).
+// Defaults: the CPU configuration (N = 64, K = 20, U = 1, the main job's;
+// one field) takes about 20 minutes on 2 cores (two fields took 41, see
+// bench/RESULTS.md); with a GPU backend N = 2048, K = 80, U = 2, 10 fields
+// (the paper's sizes).
 import { parseArgs } from 'node:util';
 
 import {
@@ -88,7 +89,7 @@ async function main(): Promise<void> {
   });
   const backend = await resolveBackend(values.backend);
   const gpu = backend === 'cuda';
-  const fields = Number(values.fields ?? (gpu ? 10 : 2));
+  const fields = Number(values.fields ?? (gpu ? 10 : 1));
   const N = Number(values.ensemble ?? (gpu ? 2048 : 64));
   const U = Number(values.updates ?? (gpu ? 2 : 1));
   const K = Number(values.steps ?? (gpu ? 80 : 20));
