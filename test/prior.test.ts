@@ -2,26 +2,9 @@
 import {
   GaussianMixturePrior, GaussianRandomFieldPrior, karrasSigmas, odeToClean, sampleODE,
 } from '../lib';
+import { solveDense } from './helpers/linear';
 import { grfAmplitude, grfShellPower } from './helpers/spectra';
 import { maxRelativeError, testRandom } from './helpers/reference';
-
-/** Solves A z = b (A symmetric positive definite, n x n) by Gaussian elimination in float64. */
-function solve(A: Float64Array, b: Float64Array, n: number): Float64Array {
-  const m = A.slice(), z = b.slice();
-  for (let c = 0; c < n; c++) {
-    for (let r = c + 1; r < n; r++) {
-      const f = m[r * n + c] / m[c * n + c];
-      for (let k = c; k < n; k++) m[r * n + k] -= f * m[c * n + k];
-      z[r] -= f * z[c];
-    }
-  }
-  for (let r = n - 1; r >= 0; r--) {
-    let s = z[r];
-    for (let k = r + 1; k < n; k++) s -= m[r * n + k] * z[k];
-    z[r] = s / m[r * n + r];
-  }
-  return z;
-}
 
 /**
  * The pixel covariance of the GRF prior on an R x R grid, from SPEC.md's
@@ -64,7 +47,7 @@ describe('GaussianRandomFieldPrior', () => {
       const a = cov.slice();
       for (let i = 0; i < 64; i++) a[i * 64 + i] += s * s;
       const expected = Float64Array.from({ length: 64 }, () => 0);
-      const z = solve(a, xb, 64);
+      const z = solveDense(a, xb);
       for (let i = 0; i < 64; i++) for (let j = 0; j < 64; j++) expected[i] += cov[i * 64 + j] * z[j];
       expect(maxRelativeError(out.subarray(b * 64, (b + 1) * 64), expected)).toBeLessThan(1e-5);
     }
@@ -111,7 +94,7 @@ describe('GaussianMixturePrior', () => {
     const a = Float64Array.from(cov.flat());
     const m = a.slice();
     for (let i = 0; i < 3; i++) m[i * 3 + i] += s * s;
-    const z = solve(m, Float64Array.from(x, (xi, i) => xi - mu[i]), 3);
+    const z = solveDense(m, Float64Array.from(x, (xi, i) => xi - mu[i]));
     const expected = mu.map((mi, i) => mi + a[i * 3] * z[0] + a[i * 3 + 1] * z[1] + a[i * 3 + 2] * z[2]);
     expect(maxRelativeError(await prior.denoise(x, s, 1), expected)).toBeLessThan(1e-6);
   });
