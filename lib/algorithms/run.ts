@@ -312,27 +312,9 @@ export class RunContext {
     return r;
   }
 
-  /** Per-particle ||y - y_obs||^2 / m (NaN for failed rows). */
-  particleMisfits(y: Float32Array, batch: number): Float64Array {
-    const obs = this.problem.observation, m = this.m;
-    const out = new Float64Array(batch);
-    for (let n = 0; n < batch; n++) {
-      let s = 0;
-      for (let k = 0; k < m; k++) {
-        const e = y[n * m + k] - obs[k];
-        s += e * e;
-      }
-      out[n] = s / m;
-    }
-    return out;
-  }
-
-  /** Mean of particleMisfits over the particles that evaluated. */
+  /** Mean of ||y - y_obs||^2 / m over the particles that evaluated (see dataMisfit). */
   misfit(y: Float32Array, batch: number): number {
-    const values = this.particleMisfits(y, batch);
-    let s = 0, count = 0;
-    for (const v of values) if (Number.isFinite(v)) { s += v; count++; }
-    this.lastMisfit = count ? s / count : NaN;
+    this.lastMisfit = dataMisfit(y, batch, this.problem.observation).mean;
     return this.lastMisfit;
   }
 
@@ -352,6 +334,24 @@ export class RunContext {
     this.cost.peakRssBytes = process.resourceUsage().maxRSS * 1024;
     return { particles, mean, std, cost: this.cost, trace: this.trace, failures: this.failures };
   }
+}
+
+/**
+ * The data misfit ||y^n - y_obs||^2 / m averaged over the rows of y that are
+ * finite (failed evaluations are NaN rows); `counted` says how many were.
+ */
+export function dataMisfit(y: Float32Array, batch: number, observation: Float32Array): { mean: number; counted: number } {
+  const m = observation.length;
+  let total = 0, counted = 0;
+  for (let n = 0; n < batch; n++) {
+    let s = 0;
+    for (let k = 0; k < m; k++) s += (y[n * m + k] - observation[k]) ** 2;
+    if (Number.isFinite(s)) {
+      total += s / m;
+      counted++;
+    }
+  }
+  return { mean: counted > 0 ? total / counted : NaN, counted };
 }
 
 /** Per-coordinate mean and (population) standard deviation of N rows of d, in float64. */

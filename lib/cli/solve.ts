@@ -10,7 +10,7 @@ import { DPG } from '../algorithms/dpg';
 import { DPSGSG } from '../algorithms/dps-gsg';
 import { EKI } from '../algorithms/eki';
 import { EnKG } from '../algorithms/enkg';
-import { Algorithm, SolveResult } from '../algorithms/run';
+import { Algorithm, dataMisfit, SolveResult } from '../algorithms/run';
 import { SCG } from '../algorithms/scg';
 import { BackendName, resolveBackend } from '../backend';
 import { imagePng, PanelImage, panelPng } from '../io/figure';
@@ -183,16 +183,7 @@ export async function solve(argv: string[]): Promise<number> {
       if (error instanceof ForwardEvaluationError) return error.partial;
       throw error;
     });
-    let total = 0, counted = 0;
-    for (let n = 0; n < N; n++) {
-      let s = 0;
-      for (let k = 0; k < model.measurementSize; k++) s += (finalY[n * model.measurementSize + k] - observation[k]) ** 2;
-      if (Number.isFinite(s)) {
-        total += s / model.measurementSize;
-        counted++;
-      }
-    }
-    const misfit = counted > 0 ? total / counted : NaN;
+    const { mean: misfit, counted } = dataMisfit(finalY, N, observation);
 
     const out = path.resolve(values.out as string);
     fs.mkdirSync(out, { recursive: true });

@@ -1,4 +1,5 @@
 // Reconstruction errors of SPEC.md section 5.
+import { meanAndStd } from '../algorithms/run';
 import { expected, requireFloat32Array, requireInteger } from '../validate';
 
 function checkShapes(particles: Float32Array, count: number, truth: Float32Array): number {
@@ -30,9 +31,6 @@ export function relativeL2(particles: Float32Array, count: number, truth: Float3
 /** ||xbar - x*|| / ||x*||: the error of the ensemble mean. */
 export function relativeL2Mean(particles: Float32Array, count: number, truth: Float32Array): number {
   const d = checkShapes(particles, count, truth);
-  const mean = new Float32Array(d);
-  const sum = new Float64Array(d);
-  for (let n = 0; n < count; n++) for (let j = 0; j < d; j++) sum[j] += particles[n * d + j];
-  for (let j = 0; j < d; j++) mean[j] = sum[j] / count;
+  const { mean } = meanAndStd(particles, count, d);
   return relativeL2(mean, 1, truth);
 }
