@@ -7,6 +7,10 @@
 // the reference from ENKG_PYTORCH_DIR). At B = 16 it also checks that the
 // two agree (enkg in dtMode 'batch', the reference's rule).
 //
+// On a GPU it also prints the memory-bandwidth floor of a time step (see
+// stepFloorBytes) next to the measured time per step, from the device's peak
+// bandwidth as the driver reports it.
+//
 // Options: --resolutions 64,128  --batches 16,256,2048  --backend all|cpu|cuda
 //   --time 1  --fields 256 (distinct initial fields; larger batches repeat them)
 //   --budget 240 (seconds: a cell whose estimate, from the B = 16 rate, is
@@ -30,6 +34,19 @@ async function initialFields(R: number, count: number): Promise<string> {
   const fields = await new NavierStokes2D({ resolution: R, time: 5, backend: 'cpu' }).solve(w0, count);
   await writeNpy(file, fields, [count, 1, R, R]);
   return file;
+}
+
+/**
+ * The bytes one time step of B fields must move through device memory when
+ * every element-wise operation is fused into the transforms, so that only the
+ * FFTs touch memory, each reading its input and writing its output once:
+ * per field 12 real transforms (two evaluations of the nonlinear term, each
+ * 3 inverse (w, u, v) and 2 forward (u w, v w), and 2 inverse for the next
+ * step's CFL velocity), each moving R (R/2 + 1) complex and R^2 real values.
+ */
+function stepFloorBytes(R: number, B: number, bytesPerReal = 4): number {
+  const complexValues = R * (R / 2 + 1), realValues = R * R;
+  return B * 12 * bytesPerReal * (2 * complexValues + realValues);
 }
 
 function tile(fields: Float32Array, fieldSize: number, batch: number): Float32Array {
@@ -66,14 +83,15 @@ async function main(): Promise<void> {
   const resolutions = String(values.resolutions).split(',').map(Number);
   const batches = String(values.batches).split(',').map(Number);
   const T = Number(values.time), budget = Number(values.budget), distinct = Number(values.fields);
-  const available = (await backends()).filter((b) => b.available).map((b) => b.name);
+  const probed = await backends();
+  const available = probed.filter((b) => b.available).map((b) => b.name);
   const wanted = (values.backend === 'all' ? available : [values.backend]) as BackendName[];
   for (const b of wanted) {
     if (!available.includes(b)) throw new Error(`backend ${b} is unavailable on this machine (see enkg info)`);
   }
   const rows: Array<Record<string, unknown>> = [];
   console.log(`Navier-Stokes solve to T = ${T} from fields at t = 5; fields/s (higher is better)\n`);
-  console.log('backend    R      B   enkg fields/s   reference fields/s   speedup   agreement (rel L2, B = 16)');
+  console.log('backend    R      B   enkg fields/s   reference fields/s   speedup   agreement (rel L2, B = 16)   steps   ms/step   floor ms/step');
   for (const backend of wanted) {
     for (const R of resolutions) {
       const file = await initialFields(R, Math.min(distinct, Math.max(...batches)));
@@ -84,10 +102,15 @@ async function main(): Promise<void> {
         const model = new NavierStokes2D({ resolution: R, time: T, backend });
         // enkg is timed before and after the reference and the two rates
         // averaged, so a drift of machine speed during the cell cancels.
+        let steps = 0, stepSeconds: number[] = [];
         const timeOurs = async (): Promise<number> => {
           const t0 = process.hrtime.bigint();
-          await model.solve(w0, B);
-          return B / (Number(process.hrtime.bigint() - t0) / 1e9);
+          const solved = await model.solveDetailed(w0, B);
+          const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+          if (solved.failures.length > 0) throw new Error(`${solved.failures.length} of ${B} fields failed: ${solved.failures[0].reason}`);
+          steps = solved.steps;
+          stepSeconds.push(seconds / solved.steps);
+          return B / seconds;
         };
         let ours: number | string;
         let before = 0;
@@ -126,12 +149,23 @@ async function main(): Promise<void> {
         }
         const refRate = typeof reference === 'string' ? undefined : reference.fieldsPerSecond;
         const speedup = typeof ours === 'number' && refRate ? ours / refRate : undefined;
+        // Per time step: the measured time (mean of the timed solves) and, where
+        // the device's peak bandwidth is known, the time the floor's bytes take.
+        const msPerStep = stepSeconds.length > 0 ? 1000 * stepSeconds.reduce((a, b) => a + b, 0) / stepSeconds.length : undefined;
+        const bandwidth = probed.find((b) => b.name === backend)?.memoryBandwidth;
+        const floorMs = bandwidth ? 1000 * stepFloorBytes(R, B) / bandwidth : undefined;
+        stepSeconds = [];
         console.log(`${backend.padEnd(7)} ${String(R).padStart(4)} ${String(B).padStart(6)}   ` +
           `${(typeof ours === 'number' ? ours.toFixed(2) : ours).padStart(13)}   ` +
           `${(refRate !== undefined ? refRate.toFixed(2) : String(reference)).padStart(18)}   ` +
           `${(speedup !== undefined ? `${speedup.toFixed(2)}x` : '-').padStart(7)}   ` +
-          `${agreement !== undefined ? agreement.toExponential(2) : '-'}`);
-        rows.push({ backend, resolution: R, batch: B, time: T, enkgFieldsPerSecond: ours, reference, speedup, agreement });
+          `${(agreement !== undefined ? agreement.toExponential(2) : '-').padEnd(30)}` +
+          `${String(steps || '-').padStart(5)}   ${(msPerStep !== undefined ? msPerStep.toFixed(3) : '-').padStart(7)}   ` +
+          `${floorMs !== undefined ? `${floorMs.toFixed(3)} (${(msPerStep! / floorMs).toFixed(2)}x floor)` : '-'}`);
+        rows.push({
+          backend, resolution: R, batch: B, time: T, enkgFieldsPerSecond: ours, reference, speedup, agreement,
+          steps, msPerStep, floorBytesPerStep: stepFloorBytes(R, B), memoryBandwidth: bandwidth, floorMsPerStep: floorMs,
+        });
       }
     }
   }

@@ -11,6 +11,8 @@ export interface BackendInfo {
   available: boolean;
   reason?: string;
   device?: string;
+  /** Peak memory bandwidth of the device in bytes per second (CUDA, where the driver reports it). */
+  memoryBandwidth?: number;
 }
 
 let probed: Promise<NativeBackendInfo[]> | undefined;

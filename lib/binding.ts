@@ -10,6 +10,7 @@ export interface NativeBackendInfo {
   available: boolean;
   reason?: string;
   device?: string;
+  memoryBandwidth?: number;
 }
 
 export interface NativeKalmanOutcome {
@@ -64,7 +65,7 @@ export interface NativeAddon {
   benchSgemm(backend: NativeBackend, size: number, repeats: number): Promise<number[]>;
   navierStokesSolve(
     backend: NativeBackend, w0: Float32Array, batch: number, options: NativeNavierStokesOptions, out: Float32Array,
-  ): Promise<{ failures: Array<{ index: number; time: number; stepLimit: boolean }> }>;
+  ): Promise<{ failures: Array<{ index: number; time: number; stepLimit: boolean }>; steps: number }>;
   gaussianRandomField(
     backend: NativeBackend, out: Float32Array, count: number,
     options: { resolution: number; alpha: number; tau: number; seed: number; stream?: number },

@@ -24,7 +24,7 @@ std::vector<BackendInfo> probeBackends() {
   out.push_back({Backend::Cpu, true, "", "host CPU, " + std::to_string(threads) + " hardware threads, OpenBLAS"});
 #ifdef ENKG_WITH_CUDA
   const CudaProbe& probe = cudaProbe();
-  out.push_back({Backend::Cuda, probe.available, probe.reason, probe.device});
+  out.push_back({Backend::Cuda, probe.available, probe.reason, probe.device, probe.memoryBandwidth});
 #else
   out.push_back({Backend::Cuda, false,
                  "this build of enkg has no CUDA support (nvcc was not found when the addon was compiled); "

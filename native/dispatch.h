@@ -13,6 +13,7 @@ struct BackendInfo {
   bool available;
   std::string reason;  // why unavailable (empty when available)
   std::string device;  // what it runs on
+  double memoryBandwidth = 0;  // peak bytes per second, where known (CUDA)
 };
 
 // Probes every backend once (later calls return the cached answer).

@@ -15,7 +15,8 @@ export async function info(json: boolean): Promise<string> {
   ];
   for (const b of list) {
     const state = b.available ? 'available' : 'unavailable';
-    lines.push(`  ${b.name.padEnd(5)} ${state}${b.device ? `  ${b.device}` : ''}`);
+    const bandwidth = b.memoryBandwidth ? `, ${(b.memoryBandwidth / 1e12).toFixed(2)} TB/s peak memory bandwidth` : '';
+    lines.push(`  ${b.name.padEnd(5)} ${state}${b.device ? `  ${b.device}${bandwidth}` : ''}`);
     if (!b.available && b.reason) lines.push(`        reason: ${b.reason}`);
   }
   const auto = list.find((b) => b.name === 'cuda')?.available ? 'cuda' : 'cpu';

@@ -50,6 +50,12 @@ export interface SolveDetails {
   /** batch x R x R, physical units; NaN rows for failed fields. */
   fields: Float32Array;
   failures: SampleFailure[];
+  /**
+   * Time steps taken by the longest-running field. In lockstep solves (dtMode
+   * 'batch', and every CUDA solve, where finished fields take no-op steps
+   * until the host next checks, at most 8 more) it is the steps the batch executed.
+   */
+  steps: number;
 }
 
 export class NavierStokes2D implements ForwardModel {
@@ -112,12 +118,13 @@ export class NavierStokes2D implements ForwardModel {
     }
     const backend = await resolveSpectralBackend(this.backend);
     const fields = new Float32Array(w0.length);
-    const { failures } = await callNative(() => native.navierStokesSolve(backend, w0, batch, {
+    const { failures, steps } = await callNative(() => native.navierStokesSolve(backend, w0, batch, {
       resolution: R, reynolds: this.reynolds, time, adaptive: this.adaptive, dt: this.dt ?? 1e-3,
       dtMode: this.dtMode, forcing: this.forcing, precision: this.precision, maxSteps: this.maxSteps,
     }, fields));
     return {
       fields,
+      steps,
       failures: failures.map(({ index, time, stepLimit }) => ({
         index, time,
         reason: stepLimit ? `it needed more than maxSteps = ${this.maxSteps} time steps (stopped at t = ${time.toPrecision(4)})`

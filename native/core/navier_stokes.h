@@ -38,6 +38,15 @@ struct SampleFailure {
   bool stepLimit = false;  // true: maxSteps ran out (the field was still finite)
 };
 
+// What a solve reports besides the fields.
+struct NavierStokesReport {
+  std::vector<SampleFailure> failures;
+  // Time steps taken by the longest-running field. In lockstep solves (dtMode
+  // 'batch', and every CUDA solve, whose finished fields take no-op steps
+  // until the host next checks, at most 8) it is the number of steps the batch executed.
+  int64_t steps = 0;
+};
+
 // Wavenumbers and operators of one grid, in double; solvers convert.
 struct SpectralGrid {
   int R = 0;

@@ -176,10 +176,11 @@ void fillNaN(float* field, size_t n) { std::fill(field, field + n, std::numeric_
 
 // Each field with its own step sequence: independent of the batch.
 template <typename T>
-std::vector<SampleFailure> solvePerSample(const float* w0, float* out, int64_t batch, const NavierStokesOptions& o) {
+NavierStokesReport solvePerSample(const float* w0, float* out, int64_t batch, const NavierStokesOptions& o) {
   const TypedGrid<T> g(o);
   std::vector<double> failedAt(static_cast<size_t>(batch), -1.0);
   std::vector<char> outOfSteps(static_cast<size_t>(batch), 0);
+  std::vector<int64_t> stepsTaken(static_cast<size_t>(batch), 0);
 #pragma omp parallel
   {
     Workspace<T> ws(g);
@@ -205,6 +206,7 @@ std::vector<SampleFailure> solvePerSample(const float* w0, float* out, int64_t b
         dt = nextStep(stepper, wh.data(), o, g);
         ok = std::isfinite(dt);
       }
+      stepsTaken[b] = steps;
       if (ok) {
         stepper.toField(wh.data(), out + b * g.real);
       } else {
@@ -213,16 +215,17 @@ std::vector<SampleFailure> solvePerSample(const float* w0, float* out, int64_t b
       }
     }
   }
-  std::vector<SampleFailure> failures;
+  NavierStokesReport report;
   for (int64_t b = 0; b < batch; ++b) {
-    if (failedAt[b] >= 0) failures.push_back({b, failedAt[b], outOfSteps[b] != 0});
+    if (failedAt[b] >= 0) report.failures.push_back({b, failedAt[b], outOfSteps[b] != 0});
+    report.steps = std::max(report.steps, stepsTaken[b]);
   }
-  return failures;
+  return report;
 }
 
 // All fields in lockstep with the smallest step of the batch (the reference).
 template <typename T>
-std::vector<SampleFailure> solveBatch(const float* w0, float* out, int64_t batch, const NavierStokesOptions& o) {
+NavierStokesReport solveBatch(const float* w0, float* out, int64_t batch, const NavierStokesOptions& o) {
   const TypedGrid<T> g(o);
   std::vector<FftwArray<std::complex<T>, T>> wh(static_cast<size_t>(batch));
   std::vector<double> dts(static_cast<size_t>(batch));
@@ -286,17 +289,17 @@ std::vector<SampleFailure> solveBatch(const float* w0, float* out, int64_t batch
       }
     }
   }
-  std::vector<SampleFailure> failures;
+  NavierStokesReport report;
+  report.steps = steps;
   for (int64_t b = 0; b < batch; ++b) {
-    if (failedAt[b] >= 0) failures.push_back({b, failedAt[b], outOfSteps[b] != 0});
+    if (failedAt[b] >= 0) report.failures.push_back({b, failedAt[b], outOfSteps[b] != 0});
   }
-  return failures;
+  return report;
 }
 
 }  // namespace
 
-std::vector<SampleFailure> solveNavierStokesCpu(const float* w0, float* out, int64_t batch,
-                                                const NavierStokesOptions& opts) {
+NavierStokesReport solveNavierStokesCpu(const float* w0, float* out, int64_t batch, const NavierStokesOptions& opts) {
   if (opts.doublePrecision) {
     return opts.perSampleDt ? solvePerSample<double>(w0, out, batch, opts) : solveBatch<double>(w0, out, batch, opts);
   }

@@ -12,8 +12,7 @@ namespace enkg {
 // Advances `batch` fields (physical units, batch x R x R, row-major) from
 // t = 0 to opts.time into `out`. A field that becomes non-finite is filled
 // with NaN and reported; the others finish.
-std::vector<SampleFailure> solveNavierStokesCpu(const float* w0, float* out, int64_t batch,
-                                                const NavierStokesOptions& opts);
+NavierStokesReport solveNavierStokesCpu(const float* w0, float* out, int64_t batch, const NavierStokesOptions& opts);
 
 struct GrfOptions {
   int resolution = 64;

@@ -340,6 +340,12 @@ CudaProbe runProbe() {
   std::snprintf(description, sizeof description, "%s (compute capability %d.%d, %.1f GiB)", prop.name, prop.major,
                 prop.minor, static_cast<double>(prop.totalGlobalMem) / (1024.0 * 1024.0 * 1024.0));
   probe.device = description;
+  int memoryClockKHz = 0, busWidthBits = 0;
+  if (cudaDeviceGetAttribute(&memoryClockKHz, cudaDevAttrMemoryClockRate, 0) == cudaSuccess &&
+      cudaDeviceGetAttribute(&busWidthBits, cudaDevAttrGlobalMemoryBusWidth, 0) == cudaSuccess) {
+    probe.memoryBandwidth = 2.0 * memoryClockKHz * 1e3 * busWidthBits / 8.0;
+  }
+  cudaGetLastError();
   // A kernel image for this device must exist (SASS or PTX of this build).
   cudaFuncAttributes attributes;
   status = cudaFuncGetAttributes(&attributes, probeKernel);

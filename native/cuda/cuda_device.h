@@ -12,6 +12,9 @@ struct CudaProbe {
   bool available = false;
   std::string reason;  // why not, when unavailable
   std::string device;  // "NVIDIA H200 (compute capability 9.0, 139.8 GiB)"
+  // Peak memory bandwidth from the memory clock and bus width (double data
+  // rate), in bytes per second; 0 when the device does not say.
+  double memoryBandwidth = 0;
 };
 
 // Probes once: device count, compute capability, a kernel image for the

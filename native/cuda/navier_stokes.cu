@@ -281,7 +281,7 @@ dim3 modesGrid(int64_t H, int64_t batch) {
 unsigned linearGrid(int64_t n) { return static_cast<unsigned>(std::max<int64_t>(1, std::min<int64_t>((n + 255) / 256, 65535))); }
 
 template <typename T>
-std::vector<SampleFailure> solve(Device& device, const float* w0Host, float* outHost, int64_t batch,
+NavierStokesReport solve(Device& device, const float* w0Host, float* outHost, int64_t batch,
                                  const NavierStokesOptions& o) {
   if (batch > 65535) throw rangeError("at most 65535 fields per CUDA solve", "batch", std::to_string(batch));
   cudaStream_t stream = static_cast<cudaStream_t>(device.stream());
@@ -368,7 +368,9 @@ std::vector<SampleFailure> solve(Device& device, const float* w0Host, float* out
   // The host checks the "still running" flag every kCheck steps; steps
   // taken after a field finished are exact no-ops for it.
   const int kCheck = 8;
+  int64_t executed = 0;
   for (int64_t iteration = 0;; ++iteration) {
+    executed = iteration + 1;
     if (iteration % kCheck == 0) {
       NS_CUDA(cudaMemsetAsync(running.get(), 0, sizeof(int), stream));
     }
@@ -399,7 +401,9 @@ std::vector<SampleFailure> solve(Device& device, const float* w0Host, float* out
                                                                                        scale, clock.failedAt);
   NS_CUDA(cudaMemcpyAsync(outHost, staging.get(), reals * sizeof(float), cudaMemcpyDeviceToHost, stream));
   NS_CUDA(cudaStreamSynchronize(stream));
-  std::vector<SampleFailure> failures;
+  NavierStokesReport report;
+  report.steps = executed;
+  std::vector<SampleFailure>& failures = report.failures;
   for (int64_t f = 0; f < batch; ++f) {
     if (failedAt[f] >= 0) {
       failures.push_back({f, failedAt[f]});
@@ -408,7 +412,7 @@ std::vector<SampleFailure> solve(Device& device, const float* w0Host, float* out
       std::fill(outHost + f * points, outHost + (f + 1) * points, std::numeric_limits<float>::quiet_NaN());
     }
   }
-  return failures;
+  return report;
 }
 
 // GRF spectrum of field f (stream firstStream + f): mode p gets the normal
@@ -437,8 +441,8 @@ __global__ void grfHermitian(Complex<double>* spec, int R, int Rc) {
 
 }  // namespace
 
-std::vector<SampleFailure> solveNavierStokesCuda(Device& device, const float* w0, float* out, int64_t batch,
-                                                 const NavierStokesOptions& opts) {
+NavierStokesReport solveNavierStokesCuda(Device& device, const float* w0, float* out, int64_t batch,
+                                         const NavierStokesOptions& opts) {
   return opts.doublePrecision ? solve<double>(device, w0, out, batch, opts) : solve<float>(device, w0, out, batch, opts);
 }
 

@@ -14,8 +14,8 @@
 namespace enkg {
 
 // Same contract as solveNavierStokesCpu; w0 and out are host arrays.
-std::vector<SampleFailure> solveNavierStokesCuda(Device& device, const float* w0, float* out, int64_t batch,
-                                                 const NavierStokesOptions& opts);
+NavierStokesReport solveNavierStokesCuda(Device& device, const float* w0, float* out, int64_t batch,
+                                         const NavierStokesOptions& opts);
 
 void gaussianRandomFieldCuda(Device& device, float* out, int64_t count, const GrfOptions& opts);
 

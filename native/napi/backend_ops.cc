@@ -1,4 +1,4 @@
-// Exports: probeBackends() -> Promise<Array<{ name, available, reason, device }>>
+// Exports: probeBackends() -> Promise<Array<{ name, available, reason, device, memoryBandwidth }>>
 // and buildInfo() (sync): what this binary was compiled with.
 #include <napi.h>
 
@@ -30,6 +30,7 @@ Napi::Value ProbeBackends(const Napi::CallbackInfo& info) {
             o.Set("available", b.available);
             if (!b.reason.empty()) o.Set("reason", b.reason);
             if (!b.device.empty()) o.Set("device", b.device);
+            if (b.memoryBandwidth > 0) o.Set("memoryBandwidth", b.memoryBandwidth);
             array.Set(static_cast<uint32_t>(i), o);
           }
           return array;

@@ -1,5 +1,5 @@
 // Exports of the spectral kernels on the torus:
-//   navierStokesSolve(backend, w0, batch, options, out) -> Promise<{ failures }>
+//   navierStokesSolve(backend, w0, batch, options, out) -> Promise<{ failures, steps }>
 //   gaussianRandomField(backend, out, count, options) -> Promise<void>
 //   spectralFilter(x, batch, resolution, gains, out) -> Promise<void>
 #include <napi.h>
@@ -93,7 +93,7 @@ Napi::Value NavierStokesSolve(const Napi::CallbackInfo& info) {
                        std::to_string(out->length));
     }
     Device& device = deviceFor(backend);
-    auto failures = std::make_shared<std::vector<SampleFailure>>();
+    auto report = std::make_shared<NavierStokesReport>();
     return runTask(
         info.Env(), "enkg.navierStokesSolve",
         [=, &device]() {
@@ -101,23 +101,25 @@ Napi::Value NavierStokesSolve(const Napi::CallbackInfo& info) {
           std::lock_guard<std::mutex> lock(device.mutex());
 #ifdef ENKG_WITH_CUDA
           if (!device.isHost()) {
-            *failures = solveNavierStokesCuda(device, w0->data, out->data, batch, opts);
+            *report = solveNavierStokesCuda(device, w0->data, out->data, batch, opts);
             return;
           }
 #endif
-          *failures = solveNavierStokesCpu(w0->data, out->data, batch, opts);
+          *report = solveNavierStokesCpu(w0->data, out->data, batch, opts);
         },
         [=](Napi::Env env) -> Napi::Value {
-          Napi::Array list = Napi::Array::New(env, failures->size());
-          for (size_t i = 0; i < failures->size(); ++i) {
+          const std::vector<SampleFailure>& failures = report->failures;
+          Napi::Array list = Napi::Array::New(env, failures.size());
+          for (size_t i = 0; i < failures.size(); ++i) {
             Napi::Object f = Napi::Object::New(env);
-            f.Set("index", static_cast<double>((*failures)[i].index));
-            f.Set("time", (*failures)[i].time);
-            f.Set("stepLimit", (*failures)[i].stepLimit);
+            f.Set("index", static_cast<double>(failures[i].index));
+            f.Set("time", failures[i].time);
+            f.Set("stepLimit", failures[i].stepLimit);
             list.Set(static_cast<uint32_t>(i), f);
           }
           Napi::Object result = Napi::Object::New(env);
           result.Set("failures", list);
+          result.Set("steps", static_cast<double>(report->steps));
           return result;
         });
   });

@@ -117,6 +117,24 @@ export function defineNavierStokesSuite(backend: BackendName): void {
       expect(single).toEqual(alone);
     });
 
+    it('counts the time steps it takes: T / dt with a fixed step, the longest field\'s with per-field steps', async () => {
+      const R = 16;
+      const w0 = (await gaussianRandomField({ resolution: R, count: 3, alpha: 2.5, tau: 7, seed: 5, backend })).map((v) => v * 20);
+      // The CUDA solver runs in lockstep and looks at its "still running"
+      // flag every 8 steps, so it can execute up to 8 no-op steps more.
+      const slack = backend === 'cpu' ? 0 : 8;
+      const fixed = await new NavierStokes2D({ resolution: R, time: 0.25, adaptive: false, dt: 1 / 64, backend }).solveDetailed(w0, 3);
+      expect(fixed.steps).toBeGreaterThanOrEqual(16);
+      expect(fixed.steps).toBeLessThanOrEqual(16 + slack);
+      const ns = new NavierStokes2D({ resolution: R, time: 0.25, backend });
+      const alone: number[] = [];
+      for (let b = 0; b < 3; b++) alone.push((await ns.solveDetailed(w0.slice(b * R * R, (b + 1) * R * R), 1)).steps);
+      expect(Math.min(...alone)).toBeGreaterThan(16); // the CFL step is below 1/64 for these fields
+      const together = (await ns.solveDetailed(w0, 3)).steps;
+      expect(together).toBeGreaterThanOrEqual(Math.max(...alone));
+      expect(together).toBeLessThanOrEqual(Math.max(...alone) + slack);
+    });
+
     it('reports a field that blows up, with the time reached, and finishes the others', async () => {
       const R = 16;
       const good = await gaussianRandomField({ resolution: R, count: 3, alpha: 2.5, tau: 7, seed: 2, backend });
