@@ -12,10 +12,15 @@
 //
 // Options: --fields 2  --noise 0,1,2  --algos enkg,eki,...  --ensemble N --steps K --updates U
 //          --vp-steps S  --backend cpu|cuda|auto  --out FILE
+//          --reference [--reference-device cpu|cuda]: also run the PyTorch reference EnKG
+//            (bench/enkg_reference.py, from ENKG_PYTORCH_DIR) at the same N, K, U, g on
+//            the same fields and prior weights, as an extra row of the table
 // Defaults: the CPU configuration (N = 64, K = 20, U = 1, the main job's;
 // one field) takes about 20 minutes on 2 cores (two fields took 41, see
 // bench/RESULTS.md); with a GPU backend N = 2048, K = 80, U = 2, 10 fields
 // (the paper's sizes).
+import { execFileSync } from 'node:child_process';
+import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 
 import {
@@ -74,6 +79,23 @@ function plans(names: readonly Name[], enkg: EnKG, vpSteps: number): Plan[] {
   return out;
 }
 
+interface ReferenceRun { relativeL2: number; relativeL2Mean: number; misfit: number; forwardEvaluations: number; seconds: number }
+
+/** The PyTorch reference EnKG on one field (bench/enkg_reference.py); a string says why it did not run. */
+function runReference(enkg: EnKG, field: number, noise: number, device: string): ReferenceRun | string {
+  if (!process.env.ENKG_PYTORCH_DIR) return 'ENKG_PYTORCH_DIR not set';
+  const { ensembleSize, steps, updates, guidanceScale } = enkg.config;
+  const args = [path.join(__dirname, 'enkg_reference.py'), '--field', String(field), '--noise', String(noise),
+    '--ensemble', String(ensembleSize), '--steps', String(steps), '--updates', String(updates),
+    '--guidance', String(guidanceScale), '--seed', String(field), '--device', device];
+  try {
+    const out = execFileSync(process.env.ENKG_PYTHON ?? '/usr/bin/python3', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    return JSON.parse(out) as ReferenceRun;
+  } catch (error) {
+    return `reference failed: ${((error as { stderr?: string }).stderr ?? String(error)).trim().split('\n').pop()}`;
+  }
+}
+
 const mean = (v: number[]): number => v.reduce((a, b) => a + b, 0) / v.length;
 const std = (v: number[]): number => Math.sqrt(mean(v.map((x) => (x - mean(v)) ** 2)));
 const kilo = (n: number): string => (n >= 1000 ? `${(n / 1000).toFixed(n >= 10000 ? 0 : 1)}k` : String(n));
@@ -85,6 +107,7 @@ async function main(): Promise<void> {
       fields: { type: 'string' }, noise: { type: 'string', default: '0,1,2' }, algos: { type: 'string', default: ALL.join(',') },
       ensemble: { type: 'string' }, steps: { type: 'string' }, updates: { type: 'string' }, 'vp-steps': { type: 'string' }, backend: { type: 'string', default: 'auto' },
       prior: { type: 'string', default: NS_PRIOR_64 }, out: { type: 'string' },
+      reference: { type: 'boolean', default: false }, 'reference-device': { type: 'string', default: 'cpu' },
     },
   });
   const backend = await resolveBackend(values.backend);
@@ -135,28 +158,51 @@ async function main(): Promise<void> {
           + `  DM ${kilo(c.denoiserEvaluations)} / seq ${kilo(c.denoiserSequential)}  ${row.secondsPerField.toFixed(0)} s/field`);
       }
     }
+    if (values.reference) {
+      for (const noise of noises) {
+        const runs: ReferenceRun[] = [];
+        for (let f = 0; f < fields; f++) {
+          const r = runReference(enkg, f, noise, String(values['reference-device']));
+          if (typeof r === 'string') throw new Error(`--reference: ${r}`);
+          runs.push(r);
+        }
+        const errors = runs.map((r) => r.relativeL2);
+        const row = {
+          noise, algorithm: 'enkg-pytorch', settings: { N, K, U, g: enkg.config.guidanceScale }, fields,
+          relativeL2: mean(errors), relativeL2Std: std(errors), relativeL2Mean: mean(runs.map((r) => r.relativeL2Mean)), perField: errors,
+          forwardEvaluations: runs[0].forwardEvaluations, forwardSequential: undefined, denoiserEvaluations: undefined,
+          denoiserSequential: undefined, secondsPerField: mean(runs.map((r) => r.seconds)),
+        };
+        rows.push(row);
+        console.log(`noise ${noise}  ${'enkg-pytorch'.padEnd(16)} rel L2 ${row.relativeL2.toFixed(3)} +- ${row.relativeL2Std.toFixed(3)}`
+          + ` (mean ${row.relativeL2Mean.toFixed(3)})  fwd ${kilo(row.forwardEvaluations)}  ${row.secondsPerField.toFixed(0)} s/field`);
+      }
+    }
   } finally {
     await prior.dispose();
   }
 
   console.log('\n| algorithm | ' + noises.map((n) => `noise ${n}`).join(' | ') + ' | total fwd | seq fwd | total DM | seq DM | s/field |');
   console.log('|---|' + noises.map(() => '---|').join('') + '---|---|---|---|---|');
-  for (const plan of table) {
-    const mine = rows.filter((r) => r.algorithm === plan.name);
+  const optional = (n: unknown): string => (typeof n === 'number' ? kilo(n) : '-');
+  for (const name of [...table.map((p) => p.name as string), ...(values.reference ? ['enkg-pytorch'] : [])]) {
+    const mine = rows.filter((r) => r.algorithm === name);
     const cells = noises.map((n) => {
       const r = mine.find((x) => x.noise === n)!;
       return `${(r.relativeL2 as number).toFixed(3)} +- ${(r.relativeL2Std as number).toFixed(3)}`;
     });
     const r = mine[0];
-    console.log(`| ${plan.name} | ${cells.join(' | ')} | ${kilo(r.forwardEvaluations as number)} | ${kilo(r.forwardSequential as number)}`
-      + ` | ${kilo(r.denoiserEvaluations as number)} | ${kilo(r.denoiserSequential as number)} | ${mean(mine.map((x) => x.secondsPerField as number)).toFixed(0)} |`);
+    console.log(`| ${name} | ${cells.join(' | ')} | ${optional(r.forwardEvaluations)} | ${optional(r.forwardSequential)}`
+      + ` | ${optional(r.denoiserEvaluations)} | ${optional(r.denoiserSequential)} | ${mean(mine.map((x) => x.secondsPerField as number)).toFixed(0)} |`);
   }
   for (const noise of noises) {
-    const at = rows.filter((r) => r.noise === noise);
+    const at = rows.filter((r) => r.noise === noise && r.algorithm !== 'enkg-pytorch');
     const best = at.reduce((a, b) => ((a.relativeL2 as number) <= (b.relativeL2 as number) ? a : b));
     console.log(`noise ${noise}: best is ${best.algorithm}${best.algorithm === 'enkg' ? '' : ' (EnKG is NOT the best here)'}`);
   }
-  writeResults(`accuracy-${backend}`, values.out, { backend, fields, ensemble: N, steps: K, updates: U, vpSteps, executionProvider: prior.executionProvider, rows });
+  writeResults(`accuracy-${backend}`, values.out, {
+    backend, fields, ensemble: N, steps: K, updates: U, vpSteps, executionProvider: prior.executionProvider, reference: values.reference, rows,
+  });
 }
 
 run(main);
