@@ -87,7 +87,8 @@ function runReference(enkg: EnKG, field: number, noise: number, device: string):
   const { ensembleSize, steps, updates, guidanceScale } = enkg.config;
   const args = [path.join(__dirname, 'enkg_reference.py'), '--field', String(field), '--noise', String(noise),
     '--ensemble', String(ensembleSize), '--steps', String(steps), '--updates', String(updates),
-    '--guidance', String(guidanceScale), '--seed', String(field), '--device', device];
+    '--guidance', String(guidanceScale), '--seed', String(field), '--device', device,
+    '--batch-size', String(ensembleSize % 64 === 0 ? 64 : ensembleSize)];
   try {
     const out = execFileSync(process.env.ENKG_PYTHON ?? '/usr/bin/python3', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     return JSON.parse(out) as ReferenceRun;

@@ -69,6 +69,7 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--device", default="cpu", help="torch device for the prior and the solver (cpu, cuda)")
+    p.add_argument("--batch-size", type=int, default=64, help="denoiser batch (the reference's 64); must divide --ensemble")
     args = p.parse_args()
 
     root = os.environ.get("ENKG_PYTORCH_DIR")
@@ -81,6 +82,8 @@ def main():
     from inverse_problems.navier_stokes import ForwardNavierStokes2d  # noqa: E402
     from edm_unet import build_model  # noqa: E402
 
+    if args.ensemble % args.batch_size:
+        sys.exit(f"--batch-size {args.batch_size} must divide --ensemble {args.ensemble} (the reference drops a remainder)")
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     saved = torch.load(args.weights, map_location="cpu")
@@ -107,7 +110,7 @@ def main():
     forward_op.forward = counted
     algo = EnKG(net, forward_op, guidance_scale=args.guidance, num_steps=args.steps, num_updates=args.updates,
                 sigma_max=80.0, sigma_min=0.002, num_samples=args.ensemble, threshold_start=0.05,
-                threshold_end=0.05, batch_size=min(64, args.ensemble), lr_min_ratio=0.0, rho=7)
+                threshold_end=0.05, batch_size=args.batch_size, lr_min_ratio=0.0, rho=7)
     started = time.time()
     with torch.no_grad():
         particles = algo.inference(observation)

@@ -52,4 +52,15 @@ log "Navier-Stokes benchmark (cuda); ENKG_PYTORCH_DIR=${ENKG_PYTORCH_DIR:-unset,
 node -r ts-node/register/transpile-only bench/navier-stokes.ts --backend cuda --batches 16,256,2048 \
   --reference-device cuda --budget 120 --out "$OUT/bench-ns-cuda.json" > "$OUT/bench-ns-cuda.txt" 2>&1
 cat "$OUT/bench-ns-cuda.txt"
+if [ -n "${ENKG_PYTORCH_DIR:-}" ]; then
+  # The reference EnKG on the GPU with the shipped prior's PyTorch weights:
+  # what EnKG reaches with this prior at a larger budget and at the paper's
+  # sizes (bench/RESULTS.md, accuracy section). Each run is time-boxed.
+  log "reference EnKG on cuda: N = 512, K = 40, U = 2"
+  timeout 150 python3 bench/enkg_reference.py --device cuda --ensemble 512 --steps 40 --updates 2 --batch-size 512 \
+    --field 0 > "$OUT/enkg-reference-512.json" 2> "$OUT/enkg-reference-512.err"; cat "$OUT/enkg-reference-512.json"
+  log "reference EnKG on cuda: N = 2048, K = 80, U = 2 (the paper's)"
+  timeout 420 python3 bench/enkg_reference.py --device cuda --ensemble 2048 --steps 80 --updates 2 --batch-size 512 \
+    --field 0 > "$OUT/enkg-reference-2048.json" 2> "$OUT/enkg-reference-2048.err"; cat "$OUT/enkg-reference-2048.json"
+fi
 log "done"
