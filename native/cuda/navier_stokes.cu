@@ -282,7 +282,7 @@ unsigned linearGrid(int64_t n) { return static_cast<unsigned>(std::max<int64_t>(
 
 template <typename T>
 NavierStokesReport solve(Device& device, const float* w0Host, float* outHost, int64_t batch,
-                                 const NavierStokesOptions& o) {
+                         const NavierStokesOptions& o) {
   if (batch > 65535) throw rangeError("at most 65535 fields per CUDA solve", "batch", std::to_string(batch));
   cudaStream_t stream = static_cast<cudaStream_t>(device.stream());
   const SpectralGrid host = makeSpectralGrid(o.resolution, o.forcing);
