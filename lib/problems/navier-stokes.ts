@@ -53,7 +53,7 @@ export interface SolveDetails {
   /**
    * Time steps taken by the longest-running field. In lockstep solves (dtMode
    * 'batch', and every CUDA solve, where finished fields take no-op steps
-   * until the host next checks, at most 8 more) it is the steps the batch executed.
+   * until the host next checks, at most 7 more) it is the steps the batch executed.
    */
   steps: number;
 }

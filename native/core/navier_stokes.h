@@ -43,7 +43,7 @@ struct NavierStokesReport {
   std::vector<SampleFailure> failures;
   // Time steps taken by the longest-running field. In lockstep solves (dtMode
   // 'batch', and every CUDA solve, whose finished fields take no-op steps
-  // until the host next checks, at most 8) it is the number of steps the batch executed.
+  // until the host next checks, at most 7) it is the number of steps the batch executed.
   int64_t steps = 0;
 };
 

@@ -208,7 +208,7 @@ struct Clock {
   double* dt;        // its next step size
   double* current;   // the step being taken now (0: none)
   double* failedAt;  // -1, or the time at which the field became non-finite
-  int* running;      // any field still running (set by plan)
+  long long* busyAt; // the last iteration after whose step some field still had time to go
 };
 
 // After a step (or at the start): advance the clock by the step just taken,
@@ -248,13 +248,15 @@ __global__ void shareSmallestStep(Clock c, int64_t batch, double T) {
 }
 
 // The step each field takes now, clipped to land on T (as the reference).
-__global__ void planStep(Clock c, int64_t batch, double T) {
+// A field that will still be short of T after it marks the iteration busy
+// (time + current is the sum updateClock forms, so the two agree exactly).
+__global__ void planStep(Clock c, int64_t batch, double T, long long iteration) {
   const int64_t f = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (f >= batch) return;
   const bool running = c.failedAt[f] < 0 && c.time[f] < T;
   const double dt = c.dt[f];
   c.current[f] = running ? (c.time[f] + dt > T ? T - c.time[f] : dt) : 0.0;
-  if (running) *c.running = 1;
+  if (running && c.time[f] + c.current[f] < T) *c.busyAt = iteration;
 }
 
 template <typename T>
@@ -326,9 +328,9 @@ NavierStokesReport solve(Device& device, const float* w0Host, float* outHost, in
   Buffer<T> w(device, reals), q(device, reals), v(device, reals);
   Buffer<float> staging(device, reals);
   Buffer<double> clockMemory(device, 5 * static_cast<size_t>(batch));
-  Buffer<int> running(device, 1);
+  Buffer<long long> busyAt(device, 1);
   Clock clock{clockMemory.get(), clockMemory.get() + batch, clockMemory.get() + 2 * batch,
-              clockMemory.get() + 3 * batch, running.get()};
+              clockMemory.get() + 3 * batch, busyAt.get()};
   double* speed2 = clockMemory.get() + 4 * batch;
   NS_CUDA(cudaMemsetAsync(clockMemory.get(), 0, 3 * batch * sizeof(double), stream));
   {
@@ -365,16 +367,15 @@ NavierStokesReport solve(Device& device, const float* w0Host, float* outHost, in
   };
 
   nextSteps();
-  // The host checks the "still running" flag every kCheck steps; steps
-  // taken after a field finished are exact no-ops for it.
+  // The host reads busyAt every kCheck steps and stops once no field has
+  // time to go after the latest step, so at most kCheck - 1 steps run after
+  // the last field finished (exact no-ops for every field).
   const int kCheck = 8;
+  NS_CUDA(cudaMemsetAsync(busyAt.get(), 0xFF, sizeof(long long), stream));  // -1
   int64_t executed = 0;
   for (int64_t iteration = 0;; ++iteration) {
     executed = iteration + 1;
-    if (iteration % kCheck == 0) {
-      NS_CUDA(cudaMemsetAsync(running.get(), 0, sizeof(int), stream));
-    }
-    planStep<<<linearGrid(batch), 256, 0, stream>>>(clock, batch, o.time);
+    planStep<<<linearGrid(batch), 256, 0, stream>>>(clock, batch, o.time, static_cast<long long>(iteration));
     nonlinear(wh.get(), n1.get());
     heun<T, false><<<grid, 256, 0, stream>>>(g, wh.get(), n1.get(), nullptr, wt.get(), clock.current);
     nonlinear(wt.get(), n2.get());
@@ -382,10 +383,10 @@ NavierStokesReport solve(Device& device, const float* w0Host, float* outHost, in
     nextSteps();
     NS_CUDA(cudaGetLastError());
     if (iteration % kCheck == kCheck - 1) {
-      int any = 0;
-      NS_CUDA(cudaMemcpyAsync(&any, running.get(), sizeof(int), cudaMemcpyDeviceToHost, stream));
+      long long busy = -1;
+      NS_CUDA(cudaMemcpyAsync(&busy, busyAt.get(), sizeof(long long), cudaMemcpyDeviceToHost, stream));
       NS_CUDA(cudaStreamSynchronize(stream));
-      if (!any) break;
+      if (busy != iteration) break;
       // Out of steps (checked every kCheck steps): fields still running fail below.
       if (o.maxSteps > 0 && iteration + 1 >= o.maxSteps) break;
     }

@@ -120,9 +120,9 @@ export function defineNavierStokesSuite(backend: BackendName): void {
     it('counts the time steps it takes: T / dt with a fixed step, the longest field\'s with per-field steps', async () => {
       const R = 16;
       const w0 = (await gaussianRandomField({ resolution: R, count: 3, alpha: 2.5, tau: 7, seed: 5, backend })).map((v) => v * 20);
-      // The CUDA solver runs in lockstep and looks at its "still running"
-      // flag every 8 steps, so it can execute up to 8 no-op steps more.
-      const slack = backend === 'cpu' ? 0 : 8;
+      // The CUDA solver runs in lockstep and asks whether any field is still
+      // short of T every 8 steps, so it can execute up to 7 no-op steps more.
+      const slack = backend === 'cpu' ? 0 : 7;
       const fixed = await new NavierStokes2D({ resolution: R, time: 0.25, adaptive: false, dt: 1 / 64, backend }).solveDetailed(w0, 3);
       expect(fixed.steps).toBeGreaterThanOrEqual(16);
       expect(fixed.steps).toBeLessThanOrEqual(16 + slack);
