@@ -39,6 +39,9 @@ try {
 }
 if (fs.existsSync(path.join(root, 'lib')) && tsc) {
   run(process.execPath, [tsc, '-p', 'tsconfig.json'], 'compiling the TypeScript sources');
+  // `npx enkg` in a checkout runs the bin file directly, and tsc writes it
+  // without the executable bit.
+  fs.chmodSync(path.join(root, 'dist', 'cli', 'main.js'), 0o755);
 } else if (!fs.existsSync(path.join(root, 'dist', 'index.js'))) {
   console.error('enkg: dist/ is missing and TypeScript is not installed; run `npm install --include=dev`.');
   process.exit(1);

@@ -1,3 +1,6 @@
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+
 import { backends, resolveBackend } from '../lib';
 import { main } from '../lib/cli/main';
 
@@ -61,6 +64,14 @@ describe('enkg info', () => {
     expect(out).toMatch(/cpu\s+available/);
     const cuda = (await backends())[1];
     if (!cuda.available) expect(out).toContain(`reason: ${cuda.reason}`);
+  });
+
+  it('runs as the package bin, the way `npx enkg info` starts it (executable, with a shebang)', () => {
+    const { bin } = require('../package.json') as { bin: { enkg: string } };
+    const run = spawnSync(path.join(__dirname, '..', bin.enkg), ['info'], { encoding: 'utf8' });
+    expect(run.error).toBeUndefined();
+    expect(run.status).toBe(0);
+    expect(run.stdout).toMatch(/^enkg \d+\.\d+\.\d+/);
   });
 
   it('prints JSON with --json and rejects unknown commands', async () => {
