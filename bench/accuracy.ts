@@ -19,8 +19,6 @@
 // one field) takes about 20 minutes on 2 cores (two fields took 41, see
 // bench/RESULTS.md); with a GPU backend N = 2048, K = 80, U = 2, 10 fields
 // (the paper's sizes).
-import { execFileSync } from 'node:child_process';
-import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 
 import {
@@ -30,7 +28,7 @@ import {
 import type { Algorithm } from '../lib';
 import { NS_PRIOR_64 } from '../lib/paths';
 
-import { run, writeResults } from './common';
+import { run, runReferenceScript, writeResults } from './common';
 
 const ALL = ['enkg', 'eki', 'dps-gsg-forward', 'dps-gsg-central', 'dpg', 'scg'] as const;
 type Name = typeof ALL[number];
@@ -83,18 +81,11 @@ interface ReferenceRun { relativeL2: number; relativeL2Mean: number; misfit: num
 
 /** The PyTorch reference EnKG on one field (bench/enkg_reference.py); a string says why it did not run. */
 function runReference(enkg: EnKG, field: number, noise: number, device: string): ReferenceRun | string {
-  if (!process.env.ENKG_PYTORCH_DIR) return 'ENKG_PYTORCH_DIR not set';
   const { ensembleSize, steps, updates, guidanceScale } = enkg.config;
-  const args = [path.join(__dirname, 'enkg_reference.py'), '--field', String(field), '--noise', String(noise),
+  return runReferenceScript<ReferenceRun>('enkg_reference.py', ['--field', String(field), '--noise', String(noise),
     '--ensemble', String(ensembleSize), '--steps', String(steps), '--updates', String(updates),
     '--guidance', String(guidanceScale), '--seed', String(field), '--device', device,
-    '--batch-size', String(ensembleSize % 64 === 0 ? 64 : ensembleSize)];
-  try {
-    const out = execFileSync(process.env.ENKG_PYTHON ?? '/usr/bin/python3', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    return JSON.parse(out) as ReferenceRun;
-  } catch (error) {
-    return `reference failed: ${((error as { stderr?: string }).stderr ?? String(error)).trim().split('\n').pop()}`;
-  }
+    '--batch-size', String(ensembleSize % 64 === 0 ? 64 : ensembleSize)]);
 }
 
 const mean = (v: number[]): number => v.reduce((a, b) => a + b, 0) / v.length;

@@ -1,4 +1,6 @@
-// What every benchmark in bench/ shares: where results go and how a run ends.
+// What every benchmark in bench/ shares: where results go, how a run ends,
+// and how the Python scripts that drive the PyTorch reference are called.
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -10,6 +12,22 @@ export function writeResults(name: string, file: string | undefined, fields: Rec
   fs.mkdirSync(path.dirname(target), { recursive: true });
   fs.writeFileSync(target, JSON.stringify({ date: new Date().toISOString(), ...fields }, null, 2));
   console.log(`\nwrote ${target}`);
+}
+
+/**
+ * Runs one of bench/'s Python scripts that import the PyTorch reference from
+ * ENKG_PYTORCH_DIR (with ENKG_PYTHON, default Debian's /usr/bin/python3) and
+ * parses the JSON it prints; a string says why it did not run.
+ */
+export function runReferenceScript<T>(script: string, args: string[]): T | string {
+  if (!process.env.ENKG_PYTORCH_DIR) return 'ENKG_PYTORCH_DIR not set';
+  const python = process.env.ENKG_PYTHON ?? '/usr/bin/python3';
+  try {
+    const out = execFileSync(python, [path.join(__dirname, script), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    return JSON.parse(out) as T;
+  } catch (error) {
+    return `reference failed: ${((error as { stderr?: string }).stderr ?? String(error)).trim().split('\n').pop()}`;
+  }
 }
 
 /** Runs a benchmark's main, printing a failure's message and setting the exit code. */

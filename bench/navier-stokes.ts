@@ -15,7 +15,6 @@
 //   --time 1  --fields 256 (distinct initial fields; larger batches repeat them)
 //   --budget 240 (seconds: a cell whose estimate, from the B = 16 rate, is
 //   longer is skipped and says so)  --reference-device cpu|cuda  --out FILE
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -23,7 +22,7 @@ import { parseArgs } from 'node:util';
 import { backends, BackendName, gaussianRandomField, NavierStokes2D, readNpy, writeNpy } from '../lib';
 
 const DATA_DIR = path.join(__dirname, 'data');
-import { RESULTS_DIR, run, writeResults } from './common';
+import { RESULTS_DIR, run, runReferenceScript, writeResults } from './common';
 
 async function initialFields(R: number, count: number): Promise<string> {
   const file = path.join(DATA_DIR, `ns-${R}-t5-${count}.npy`);
@@ -59,15 +58,9 @@ function tile(fields: Float32Array, fieldSize: number, batch: number): Float32Ar
 interface ReferenceRun { seconds: number; fieldsPerSecond: number; output?: string }
 
 function runReference(input: string, batch: number, time: number, device: string, output?: string): ReferenceRun | string {
-  if (!process.env.ENKG_PYTORCH_DIR) return 'ENKG_PYTORCH_DIR not set';
-  const python = process.env.ENKG_PYTHON ?? '/usr/bin/python3';
-  try {
-    const args = [path.join(__dirname, 'ns_reference.py'), '--input', input, '--batch', String(batch), '--time', String(time), '--device', device];
-    if (output) args.push('--output', output);
-    return JSON.parse(execFileSync(python, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })) as ReferenceRun;
-  } catch (error) {
-    return `reference failed: ${((error as { stderr?: string }).stderr ?? String(error)).trim().split('\n').pop()}`;
-  }
+  const args = ['--input', input, '--batch', String(batch), '--time', String(time), '--device', device];
+  if (output) args.push('--output', output);
+  return runReferenceScript<ReferenceRun>('ns_reference.py', args);
 }
 
 async function main(): Promise<void> {
