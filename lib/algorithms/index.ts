@@ -1,6 +1,7 @@
 export { EnKG } from './enkg';
 export type { EnKGOptions } from './enkg';
-export { abortError, checkProblem, meanAndStd } from './run';
+export { abortError, checkProblem } from './run';
+export { meanAndStd } from '../metrics/moments';
 export type {
   Algorithm, CostRecord, ForwardFailure, InverseProblem, ProgressEvent, SolveOptions, SolveResult, TraceEntry,
 } from './run';

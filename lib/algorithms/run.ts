@@ -4,6 +4,7 @@
 // forward evaluations into recorded, excluded particles rather than NaN in
 // the ensemble.
 import { BackendName, BackendOption, resolveBackend } from '../backend';
+import { meanAndStd } from '../metrics/moments';
 import { Denoiser, fieldSize } from '../prior/denoiser';
 import { ForwardEvaluationError, ForwardModel, SampleFailure } from '../problems/forward-model';
 import {
@@ -354,23 +355,6 @@ export function dataMisfit(y: Float32Array, batch: number, observation: Float32A
   return { mean: counted > 0 ? total / counted : NaN, counted };
 }
 
-/** Per-coordinate mean and (population) standard deviation of N rows of d, in float64. */
-export function meanAndStd(particles: Float32Array, N: number, d: number): { mean: Float32Array; std: Float32Array } {
-  const sum = new Float64Array(d), sq = new Float64Array(d);
-  for (let n = 0; n < N; n++) {
-    for (let j = 0; j < d; j++) sum[j] += particles[n * d + j];
-  }
-  for (let j = 0; j < d; j++) sum[j] /= N;
-  for (let n = 0; n < N; n++) {
-    for (let j = 0; j < d; j++) {
-      const e = particles[n * d + j] - sum[j];
-      sq[j] += e * e;
-    }
-  }
-  const mean = Float32Array.from(sum), std = new Float32Array(d);
-  for (let j = 0; j < d; j++) std[j] = Math.sqrt(sq[j] / N);
-  return { mean, std };
-}
 
 /** The rows of `a` (rows of `width`) whose ok flag is set, packed. */
 export function packRows(a: Float32Array, width: number, ok: Uint8Array): Float32Array {

@@ -1,5 +1,5 @@
 // Reconstruction errors of SPEC.md section 5.
-import { meanAndStd } from '../algorithms/run';
+import { ensembleRowMean } from './moments';
 import { expected, requireFloat32Array, requireInteger } from '../validate';
 
 function checkShapes(particles: Float32Array, count: number, truth: Float32Array): number {
@@ -31,6 +31,5 @@ export function relativeL2(particles: Float32Array, count: number, truth: Float3
 /** ||xbar - x*|| / ||x*||: the error of the ensemble mean. */
 export function relativeL2Mean(particles: Float32Array, count: number, truth: Float32Array): number {
   const d = checkShapes(particles, count, truth);
-  const { mean } = meanAndStd(particles, count, d);
-  return relativeL2(mean, 1, truth);
+  return relativeL2(ensembleRowMean(particles, count, d), 1, truth);
 }
