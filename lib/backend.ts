@@ -41,6 +41,26 @@ export async function backends(): Promise<BackendInfo[]> {
   });
 }
 
+export interface CudaLibraryInfo {
+  name: 'cublas' | 'cufft';
+  loaded: boolean;
+  /** What opened (a soname, or a path under ENKG_CUDA_LIB_DIR). */
+  path?: string;
+  /** Why it did not load: every name tried, with the loader's message. */
+  reason?: string;
+}
+
+/**
+ * Whether NVIDIA's run-time libraries (cuBLAS for the Kalman kernels, cuFFT
+ * for the spectral ones) load on this machine, and from where. They load
+ * with or without a GPU, so this tells whether a machine is set up before a
+ * device is there; the answer is fixed for the process (ENKG_CUDA_LIB_DIR is
+ * read on the first call).
+ */
+export async function cudaLibraries(): Promise<CudaLibraryInfo[]> {
+  return native.cudaLibraries();
+}
+
 /**
  * The concrete backend for a `backend` option. `'auto'` (the default) is CUDA
  * when a device answers, else the CPU; `ENKG_BACKEND` overrides `'auto'`.

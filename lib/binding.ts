@@ -50,6 +50,7 @@ export interface NativeNavierStokesOptions {
 
 export interface NativeAddon {
   probeBackends(): Promise<NativeBackendInfo[]>;
+  cudaLibraries(): Promise<Array<{ name: 'cublas' | 'cufft'; loaded: boolean; path?: string; reason?: string }>>;
   buildInfo(): { cuda: boolean; cudaArchitectures?: string; openmp: boolean; navierStokesCuda: boolean };
   kalmanStep(
     backend: NativeBackend, particles: Float32Array, measurements: Float32Array, residuals: Float32Array,

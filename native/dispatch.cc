@@ -34,6 +34,18 @@ std::vector<BackendInfo> probeBackends() {
   return out;
 }
 
+std::vector<LibraryInfo> cudaLibraries() {
+  std::vector<LibraryInfo> out;
+#ifdef ENKG_WITH_CUDA
+  for (const CudaLibrary& lib : cudaLibraryReport()) out.push_back({lib.name, lib.loaded, lib.path, lib.reason});
+#else
+  for (const char* name : {"cublas", "cufft"}) {
+    out.push_back({name, false, "", "this build of enkg has no CUDA support, so it does not load " + std::string(name)});
+  }
+#endif
+  return out;
+}
+
 Device& deviceFor(Backend backend) {
   if (backend == Backend::Cpu) return cpuDevice();
 #ifdef ENKG_WITH_CUDA

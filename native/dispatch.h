@@ -26,4 +26,15 @@ Device& deviceFor(Backend backend);
 // Whether the CUDA sources were compiled into this build.
 bool builtWithCuda();
 
+// NVIDIA's run-time libraries enkg loads with dlopen, and whether each
+// loaded: `path` is what opened, else `reason` lists every name tried.
+// Loads them when first asked, with or without a GPU.
+struct LibraryInfo {
+  std::string name;  // "cublas", "cufft"
+  bool loaded = false;
+  std::string path;
+  std::string reason;
+};
+std::vector<LibraryInfo> cudaLibraries();
+
 }  // namespace enkg

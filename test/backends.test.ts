@@ -83,3 +83,53 @@ describe('enkg info', () => {
     expect(bad.err).toContain("unknown command 'frobnicate'");
   });
 });
+
+describe('cudaLibraries()', () => {
+  const { bin } = require('../package.json') as { bin: { enkg: string } };
+  const { native } = require('../lib/binding') as typeof import('../lib/binding');
+  const withCuda = native.buildInfo().cuda ? it : it.skip;
+
+  // `enkg info --json` in a fresh process, so ENKG_CUDA_LIB_DIR is read anew.
+  const infoWith = (libDir: string): { cudaLibraries: Array<{ name: string; loaded: boolean; path?: string; reason?: string }> } => {
+    const run = spawnSync(path.join(__dirname, '..', bin.enkg), ['info', '--json'], {
+      encoding: 'utf8', env: { ...process.env, ENKG_CUDA_LIB_DIR: libDir },
+    });
+    expect(run.status).toBe(0);
+    return JSON.parse(run.stdout);
+  };
+
+  withCuda('tries every directory of ENKG_CUDA_LIB_DIR with each library\'s own sonames (cuFFT runs one major behind)', () => {
+    const { cudaLibraries } = infoWith('/nonexistent-a:/nonexistent-b');
+    expect(cudaLibraries.map((l) => l.name)).toEqual(['cublas', 'cufft']);
+    const [cublas, cufft] = cudaLibraries;
+    // Where the libraries are on the loader path they load from there; else
+    // the reason lists every candidate, directories first.
+    if (cublas.loaded) {
+      expect(cublas.path).toMatch(/libcublas\.so/);
+    } else {
+      for (const name of ['/nonexistent-a/libcublas.so.13', '/nonexistent-b/libcublas.so.12', 'libcublas.so.12']) {
+        expect(cublas.reason).toContain(name);
+      }
+      expect(cublas.reason!.indexOf('/nonexistent-b/libcublas.so.13')).toBeLessThan(cublas.reason!.indexOf(' libcublas.so.13'));
+    }
+    if (cufft.loaded) {
+      expect(cufft.path).toMatch(/libcufft\.so/);
+    } else {
+      for (const name of ['/nonexistent-a/libcufft.so.12', '/nonexistent-b/libcufft.so.11', 'libcufft.so.11']) {
+        expect(cufft.reason).toContain(name);
+      }
+      expect(cufft.reason).not.toContain('libcufft.so.13');
+    }
+  });
+
+  // Where a directory with the libraries is known (the GPU check sets it, or
+  // a developer with NVIDIA's wheels unpacked), they load from it.
+  const known = process.env.ENKG_TEST_CUDA_LIB_DIR;
+  (native.buildInfo().cuda && known ? it : it.skip)('loads cuBLAS and cuFFT from ENKG_CUDA_LIB_DIR', () => {
+    const { cudaLibraries } = infoWith(`/nonexistent-a:${known}`);
+    for (const lib of cudaLibraries) {
+      expect(lib).toMatchObject({ loaded: true });
+      expect(lib.path!.startsWith('/nonexistent-a')).toBe(false);
+    }
+  });
+});

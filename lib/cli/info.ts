@@ -1,12 +1,13 @@
 // `enkg info`: version, build, and each backend with the reason it is unavailable.
-import { backends } from '../backend';
+import { backends, cudaLibraries } from '../backend';
 import { native } from '../binding';
 import { version } from '../version';
 
 export async function info(json: boolean): Promise<string> {
   const list = await backends();
   const build = native.buildInfo();
-  if (json) return JSON.stringify({ version, build, backends: list }, null, 2);
+  const libraries = build.cuda ? await cudaLibraries() : [];
+  if (json) return JSON.stringify({ version, build, backends: list, cudaLibraries: libraries }, null, 2);
   const lines = [
     `enkg ${version} (node ${process.version}, ${process.platform}-${process.arch})`,
     `build: CPU (OpenBLAS${build.openmp ? ', OpenMP' : ''})` +
@@ -19,6 +20,8 @@ export async function info(json: boolean): Promise<string> {
     lines.push(`  ${b.name.padEnd(5)} ${state}${b.device ? `  ${b.device}${bandwidth}` : ''}`);
     if (!b.available && b.reason) lines.push(`        reason: ${b.reason}`);
   }
+  if (libraries.length > 0) lines.push('CUDA libraries (dlopen; ENKG_CUDA_LIB_DIR adds directories):');
+  for (const lib of libraries) lines.push(`  ${lib.name.padEnd(6)} ${lib.loaded ? lib.path : `not loaded: ${lib.reason}`}`);
   const auto = list.find((b) => b.name === 'cuda')?.available ? 'cuda' : 'cpu';
   lines.push(`default (backend 'auto'): ${auto}${process.env.ENKG_BACKEND ? ` (ENKG_BACKEND=${process.env.ENKG_BACKEND})` : ''}`);
   return lines.join('\n');

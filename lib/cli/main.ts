@@ -25,7 +25,7 @@ Commands:
 Options:
   --version         print the version
 Environment:
-  ENKG_BACKEND=cpu  force the CPU backend; ENKG_CUDA_LIB_DIR: where libcublas lives`;
+  ENKG_BACKEND=cpu  force the CPU backend; ENKG_CUDA_LIB_DIR: where libcublas and libcufft live (dirs, colon-separated)`;
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

@@ -7,12 +7,17 @@ namespace cublas {
 namespace {
 
 void loadCublas(Api& api, std::string& failure) {
-  // cuBLAS needs cuBLASLt next to it; preload it (globally) so a library
-  // found through ENKG_CUDA_LIB_DIR resolves its dependency.
-  std::string ignored, ltPath;
-  cudalib::open("cublasLt", &ignored, &ltPath, /*global=*/true);
+  // cuBLAS needs the cuBLASLt of its own version; preload that one
+  // (globally) so a library found through ENKG_CUDA_LIB_DIR resolves its
+  // dependency, and never pair a cuBLAS with another release's cuBLASLt.
   std::string tried;
-  void* handle = cudalib::open("cublas", &tried, &api.library);
+  void* handle = nullptr;
+  for (const std::string& suffix : cudalib::sonameSuffixes("cublas")) {
+    std::string ignored, ltPath;
+    cudalib::openVersion("cublasLt", suffix, &ignored, &ltPath, /*global=*/true);
+    handle = cudalib::openVersion("cublas", suffix, &tried, &api.library);
+    if (handle != nullptr) break;
+  }
   if (handle == nullptr) {
     failure = "cuBLAS could not be loaded; tried " + tried +
               ". Install the CUDA toolkit's cuBLAS or set ENKG_CUDA_LIB_DIR to the directory holding libcublas.so.*";

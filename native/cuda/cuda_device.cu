@@ -13,6 +13,7 @@
 #include "../core/errors.h"
 #include "../core/philox.h"
 #include "cublas_shim.h"
+#include "cufft_shim.h"
 
 namespace enkg {
 namespace {
@@ -365,6 +366,21 @@ CudaProbe runProbe() {
 }
 
 }  // namespace
+
+std::vector<CudaLibrary> cudaLibraryReport() {
+  std::vector<CudaLibrary> out(2);
+  out[0].name = "cublas";
+  if (const cublas::Api* api = cublas::load(&out[0].reason)) {
+    out[0].loaded = true;
+    out[0].path = api->library;
+  }
+  out[1].name = "cufft";
+  if (const cufft::Api* api = cufft::load(&out[1].reason)) {
+    out[1].loaded = true;
+    out[1].path = api->library;
+  }
+  return out;
+}
 
 const CudaProbe& cudaProbe() {
   static const CudaProbe probe = runProbe();

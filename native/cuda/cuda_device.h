@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "../core/device.h"
 
@@ -20,6 +21,17 @@ struct CudaProbe {
 // Probes once: device count, compute capability, a kernel image for the
 // device, and whether cuBLAS loads.
 const CudaProbe& cudaProbe();
+
+struct CudaLibrary {
+  std::string name;  // "cublas", "cufft"
+  bool loaded = false;
+  std::string path;    // what opened
+  std::string reason;  // why not (every name tried)
+};
+
+// Loads cuBLAS and cuFFT (once per process; no device needed) and reports
+// where each came from.
+std::vector<CudaLibrary> cudaLibraryReport();
 
 // The device, created on first use. Throws enkg::Error with the probe's
 // reason when CUDA is unavailable.

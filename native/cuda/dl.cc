@@ -2,20 +2,44 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <vector>
 
 namespace enkg {
 namespace cudalib {
 
-void* open(const char* stem, std::string* tried, std::string* path, bool global) {
-  static const char* const kVersions[] = {".so.13", ".so.12", ".so"};
-  std::vector<std::string> names;
-  const char* dir = std::getenv("ENKG_CUDA_LIB_DIR");
-  if (dir != nullptr && *dir != '\0') {
-    for (const char* v : kVersions) names.push_back(std::string(dir) + "/lib" + stem + v);
+namespace {
+
+// The directories of $ENKG_CUDA_LIB_DIR (colon-separated, like PATH).
+std::vector<std::string> libraryDirs() {
+  std::vector<std::string> dirs;
+  const char* value = std::getenv("ENKG_CUDA_LIB_DIR");
+  if (value == nullptr) return dirs;
+  std::string all(value);
+  size_t start = 0;
+  while (start <= all.size()) {
+    const size_t end = std::min(all.find(':', start), all.size());
+    if (end > start) dirs.push_back(all.substr(start, end - start));
+    start = end + 1;
   }
-  for (const char* v : kVersions) names.push_back(std::string("lib") + stem + v);
+  return dirs;
+}
+
+}  // namespace
+
+const std::vector<std::string>& sonameSuffixes(const char* stem) {
+  // cuFFT's soname counts its own versions: CUDA 13 ships libcufft.so.12,
+  // CUDA 12 libcufft.so.11. cuBLAS and cuBLASLt follow the CUDA major.
+  static const std::vector<std::string> cufft = {".so.12", ".so.11", ".so"};
+  static const std::vector<std::string> cublas = {".so.13", ".so.12", ".so"};
+  return std::string(stem) == "cufft" ? cufft : cublas;
+}
+
+void* openVersion(const char* stem, const std::string& suffix, std::string* tried, std::string* path, bool global) {
+  std::vector<std::string> names;
+  for (const std::string& dir : libraryDirs()) names.push_back(dir + "/lib" + stem + suffix);
+  names.push_back(std::string("lib") + stem + suffix);
   for (const std::string& name : names) {
     void* handle = dlopen(name.c_str(), RTLD_NOW | (global ? RTLD_GLOBAL : RTLD_LOCAL));
     if (handle != nullptr) {
@@ -24,6 +48,13 @@ void* open(const char* stem, std::string* tried, std::string* path, bool global)
     }
     const char* err = dlerror();
     *tried += (tried->empty() ? "" : "; ") + name + (err != nullptr ? std::string(" (") + err + ")" : "");
+  }
+  return nullptr;
+}
+
+void* open(const char* stem, std::string* tried, std::string* path, bool global) {
+  for (const std::string& suffix : sonameSuffixes(stem)) {
+    if (void* handle = openVersion(stem, suffix, tried, path, global)) return handle;
   }
   return nullptr;
 }

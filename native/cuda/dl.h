@@ -1,9 +1,11 @@
-// dlopen of NVIDIA's math libraries by soname: $ENKG_CUDA_LIB_DIR first,
-// then the default search path, newest CUDA major first.
+// dlopen of NVIDIA's math libraries by soname: the directories of
+// $ENKG_CUDA_LIB_DIR (colon-separated) first, then the default search path,
+// newest CUDA major first.
 #pragma once
 
 #include <mutex>
 #include <string>
+#include <vector>
 
 namespace enkg {
 namespace cudalib {
@@ -27,9 +29,19 @@ class Lazy {
   std::string failure_;
 };
 
-// Opens lib<stem>.so.13 / .so.12 / .so and returns the handle, or null with
-// every name tried (and why) appended to `tried`. `path` receives what opened.
-// `global` makes its symbols available to libraries opened later.
+// The soname suffixes of lib<stem> to try, newest first: .so.13 / .so.12 /
+// .so for cuBLAS (CUDA 13, 12), .so.12 / .so.11 / .so for cuFFT (whose
+// sonames run one behind: CUDA 13 ships libcufft.so.12).
+const std::vector<std::string>& sonameSuffixes(const char* stem);
+
+// Opens lib<stem><suffix> from each directory of $ENKG_CUDA_LIB_DIR, then
+// by soname; returns the handle, or null with every name tried (and why)
+// appended to `tried`. `path` receives what opened. `global` makes its
+// symbols available to libraries opened later.
+void* openVersion(const char* stem, const std::string& suffix, std::string* tried, std::string* path,
+                  bool global = false);
+
+// openVersion over sonameSuffixes(stem), newest first.
 void* open(const char* stem, std::string* tried, std::string* path, bool global = false);
 
 // dlsym that records a missing symbol in `missing`.

@@ -1,5 +1,6 @@
-// Exports: probeBackends() -> Promise<Array<{ name, available, reason, device, memoryBandwidth }>>
-// and buildInfo() (sync): what this binary was compiled with.
+// Exports: probeBackends() -> Promise<Array<{ name, available, reason, device, memoryBandwidth }>>,
+// cudaLibraries() -> Promise<Array<{ name, loaded, path, reason }>> and buildInfo() (sync): what
+// this binary was compiled with.
 #include <napi.h>
 
 #include <memory>
@@ -38,6 +39,28 @@ Napi::Value ProbeBackends(const Napi::CallbackInfo& info) {
   });
 }
 
+Napi::Value CudaLibraries(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    auto result = std::make_shared<std::vector<LibraryInfo>>();
+    // dlopen of cuBLASLt maps half a gigabyte: off the main thread.
+    return runTask(
+        info.Env(), "enkg.cudaLibraries", [=]() { *result = cudaLibraries(); },
+        [=](Napi::Env env) -> Napi::Value {
+          Napi::Array array = Napi::Array::New(env, result->size());
+          for (size_t i = 0; i < result->size(); ++i) {
+            const LibraryInfo& lib = (*result)[i];
+            Napi::Object o = Napi::Object::New(env);
+            o.Set("name", lib.name);
+            o.Set("loaded", lib.loaded);
+            if (!lib.path.empty()) o.Set("path", lib.path);
+            if (!lib.reason.empty()) o.Set("reason", lib.reason);
+            array.Set(static_cast<uint32_t>(i), o);
+          }
+          return array;
+        });
+  });
+}
+
 Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
   o.Set("cuda", builtWithCuda());
@@ -61,6 +84,7 @@ Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
 void registerBackendOps(Napi::Env env, Napi::Object exports) {
   exports.Set("probeBackends", Napi::Function::New(env, ProbeBackends, "probeBackends"));
   exports.Set("buildInfo", Napi::Function::New(env, BuildInfo, "buildInfo"));
+  exports.Set("cudaLibraries", Napi::Function::New(env, CudaLibraries, "cudaLibraries"));
 }
 
 }  // namespace napi

@@ -23,9 +23,13 @@ if ! ldconfig -p | grep -q 'libgomp.so.1'; then
 fi
 export LD_LIBRARY_PATH="$libpath:${LD_LIBRARY_PATH:-}"
 nv=$(python3 -c "import nvidia, os; print(os.path.dirname(list(nvidia.__path__)[0] + '/x'))" 2>/dev/null || true)
-for sub in cublas/lib cu13/lib; do
-  if [ -n "$nv" ] && ls "$nv/$sub"/libcublas.so* >/dev/null 2>&1; then export ENKG_CUDA_LIB_DIR="$nv/$sub"; break; fi
+# Every wheel folder holding cuBLAS, cuBLASLt or cuFFT (cu12 wheels keep
+# them apart, cu13 wheels together in cu13/lib).
+dirs=""
+for sub in cu13/lib cublas/lib cufft/lib; do
+  if [ -n "$nv" ] && ls "$nv/$sub"/libcublas.so* "$nv/$sub"/libcufft.so* 2>/dev/null | grep -q .; then dirs="${dirs:+$dirs:}$nv/$sub"; fi
 done
+[ -n "$dirs" ] && export ENKG_CUDA_LIB_DIR="$dirs" ENKG_TEST_CUDA_LIB_DIR="$dirs"
 log "node $(node --version); ENKG_CUDA_LIB_DIR=${ENKG_CUDA_LIB_DIR:-unset}"
 nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
 
@@ -36,7 +40,7 @@ node node_modules/typescript/bin/tsc -p tsconfig.json > "$OUT/tsc.log" 2>&1 || {
 node dist/cli/main.js info | tee "$OUT/info.txt"
 
 log "CUDA test suite"
-node node_modules/jest/bin/jest.js test/cuda --json --outputFile="$OUT/jest-cuda.json" > "$OUT/jest-cuda.log" 2>&1
+node node_modules/jest/bin/jest.js test/cuda test/backends.test.ts --json --outputFile="$OUT/jest-cuda.json" > "$OUT/jest-cuda.log" 2>&1
 tail -25 "$OUT/jest-cuda.log"
 
 log "ensemble benchmark (cuda)"
