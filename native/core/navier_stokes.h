@@ -41,9 +41,8 @@ struct SampleFailure {
 // What a solve reports besides the fields.
 struct NavierStokesReport {
   std::vector<SampleFailure> failures;
-  // Time steps taken by the longest-running field. In lockstep solves (dtMode
-  // 'batch', and every CUDA solve, whose finished fields take no-op steps
-  // until the host next checks, at most 7) it is the number of steps the batch executed.
+  // Time steps taken by the longest-running field (in dtMode 'batch', the
+  // steps the batch took together), counted alike on every backend.
   int64_t steps = 0;
 };
 

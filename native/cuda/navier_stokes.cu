@@ -3,6 +3,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -30,6 +31,24 @@ void checkFft(cufft::Result r, const char* what) {
   if (r != 0) throw runtimeError(std::string("cuFFT error ") + std::to_string(r) + " in " + what);
 }
 
+// cufftPlanMany allocates its work area with plain cudaMalloc, which cannot
+// use memory parked in the stream-ordered pool (the device keeps freed
+// blocks there). When planning fails, hand the pool's idle memory back to
+// the driver and try once more.
+cufft::Result planMany(const cufft::Api& api, cufft::Handle* plan, int R, int type, int64_t batch) {
+  int n[2] = {R, R};
+  cufft::Result r = api.planMany(plan, 2, n, nullptr, 1, 0, nullptr, 1, 0, type, static_cast<int>(batch));
+  if (r == 0) return r;
+  int device = 0;
+  cudaMemPool_t pool;
+  if (cudaDeviceSynchronize() == cudaSuccess && cudaGetDevice(&device) == cudaSuccess &&
+      cudaDeviceGetDefaultMemPool(&pool, device) == cudaSuccess && cudaMemPoolTrimTo(pool, 0) == cudaSuccess) {
+    r = api.planMany(plan, 2, n, nullptr, 1, 0, nullptr, 1, 0, type, static_cast<int>(batch));
+  }
+  cudaGetLastError();
+  return r;
+}
+
 template <typename T>
 struct Complex {
   T x, y;
@@ -46,36 +65,48 @@ class Buffer {
   DeviceBuffer buffer_;
 };
 
-// Batched R x R real <-> half-complex plans (default layouts), destroyed on exit.
+// Batched R x R real <-> half-complex plans (default layouts), destroyed on
+// exit; `withForward` false plans only the inverse transform.
 template <typename T>
 class Plans {
  public:
-  Plans(int R, int64_t batch, cudaStream_t stream) : api_(cufftApi()) {
-    int n[2] = {R, R};
+  Plans(int R, int64_t batch, cudaStream_t stream, bool withForward = true) : api_(cufftApi()) {
+    if (batch > INT_MAX) throw rangeError("a batch below 2^31 fields", "batch", std::to_string(batch));
     const bool single = sizeof(T) == sizeof(float);
-    checkFft(api_.planMany(&forward_, 2, n, nullptr, 1, 0, nullptr, 1, 0, single ? cufft::kR2C : cufft::kD2Z,
-                           static_cast<int>(batch)), "cufftPlanMany (forward)");
-    const cufft::Result r = api_.planMany(&inverse_, 2, n, nullptr, 1, 0, nullptr, 1, 0,
-                                          single ? cufft::kC2R : cufft::kZ2D, static_cast<int>(batch));
+    if (withForward) {
+      checkFft(planMany(api_, &forward_, R, single ? cufft::kR2C : cufft::kD2Z, batch), "cufftPlanMany (forward)");
+      hasForward_ = true;
+    }
+    const cufft::Result r = planMany(api_, &inverse_, R, single ? cufft::kC2R : cufft::kZ2D, batch);
     if (r != 0) {
-      api_.destroy(forward_);
+      destroy();
       checkFft(r, "cufftPlanMany (inverse)");
     }
-    api_.setStream(forward_, stream);
-    api_.setStream(inverse_, stream);
+    hasInverse_ = true;
+    // Work queued on another stream would race with this solve's stream.
+    cufft::Result bound = hasForward_ ? api_.setStream(forward_, stream) : 0;
+    if (bound == 0) bound = api_.setStream(inverse_, stream);
+    if (bound != 0) {
+      destroy();
+      checkFft(bound, "cufftSetStream");
+    }
   }
   Plans(const Plans&) = delete;
   Plans& operator=(const Plans&) = delete;
-  ~Plans() {
-    api_.destroy(forward_);
-    api_.destroy(inverse_);
-  }
+  ~Plans() { destroy(); }
   void forward(T* in, Complex<T>* out) const;
   void inverse(Complex<T>* in, T* out) const;  // destroys `in`
 
  private:
+  void destroy() {
+    if (hasForward_) api_.destroy(forward_);
+    if (hasInverse_) api_.destroy(inverse_);
+    hasForward_ = hasInverse_ = false;
+  }
+
   const cufft::Api& api_;
   cufft::Handle forward_ = 0, inverse_ = 0;
+  bool hasForward_ = false, hasInverse_ = false;
 };
 
 template <>
@@ -87,23 +118,26 @@ void Plans<double>::forward(double* in, Complex<double>* out) const { checkFft(a
 template <>
 void Plans<double>::inverse(Complex<double>* in, double* out) const { checkFft(api_.execZ2D(inverse_, in, out), "Z2D"); }
 
-// ---- kernels: x over the H = R (R/2 + 1) modes (or R^2 points), y over fields
+// ---- kernels: x over the H = R (R/2 + 1) modes (or R^2 points), y over
+// fields, both grid-stride (gridDim.y is capped at 65535, batches are not)
 
 template <typename T>
 struct GridView {
   const T *kx, *ky, *invLap, *dealias, *viscous;
   const Complex<T>* forcing;  // null without forcing
   int64_t H;                  // modes per field
+  int64_t batch;              // fields
 };
 
-#define NS_FOR_MODES(H)                                                                         \
-  const int64_t f = blockIdx.y;                                                                 \
-  for (int64_t p = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; p < (H);        \
+#define NS_FOR_FIELDS(batch) for (int64_t f = blockIdx.y; f < (batch); f += gridDim.y)
+#define NS_FOR_POINTS(n)                                                                          \
+  for (int64_t p = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; p < (n);          \
        p += static_cast<int64_t>(gridDim.x) * blockDim.x)
+#define NS_FOR_MODES(g) NS_FOR_FIELDS((g).batch) NS_FOR_POINTS((g).H)
 
 template <typename T>
 __global__ void prepareNonlinear(GridView<T> g, const Complex<T>* wh, Complex<T>* a, Complex<T>* b, Complex<T>* c) {
-  NS_FOR_MODES(g.H) {
+  NS_FOR_MODES(g) {
     const int64_t e = f * g.H + p;
     const T re = wh[e].x * g.dealias[p], im = wh[e].y * g.dealias[p];
     const T psiRe = re * g.invLap[p], psiIm = im * g.invLap[p];
@@ -115,7 +149,7 @@ __global__ void prepareNonlinear(GridView<T> g, const Complex<T>* wh, Complex<T>
 
 template <typename T>
 __global__ void prepareVelocity(GridView<T> g, const Complex<T>* wh, Complex<T>* b, Complex<T>* c) {
-  NS_FOR_MODES(g.H) {
+  NS_FOR_MODES(g) {
     const int64_t e = f * g.H + p;
     const T psiRe = wh[e].x * g.invLap[p], psiIm = wh[e].y * g.invLap[p];
     b[e] = {-g.ky[p] * psiIm, g.ky[p] * psiRe};
@@ -136,7 +170,7 @@ __global__ void products(T* q, T* v, const T* w, int64_t n, T scale2) {
 // out = -i (kx A + ky B) + f
 template <typename T>
 __global__ void finishNonlinear(GridView<T> g, const Complex<T>* a, const Complex<T>* b, Complex<T>* out) {
-  NS_FOR_MODES(g.H) {
+  NS_FOR_MODES(g) {
     const int64_t e = f * g.H + p;
     const T sRe = g.kx[p] * a[e].x + g.ky[p] * b[e].x;
     const T sIm = g.kx[p] * a[e].y + g.ky[p] * b[e].y;
@@ -155,7 +189,7 @@ __global__ void finishNonlinear(GridView<T> g, const Complex<T>* a, const Comple
 template <typename T, bool kCorrector>
 __global__ void heun(GridView<T> g, Complex<T>* wh, const Complex<T>* n1, const Complex<T>* n2, Complex<T>* wt,
                      const double* current) {
-  NS_FOR_MODES(g.H) {
+  NS_FOR_MODES(g) {
     const double step = current[f];
     if (step == 0.0) {
       if (!kCorrector) wt[f * g.H + p] = wh[f * g.H + p];
@@ -176,17 +210,22 @@ __global__ void heun(GridView<T> g, Complex<T>* wh, const Complex<T>* n1, const 
   }
 }
 
-// Per field: max |u|^2 over the grid (NaN if any value is not finite).
+// q q + v v rounded as the CPU rounds it: the products are not fused into an
+// FMA (nvcc fuses a * b + c by default; the host build has no FMA).
+__device__ inline float squaredNorm(float q, float v) { return __fadd_rn(__fmul_rn(q, q), __fmul_rn(v, v)); }
+__device__ inline double squaredNorm(double q, double v) { return __dadd_rn(__dmul_rn(q, q), __dmul_rn(v, v)); }
+
+// Per field: max |u|^2 over the grid (NaN if any value is not finite), in
+// the field's precision like the CPU solver (so both take the same steps).
 template <typename T>
 __global__ void maxSpeedSquared(const T* q, const T* v, int64_t points, double* speed2) {
-  __shared__ double best[256];
+  __shared__ T best[256];
   __shared__ int bad[256];
   const int64_t f = blockIdx.x;
-  double m = 0.0;
+  T m = 0;
   int b = 0;
   for (int64_t i = threadIdx.x; i < points; i += blockDim.x) {
-    const double s = static_cast<double>(q[f * points + i]) * q[f * points + i] +
-                     static_cast<double>(v[f * points + i]) * v[f * points + i];
+    const T s = squaredNorm(q[f * points + i], v[f * points + i]);
     if (!isfinite(s)) b = 1;
     m = s > m ? s : m;
   }
@@ -195,12 +234,12 @@ __global__ void maxSpeedSquared(const T* q, const T* v, int64_t points, double* 
   __syncthreads();
   for (int stride = blockDim.x / 2; stride > 0; stride >>= 1) {
     if (threadIdx.x < stride) {
-      best[threadIdx.x] = fmax(best[threadIdx.x], best[threadIdx.x + stride]);
+      best[threadIdx.x] = best[threadIdx.x] > best[threadIdx.x + stride] ? best[threadIdx.x] : best[threadIdx.x + stride];
       bad[threadIdx.x] |= bad[threadIdx.x + stride];
     }
     __syncthreads();
   }
-  if (threadIdx.x == 0) speed2[f] = bad[0] ? nan("") : best[0];
+  if (threadIdx.x == 0) speed2[f] = bad[0] ? nan("") : static_cast<double>(best[0]);
 }
 
 struct Clock {
@@ -208,6 +247,7 @@ struct Clock {
   double* dt;        // its next step size
   double* current;   // the step being taken now (0: none)
   double* failedAt;  // -1, or the time at which the field became non-finite
+  long long* steps;  // time steps the field has taken
   long long* busyAt; // the last iteration after whose step some field still had time to go
 };
 
@@ -256,7 +296,9 @@ __global__ void planStep(Clock c, int64_t batch, double T, long long iteration) 
   const bool running = c.failedAt[f] < 0 && c.time[f] < T;
   const double dt = c.dt[f];
   c.current[f] = running ? (c.time[f] + dt > T ? T - c.time[f] : dt) : 0.0;
-  if (running && c.time[f] + c.current[f] < T) *c.busyAt = iteration;
+  if (!running) return;
+  ++c.steps[f];
+  if (c.time[f] + c.current[f] < T) *c.busyAt = iteration;
 }
 
 template <typename T>
@@ -267,17 +309,16 @@ __global__ void fromFloat(const float* in, T* out, int64_t n) {
 
 // out = w / R^2 as float; NaN for failed fields.
 template <typename T>
-__global__ void toFloat(const T* w, float* out, int64_t points, T scale, const double* failedAt) {
-  const int64_t f = blockIdx.y;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < points;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    out[f * points + i] = failedAt != nullptr && failedAt[f] >= 0 ? nanf("") : static_cast<float>(w[f * points + i] * scale);
+__global__ void toFloat(const T* w, float* out, int64_t points, int64_t batch, T scale, const double* failedAt) {
+  NS_FOR_FIELDS(batch) NS_FOR_POINTS(points) {
+    out[f * points + p] = failedAt != nullptr && failedAt[f] >= 0 ? nanf("") : static_cast<float>(w[f * points + p] * scale);
   }
 }
 
-dim3 modesGrid(int64_t H, int64_t batch) {
-  const int64_t x = std::min<int64_t>((H + 255) / 256, 64);
-  return dim3(static_cast<unsigned>(x), static_cast<unsigned>(batch));
+// x over the n values of a field (at most 64 blocks), y over fields (capped).
+dim3 fieldsGrid(int64_t n, int64_t batch) {
+  const int64_t x = std::min<int64_t>((n + 255) / 256, 64);
+  return dim3(static_cast<unsigned>(x), static_cast<unsigned>(std::min<int64_t>(batch, 65535)));
 }
 
 unsigned linearGrid(int64_t n) { return static_cast<unsigned>(std::max<int64_t>(1, std::min<int64_t>((n + 255) / 256, 65535))); }
@@ -285,7 +326,6 @@ unsigned linearGrid(int64_t n) { return static_cast<unsigned>(std::max<int64_t>(
 template <typename T>
 NavierStokesReport solve(Device& device, const float* w0Host, float* outHost, int64_t batch,
                          const NavierStokesOptions& o) {
-  if (batch > 65535) throw rangeError("at most 65535 fields per CUDA solve", "batch", std::to_string(batch));
   cudaStream_t stream = static_cast<cudaStream_t>(device.stream());
   const SpectralGrid host = makeSpectralGrid(o.resolution, o.forcing);
   const int R = host.R;
@@ -319,7 +359,7 @@ NavierStokesReport solve(Device& device, const float* w0Host, float* outHost, in
     NS_CUDA(cudaMemcpyAsync(forcing->get(), fh.data(), fh.size() * sizeof(Complex<T>), cudaMemcpyHostToDevice, stream));
   }
   const GridView<T> g{kx->get(), ky->get(), invLap->get(), dealias->get(), nu->get(),
-                      forcing ? forcing->get() : nullptr, H};
+                      forcing ? forcing->get() : nullptr, H, batch};
 
   const Plans<T> plans(R, batch, stream);
   const size_t spectra = static_cast<size_t>(H * batch), reals = static_cast<size_t>(points * batch);
@@ -328,11 +368,12 @@ NavierStokesReport solve(Device& device, const float* w0Host, float* outHost, in
   Buffer<T> w(device, reals), q(device, reals), v(device, reals);
   Buffer<float> staging(device, reals);
   Buffer<double> clockMemory(device, 5 * static_cast<size_t>(batch));
-  Buffer<long long> busyAt(device, 1);
+  Buffer<long long> counters(device, static_cast<size_t>(batch) + 1);  // steps per field, then busyAt
   Clock clock{clockMemory.get(), clockMemory.get() + batch, clockMemory.get() + 2 * batch,
-              clockMemory.get() + 3 * batch, busyAt.get()};
+              clockMemory.get() + 3 * batch, counters.get(), counters.get() + batch};
   double* speed2 = clockMemory.get() + 4 * batch;
   NS_CUDA(cudaMemsetAsync(clockMemory.get(), 0, 3 * batch * sizeof(double), stream));
+  NS_CUDA(cudaMemsetAsync(clock.steps, 0, batch * sizeof(long long), stream));
   {
     std::vector<double> minusOne(static_cast<size_t>(batch), -1.0);
     NS_CUDA(cudaMemcpyAsync(clock.failedAt, minusOne.data(), batch * sizeof(double), cudaMemcpyHostToDevice, stream));
@@ -343,7 +384,7 @@ NavierStokesReport solve(Device& device, const float* w0Host, float* outHost, in
   fromFloat<T><<<linearGrid(reals), 256, 0, stream>>>(staging.get(), w.get(), reals);
   plans.forward(w.get(), wh.get());
 
-  const dim3 grid = modesGrid(H, batch);
+  const dim3 grid = fieldsGrid(H, batch);
   const T scale = T(1) / static_cast<T>(points);
   const double speedScale = 1.0 / static_cast<double>(points);
   auto nonlinear = [&](const Complex<T>* in, Complex<T>* out) {
@@ -369,12 +410,11 @@ NavierStokesReport solve(Device& device, const float* w0Host, float* outHost, in
   nextSteps();
   // The host reads busyAt every kCheck steps and stops once no field has
   // time to go after the latest step, so at most kCheck - 1 steps run after
-  // the last field finished (exact no-ops for every field).
+  // the last field finished (exact no-ops for every field, not counted in
+  // its steps).
   const int kCheck = 8;
-  NS_CUDA(cudaMemsetAsync(busyAt.get(), 0xFF, sizeof(long long), stream));  // -1
-  int64_t executed = 0;
-  for (int64_t iteration = 0;; ++iteration) {
-    executed = iteration + 1;
+  NS_CUDA(cudaMemsetAsync(clock.busyAt, 0xFF, sizeof(long long), stream));  // -1
+  for (int64_t iteration = 0; o.time > 0; ++iteration) {
     planStep<<<linearGrid(batch), 256, 0, stream>>>(clock, batch, o.time, static_cast<long long>(iteration));
     nonlinear(wh.get(), n1.get());
     heun<T, false><<<grid, 256, 0, stream>>>(g, wh.get(), n1.get(), nullptr, wt.get(), clock.current);
@@ -382,15 +422,18 @@ NavierStokesReport solve(Device& device, const float* w0Host, float* outHost, in
     heun<T, true><<<grid, 256, 0, stream>>>(g, wh.get(), n1.get(), n2.get(), nullptr, clock.current);
     nextSteps();
     NS_CUDA(cudaGetLastError());
+    // Out of steps: every field has taken at most maxSteps; those still short
+    // of T fail below, as on the CPU.
+    if (o.maxSteps > 0 && iteration + 1 >= o.maxSteps) break;
     if (iteration % kCheck == kCheck - 1) {
       long long busy = -1;
-      NS_CUDA(cudaMemcpyAsync(&busy, busyAt.get(), sizeof(long long), cudaMemcpyDeviceToHost, stream));
+      NS_CUDA(cudaMemcpyAsync(&busy, clock.busyAt, sizeof(long long), cudaMemcpyDeviceToHost, stream));
       NS_CUDA(cudaStreamSynchronize(stream));
       if (busy != iteration) break;
-      // Out of steps (checked every kCheck steps): fields still running fail below.
-      if (o.maxSteps > 0 && iteration + 1 >= o.maxSteps) break;
     }
   }
+  std::vector<long long> steps(static_cast<size_t>(batch));
+  NS_CUDA(cudaMemcpyAsync(steps.data(), clock.steps, batch * sizeof(long long), cudaMemcpyDeviceToHost, stream));
   std::vector<double> reached(static_cast<size_t>(batch));
   NS_CUDA(cudaMemcpyAsync(reached.data(), clock.time, batch * sizeof(double), cudaMemcpyDeviceToHost, stream));
 
@@ -398,12 +441,11 @@ NavierStokesReport solve(Device& device, const float* w0Host, float* outHost, in
   NS_CUDA(cudaMemcpyAsync(failedAt.data(), clock.failedAt, batch * sizeof(double), cudaMemcpyDeviceToHost, stream));
   NS_CUDA(cudaMemcpyAsync(a.get(), wh.get(), spectra * sizeof(Complex<T>), cudaMemcpyDeviceToDevice, stream));
   plans.inverse(a.get(), w.get());
-  toFloat<T><<<dim3(linearGrid(points), static_cast<unsigned>(batch)), 256, 0, stream>>>(w.get(), staging.get(), points,
-                                                                                       scale, clock.failedAt);
+  toFloat<T><<<fieldsGrid(points, batch), 256, 0, stream>>>(w.get(), staging.get(), points, batch, scale, clock.failedAt);
   NS_CUDA(cudaMemcpyAsync(outHost, staging.get(), reals * sizeof(float), cudaMemcpyDeviceToHost, stream));
   NS_CUDA(cudaStreamSynchronize(stream));
   NavierStokesReport report;
-  report.steps = executed;
+  for (long long taken : steps) report.steps = std::max<int64_t>(report.steps, taken);
   std::vector<SampleFailure>& failures = report.failures;
   for (int64_t f = 0; f < batch; ++f) {
     if (failedAt[f] >= 0) {
@@ -418,8 +460,9 @@ NavierStokesReport solve(Device& device, const float* w0Host, float* outHost, in
 
 // GRF spectrum of field f (stream firstStream + f): mode p gets the normal
 // pair (2p, 2p + 1) of its stream, exactly as the CPU sampler draws them.
-__global__ void grfSpectrum(Complex<double>* spec, const double* amp, int64_t H, uint64_t seed, uint64_t firstStream) {
-  NS_FOR_MODES(H) {
+__global__ void grfSpectrum(Complex<double>* spec, const double* amp, int64_t H, int64_t count, uint64_t seed,
+                            uint64_t firstStream) {
+  NS_FOR_FIELDS(count) NS_FOR_POINTS(H) {
     const Philox4x32 bits = philoxBlock(seed, firstStream + f, static_cast<uint64_t>(2 * p) >> 2);
     float z0, z1;
     if (((2 * p) & 3) == 0) {
@@ -432,12 +475,14 @@ __global__ void grfSpectrum(Complex<double>* spec, const double* amp, int64_t H,
 }
 
 // Column k2 = 0 made Hermitian: row R - i is the conjugate of row i.
-__global__ void grfHermitian(Complex<double>* spec, int R, int Rc) {
-  const int64_t f = blockIdx.y;
+__global__ void grfHermitian(Complex<double>* spec, int R, int Rc, int64_t count) {
   const int i = R / 2 + 1 + blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= R) return;
-  const Complex<double> mirror = spec[f * R * Rc + static_cast<int64_t>(R - i) * Rc];
-  spec[f * R * Rc + static_cast<int64_t>(i) * Rc] = {mirror.x, -mirror.y};
+  const int64_t H = static_cast<int64_t>(R) * Rc;
+  NS_FOR_FIELDS(count) {
+    const Complex<double> mirror = spec[f * H + static_cast<int64_t>(R - i) * Rc];
+    spec[f * H + static_cast<int64_t>(i) * Rc] = {mirror.x, -mirror.y};
+  }
 }
 
 }  // namespace
@@ -448,7 +493,6 @@ NavierStokesReport solveNavierStokesCuda(Device& device, const float* w0, float*
 }
 
 void gaussianRandomFieldCuda(Device& device, float* out, int64_t count, const GrfOptions& o) {
-  if (count > 65535) throw rangeError("at most 65535 fields per CUDA call", "count", std::to_string(count));
   cudaStream_t stream = static_cast<cudaStream_t>(device.stream());
   const int R = o.resolution, Rc = R / 2 + 1;
   const int64_t H = static_cast<int64_t>(R) * Rc, points = static_cast<int64_t>(R) * R;
@@ -459,12 +503,13 @@ void gaussianRandomFieldCuda(Device& device, float* out, int64_t count, const Gr
   Buffer<Complex<double>> spec(device, static_cast<size_t>(H * count));
   Buffer<double> field(device, static_cast<size_t>(points * count));
   Buffer<float> staging(device, static_cast<size_t>(points * count));
-  grfSpectrum<<<modesGrid(H, count), 256, 0, stream>>>(spec.get(), ampDevice.get(), H, o.seed, o.firstStream);
-  grfHermitian<<<dim3(static_cast<unsigned>((R + 127) / 128), static_cast<unsigned>(count)), 128, 0, stream>>>(spec.get(), R, Rc);
-  const Plans<double> plans(R, count, stream);
+  grfSpectrum<<<fieldsGrid(H, count), 256, 0, stream>>>(spec.get(), ampDevice.get(), H, count, o.seed, o.firstStream);
+  grfHermitian<<<dim3(static_cast<unsigned>((R + 127) / 128), static_cast<unsigned>(std::min<int64_t>(count, 65535))), 128,
+                 0, stream>>>(spec.get(), R, Rc, count);
+  const Plans<double> plans(R, count, stream, /*withForward=*/false);
   plans.inverse(spec.get(), field.get());
-  toFloat<double><<<dim3(linearGrid(points), static_cast<unsigned>(count)), 256, 0, stream>>>(
-      field.get(), staging.get(), points, 1.0 / static_cast<double>(points), nullptr);
+  toFloat<double><<<fieldsGrid(points, count), 256, 0, stream>>>(field.get(), staging.get(), points, count,
+                                                                 1.0 / static_cast<double>(points), nullptr);
   NS_CUDA(cudaGetLastError());
   NS_CUDA(cudaMemcpyAsync(out, staging.get(), points * count * sizeof(float), cudaMemcpyDeviceToHost, stream));
   NS_CUDA(cudaStreamSynchronize(stream));
