@@ -97,17 +97,36 @@ __global__ void mixingMatrixKernel(float* C, int64_t N, float eta, const double*
   }
 }
 
-__device__ void blockReduceAdd(double value, double* result) {
+// The sum of `value` over a block's threads (1-D blocks of whole warps), in
+// a fixed order; valid in thread 0.
+__device__ double blockSum(double value) {
   __shared__ double warpSums[32];
   for (int offset = 16; offset > 0; offset >>= 1) value += __shfl_down_sync(0xffffffffu, value, offset);
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   if (lane == 0) warpSums[warp] = value;
   __syncthreads();
+  value = 0.0;
   if (warp == 0) {
     value = lane < static_cast<int>((blockDim.x + 31) >> 5) ? warpSums[lane] : 0.0;
     for (int offset = 16; offset > 0; offset >>= 1) value += __shfl_down_sync(0xffffffffu, value, offset);
-    if (lane == 0) atomicAdd(result, value);
   }
+  return value;
+}
+
+// Reductions run in two passes, each block writing its partial sum and one
+// block adding the partials up, instead of atomicAdd: the order of the
+// additions is then fixed, so the same input gives the same bits every run
+// (the Kalman step's 1/||C||_F, and with it the particles, stay reproducible).
+__device__ void blockReduceAdd(double value, double* partials) {
+  value = blockSum(value);
+  if (threadIdx.x == 0) partials[blockIdx.y * gridDim.x + blockIdx.x] = value;
+}
+
+__global__ void sumPartialsKernel(const double* partials, int64_t count, double* result) {
+  double acc = 0.0;
+  for (int64_t i = threadIdx.x; i < count; i += blockDim.x) acc += partials[i];
+  acc = blockSum(acc);
+  if (threadIdx.x == 0) *result = acc;
 }
 
 __global__ void dotKernel(const float* a, const float* b, int64_t n, double* result) {
@@ -175,8 +194,10 @@ class CudaDevice final : public Device {
     }
     const cublas::Status status = api_->create(&handle_);
     if (status != 0) throw runtimeError(std::string("cublasCreate failed: ") + cublas::statusName(status));
-    api_->setStream(handle_, stream_);
+    const cublas::Status bound = api_->setStream(handle_, stream_);
+    if (bound != 0) throw runtimeError(std::string("cublasSetStream failed: ") + cublas::statusName(bound));
     ENKG_CUDA(cudaMalloc(&scalar_, sizeof(double)));
+    ENKG_CUDA(cudaMalloc(&partials_, kMaxReduceBlocks * sizeof(double)));
     size_t freeBytes = 0, totalBytes = 0;
     ENKG_CUDA(cudaMemGetInfo(&freeBytes, &totalBytes));
     // Scratch blocks may use up to an eighth of the memory free at start-up.
@@ -257,22 +278,18 @@ class CudaDevice final : public Device {
   }
 
   double centeredSumSquares(const float* A, int64_t rows, int64_t cols, int64_t lda, const float* mean) override {
-    ENKG_CUDA(cudaMemsetAsync(scalar_, 0, sizeof(double), stream_));
-    if (rows * cols > 0) {
-      centeredSumSquaresKernel<<<grid2d(rows, cols), 256, 0, stream_>>>(A, rows, cols, lda, mean, scalar_);
-      ENKG_CUDA(cudaGetLastError());
-    }
-    return readScalar();
+    if (rows * cols == 0) return 0.0;
+    const dim3 grid = grid2d(rows, cols);
+    centeredSumSquaresKernel<<<grid, 256, 0, stream_>>>(A, rows, cols, lda, mean, partials_);
+    return sumPartials(static_cast<int64_t>(grid.x) * grid.y);
   }
 
   double dot(const float* a, const float* b, size_t count) override {
-    ENKG_CUDA(cudaMemsetAsync(scalar_, 0, sizeof(double), stream_));
-    if (count > 0) {
-      const int64_t n = static_cast<int64_t>(count);
-      dotKernel<<<gridFor(n, 256, 4096), 256, 0, stream_>>>(a, b, n, scalar_);
-      ENKG_CUDA(cudaGetLastError());
-    }
-    return readScalar();
+    if (count == 0) return 0.0;
+    const int64_t n = static_cast<int64_t>(count);
+    const unsigned blocks = gridFor(n, 256, 4096);
+    dotKernel<<<blocks, 256, 0, stream_>>>(a, b, n, partials_);
+    return sumPartials(blocks);
   }
   double sumSquares(const float* a, size_t count) override { return dot(a, a, count); }
 
@@ -295,17 +312,24 @@ class CudaDevice final : public Device {
     ENKG_CUDA(cudaGetLastError());
   }
 
-  double readScalar() {
+  // Adds the first `blocks` partial sums (in a fixed order) and reads the total.
+  double sumPartials(int64_t blocks) {
+    sumPartialsKernel<<<1, 1024, 0, stream_>>>(partials_, blocks, scalar_);
+    ENKG_CUDA(cudaGetLastError());
     double value = 0.0;
     ENKG_CUDA(cudaMemcpyAsync(&value, scalar_, sizeof(double), cudaMemcpyDeviceToHost, stream_));
     synchronize();
     return value;
   }
 
+  // The most blocks a reduction launches: grid2d's x * y, and dot's 4096.
+  static constexpr int64_t kMaxReduceBlocks = 65535;
+
   const cublas::Api* api_;
   cublas::Handle handle_ = nullptr;
   cudaStream_t stream_ = nullptr;
   double* scalar_ = nullptr;
+  double* partials_ = nullptr;
   size_t budget_ = 0;
   bool pooled_ = false;
 };
