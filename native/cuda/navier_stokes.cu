@@ -71,7 +71,13 @@ template <typename T>
 class Plans {
  public:
   Plans(int R, int64_t batch, cudaStream_t stream, bool withForward = true) : api_(cufftApi()) {
-    if (batch > INT_MAX) throw rangeError("a batch below 2^31 fields", "batch", std::to_string(batch));
+    // cufftPlanMany counts elements in int; larger solves need cufftMakePlanMany64.
+    const int64_t elements = batch * static_cast<int64_t>(R) * R;
+    if (elements > INT_MAX) {
+      throw rangeError("at most " + std::to_string(INT_MAX / (static_cast<int64_t>(R) * R)) + " fields of " +
+                           std::to_string(R) + "^2 per CUDA solve (2^31 grid values); split the batch",
+                       "batch", std::to_string(batch));
+    }
     const bool single = sizeof(T) == sizeof(float);
     if (withForward) {
       checkFft(planMany(api_, &forward_, R, single ? cufft::kR2C : cufft::kD2Z, batch), "cufftPlanMany (forward)");
