@@ -10,11 +10,14 @@
 //   DPG      one sample, S VP steps of (1 + M) evaluations (M Monte-Carlo samples)
 //   SCG      one sample, C candidates on the G = K - 1 - floor(K / 4) guided steps
 //
-// Options: --fields 2  --noise 0,1,2  --algos enkg,eki,...  --ensemble N --steps K --updates U
+// Options: --fields 2  --seeds 1  --noise 0,1,2  --algos enkg,eki,...  --ensemble N --steps K --updates U
 //          --vp-steps S  --backend cpu|cuda|auto  --out FILE
 //          --reference [--reference-device cpu|cuda]: also run the PyTorch reference EnKG
 //            (bench/enkg_reference.py, from ENKG_PYTORCH_DIR) at the same N, K, U, g on
 //            the same fields and prior weights, as an extra row of the table
+// --seeds S runs every algorithm S times per field (algorithm seeds f S, ..., f S + S - 1 for
+// field f; the observation noise stays the field's), so the table's +- is the spread over
+// fields and seeds, and a gap between two rows can be read against it.
 // Defaults: the CPU configuration (N = 64, K = 20, U = 1, the main job's;
 // one field) takes about 20 minutes on 2 cores (two fields took 41, see
 // bench/RESULTS.md); with a GPU backend N = 2048, K = 80, U = 2, 10 fields
@@ -80,11 +83,11 @@ function plans(names: readonly Name[], enkg: EnKG, vpSteps: number): Plan[] {
 interface ReferenceRun { relativeL2: number; relativeL2Mean: number; misfit: number; forwardEvaluations: number; seconds: number }
 
 /** The PyTorch reference EnKG on one field (bench/enkg_reference.py); a string says why it did not run. */
-function runReference(enkg: EnKG, field: number, noise: number, device: string): ReferenceRun | string {
+function runReference(enkg: EnKG, field: number, seed: number, noise: number, device: string): ReferenceRun | string {
   const { ensembleSize, steps, updates, guidanceScale } = enkg.config;
   return runReferenceScript<ReferenceRun>('enkg_reference.py', ['--field', String(field), '--noise', String(noise),
     '--ensemble', String(ensembleSize), '--steps', String(steps), '--updates', String(updates),
-    '--guidance', String(guidanceScale), '--seed', String(field), '--device', device,
+    '--guidance', String(guidanceScale), '--seed', String(seed), '--device', device,
     '--batch-size', String(ensembleSize % 64 === 0 ? 64 : ensembleSize)]);
 }
 
@@ -96,7 +99,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     strict: true,
     options: {
-      fields: { type: 'string' }, noise: { type: 'string', default: '0,1,2' }, algos: { type: 'string', default: ALL.join(',') },
+      fields: { type: 'string' }, seeds: { type: 'string', default: '1' }, noise: { type: 'string', default: '0,1,2' }, algos: { type: 'string', default: ALL.join(',') },
       ensemble: { type: 'string' }, steps: { type: 'string' }, updates: { type: 'string' }, 'vp-steps': { type: 'string' }, backend: { type: 'string', default: 'auto' },
       prior: { type: 'string', default: NS_PRIOR_64 }, out: { type: 'string' },
       reference: { type: 'boolean', default: false }, 'reference-device': { type: 'string', default: 'cpu' },
@@ -105,6 +108,9 @@ async function main(): Promise<void> {
   const backend = await resolveBackend(values.backend);
   const gpu = backend === 'cuda';
   const fields = Number(values.fields ?? (gpu ? 10 : 1));
+  const seeds = Number(values.seeds);
+  if (!Number.isInteger(seeds) || seeds < 1) throw new Error(`--seeds: expected a positive integer, received '${values.seeds}'`);
+  if (!Number.isInteger(fields) || fields < 1) throw new Error(`--fields: expected a positive integer, received '${values.fields}'`);
   const N = Number(values.ensemble ?? (gpu ? 2048 : 64));
   const U = Number(values.updates ?? (gpu ? 2 : 1));
   const K = Number(values.steps ?? (gpu ? 80 : 20));
@@ -116,7 +122,7 @@ async function main(): Promise<void> {
   const prior = await OnnxDenoiser.load(String(values.prior), { executionProviders: gpu ? ['cuda', 'cpu'] : ['cpu'] });
   const enkg = new EnKG({ ensembleSize: N, steps: K, updates: U });
   const table = plans(names, enkg, vpSteps);
-  console.log(`Navier-Stokes 64x64, Re 200, T = 1, observations 32x32; ${fields} held-out fields; backend ${backend}, prior on ${prior.executionProvider}`);
+  console.log(`Navier-Stokes 64x64, Re 200, T = 1, observations 32x32; ${fields} held-out fields x ${seeds} seeds; backend ${backend}, prior on ${prior.executionProvider}`);
   console.log(`matched forward budget ${enkg.config.updates * N * enkg.guidedSteps()} per reconstruction:`);
   for (const p of table) console.log(`  ${p.name.padEnd(16)} ${JSON.stringify(p.settings)}  (${p.budget} forward evaluations)`);
 
@@ -130,51 +136,55 @@ async function main(): Promise<void> {
         for (let f = 0; f < fields; f++) {
           const truth = await heldOutField(f);
           const { problem } = await navierStokesInverseProblem({ prior, truth, noise, seed: 1000 + f, backend });
-          const result = await plan.algorithm.solve(problem, { seed: f, backend });
-          const n = result.particles.length / truth.length;
-          errors.push(relativeL2(result.particles, n, truth));
-          meanErrors.push(relativeL2Mean(result.particles, n, truth));
-          last = result;
+          for (let s = 0; s < seeds; s++) {
+            const result = await plan.algorithm.solve(problem, { seed: f * seeds + s, backend });
+            const n = result.particles.length / truth.length;
+            errors.push(relativeL2(result.particles, n, truth));
+            meanErrors.push(relativeL2Mean(result.particles, n, truth));
+            last = result;
+          }
         }
         const c = last!.cost;
         const row = {
-          noise, algorithm: plan.name, settings: plan.settings, fields,
-          relativeL2: mean(errors), relativeL2Std: std(errors), relativeL2Mean: mean(meanErrors), perField: errors,
+          noise, algorithm: plan.name, settings: plan.settings, fields, seeds,
+          relativeL2: mean(errors), relativeL2Std: std(errors), relativeL2Mean: mean(meanErrors), perRun: errors,
           forwardEvaluations: c.forwardEvaluations, forwardSequential: c.forwardSequential,
           denoiserEvaluations: c.denoiserEvaluations, denoiserSequential: c.denoiserSequential,
-          secondsPerField: (Date.now() - started) / 1000 / fields,
+          secondsPerRun: (Date.now() - started) / 1000 / (fields * seeds),
         };
         rows.push(row);
         console.log(`noise ${noise}  ${plan.name.padEnd(16)} rel L2 ${row.relativeL2.toFixed(3)} +- ${row.relativeL2Std.toFixed(3)}`
           + ` (mean ${row.relativeL2Mean.toFixed(3)})  fwd ${kilo(c.forwardEvaluations)} / seq ${kilo(c.forwardSequential)}`
-          + `  DM ${kilo(c.denoiserEvaluations)} / seq ${kilo(c.denoiserSequential)}  ${row.secondsPerField.toFixed(0)} s/field`);
+          + `  DM ${kilo(c.denoiserEvaluations)} / seq ${kilo(c.denoiserSequential)}  ${row.secondsPerRun.toFixed(0)} s/run`);
       }
     }
     if (values.reference) {
       for (const noise of noises) {
         const runs: ReferenceRun[] = [];
         for (let f = 0; f < fields; f++) {
-          const r = runReference(enkg, f, noise, String(values['reference-device']));
-          if (typeof r === 'string') throw new Error(`--reference: ${r}`);
-          runs.push(r);
+          for (let s = 0; s < seeds; s++) {
+            const r = runReference(enkg, f, f * seeds + s, noise, String(values['reference-device']));
+            if (typeof r === 'string') throw new Error(`--reference: ${r}`);
+            runs.push(r);
+          }
         }
         const errors = runs.map((r) => r.relativeL2);
         const row = {
-          noise, algorithm: 'enkg-pytorch', settings: { N, K, U, g: enkg.config.guidanceScale }, fields,
-          relativeL2: mean(errors), relativeL2Std: std(errors), relativeL2Mean: mean(runs.map((r) => r.relativeL2Mean)), perField: errors,
+          noise, algorithm: 'enkg-pytorch', settings: { N, K, U, g: enkg.config.guidanceScale }, fields, seeds,
+          relativeL2: mean(errors), relativeL2Std: std(errors), relativeL2Mean: mean(runs.map((r) => r.relativeL2Mean)), perRun: errors,
           forwardEvaluations: runs[0].forwardEvaluations, forwardSequential: undefined, denoiserEvaluations: undefined,
-          denoiserSequential: undefined, secondsPerField: mean(runs.map((r) => r.seconds)),
+          denoiserSequential: undefined, secondsPerRun: mean(runs.map((r) => r.seconds)),
         };
         rows.push(row);
         console.log(`noise ${noise}  ${'enkg-pytorch'.padEnd(16)} rel L2 ${row.relativeL2.toFixed(3)} +- ${row.relativeL2Std.toFixed(3)}`
-          + ` (mean ${row.relativeL2Mean.toFixed(3)})  fwd ${kilo(row.forwardEvaluations)}  ${row.secondsPerField.toFixed(0)} s/field`);
+          + ` (mean ${row.relativeL2Mean.toFixed(3)})  fwd ${kilo(row.forwardEvaluations)}  ${row.secondsPerRun.toFixed(0)} s/run`);
       }
     }
   } finally {
     await prior.dispose();
   }
 
-  console.log('\n| algorithm | ' + noises.map((n) => `noise ${n}`).join(' | ') + ' | total fwd | seq fwd | total DM | seq DM | s/field |');
+  console.log('\n| algorithm | ' + noises.map((n) => `noise ${n}`).join(' | ') + ' | total fwd | seq fwd | total DM | seq DM | s/run |');
   console.log('|---|' + noises.map(() => '---|').join('') + '---|---|---|---|---|');
   const optional = (n: unknown): string => (typeof n === 'number' ? kilo(n) : '-');
   for (const name of [...table.map((p) => p.name as string), ...(values.reference ? ['enkg-pytorch'] : [])]) {
@@ -185,7 +195,7 @@ async function main(): Promise<void> {
     });
     const r = mine[0];
     console.log(`| ${name} | ${cells.join(' | ')} | ${optional(r.forwardEvaluations)} | ${optional(r.forwardSequential)}`
-      + ` | ${optional(r.denoiserEvaluations)} | ${optional(r.denoiserSequential)} | ${mean(mine.map((x) => x.secondsPerField as number)).toFixed(0)} |`);
+      + ` | ${optional(r.denoiserEvaluations)} | ${optional(r.denoiserSequential)} | ${mean(mine.map((x) => x.secondsPerRun as number)).toFixed(0)} |`);
   }
   for (const noise of noises) {
     const at = rows.filter((r) => r.noise === noise && r.algorithm !== 'enkg-pytorch');
@@ -193,7 +203,7 @@ async function main(): Promise<void> {
     console.log(`noise ${noise}: best is ${best.algorithm}${best.algorithm === 'enkg' ? '' : ' (EnKG is NOT the best here)'}`);
   }
   writeResults(`accuracy-${backend}`, values.out, {
-    backend, fields, ensemble: N, steps: K, updates: U, vpSteps, executionProvider: prior.executionProvider, reference: values.reference, rows,
+    backend, fields, seeds, ensemble: N, steps: K, updates: U, vpSteps, executionProvider: prior.executionProvider, reference: values.reference, rows,
   });
 }
 
