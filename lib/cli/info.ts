@@ -3,6 +3,12 @@ import { backends, cudaLibraries } from '../backend';
 import { native } from '../binding';
 import { version } from '../version';
 
+/** "not found (tried a, b, c)": the names from a loader reason, without each dlerror message (--json has them). */
+function notLoaded(reason: string): string {
+  const names = [...reason.matchAll(/(?:tried |; )(\S+) \(/g)].map((m) => m[1]);
+  return names.length > 0 ? `not found (tried ${names.join(', ')})` : `not loaded: ${reason}`;
+}
+
 export async function info(json: boolean): Promise<string> {
   const list = await backends();
   const build = native.buildInfo();
@@ -21,7 +27,7 @@ export async function info(json: boolean): Promise<string> {
     if (!b.available && b.reason) lines.push(`        reason: ${b.reason}`);
   }
   if (libraries.length > 0) lines.push('CUDA libraries (dlopen; ENKG_CUDA_LIB_DIR adds directories):');
-  for (const lib of libraries) lines.push(`  ${lib.name.padEnd(6)} ${lib.loaded ? lib.path : `not loaded: ${lib.reason}`}`);
+  for (const lib of libraries) lines.push(`  ${lib.name.padEnd(6)} ${lib.loaded ? lib.path : notLoaded(lib.reason ?? '')}`);
   const auto = list.find((b) => b.name === 'cuda')?.available ? 'cuda' : 'cpu';
   lines.push(`default (backend 'auto'): ${auto}${process.env.ENKG_BACKEND ? ` (ENKG_BACKEND=${process.env.ENKG_BACKEND})` : ''}`);
   return lines.join('\n');
