@@ -37,6 +37,7 @@ export ENKG_CUDA_ARCHITECTURES=${ENKG_CUDA_ARCHITECTURES:-90}
 log "build (architectures $ENKG_CUDA_ARCHITECTURES)"
 node node_modules/cmake-js/bin/cmake-js compile --out build > "$OUT/build.log" 2>&1 || { log "build failed"; tail -30 "$OUT/build.log"; exit 1; }
 node node_modules/typescript/bin/tsc -p tsconfig.json > "$OUT/tsc.log" 2>&1 || { log "tsc failed"; exit 1; }
+chmod 755 dist/cli/main.js  # as build:ts does: the tests start the bin directly
 node dist/cli/main.js info | tee "$OUT/info.txt"
 
 log "CUDA test suite"
