@@ -142,6 +142,8 @@ async function main(): Promise<void> {
             errors.push(relativeL2(result.particles, n, truth));
             meanErrors.push(relativeL2Mean(result.particles, n, truth));
             last = result;
+            console.error(`  noise ${noise} ${plan.name} field ${f} seed ${f * seeds + s}: rel L2 ${errors[errors.length - 1].toFixed(3)}`
+              + ` in ${result.cost.wallSeconds.toFixed(0)} s`);
           }
         }
         const c = last!.cost;
