@@ -348,6 +348,12 @@ CudaProbe runProbe() {
     } else {
       dlclose(driver);
       probe.reason = std::string("no usable CUDA device (cudaGetDeviceCount: ") + cudaGetErrorString(status) + ")";
+      if (status == cudaErrorInsufficientDriver) {
+        probe.reason += "; this build's CUDA runtime is " + std::to_string(CUDART_VERSION / 1000) + "." +
+                        std::to_string(CUDART_VERSION % 1000 / 10) +
+                        ", newer than the driver supports: update the NVIDIA driver, or rebuild enkg with the nvcc "
+                        "of the CUDA version `nvidia-smi` reports";
+      }
     }
     return probe;
   }
