@@ -46,9 +46,12 @@ dim3 grid2d(int64_t rows, int64_t cols) {
 
 __global__ void probeKernel(int* out) { *out = 1; }
 
-// 32 rows per block; the 32 threads of each row sweep the columns with a
-// stride of 32 and their partial sums meet in shared memory.
-__global__ void columnMeanKernel(const float* A, int64_t rows, int64_t cols, int64_t lda, float* out) {
+// Row means of a column-major rows x cols matrix (the mean over columns of
+// each row), accumulated in double. 32 rows per block; the 32 threads of each
+// row sweep the columns with a stride of 32 and their partial sums meet in
+// shared memory.
+template <typename Out>
+__global__ void columnMeanKernel(const float* A, int64_t rows, int64_t cols, int64_t lda, Out* out) {
   __shared__ double partial[32][33];
   const int64_t r = static_cast<int64_t>(blockIdx.x) * 32 + threadIdx.x;
   double acc = 0.0;
@@ -60,7 +63,7 @@ __global__ void columnMeanKernel(const float* A, int64_t rows, int64_t cols, int
   if (threadIdx.y == 0 && r < rows) {
     double total = 0.0;
     for (int k = 0; k < 32; ++k) total += partial[k][threadIdx.x];
-    out[r] = static_cast<float>(total / static_cast<double>(cols));
+    out[r] = static_cast<Out>(total / static_cast<double>(cols));
   }
 }
 
@@ -74,16 +77,6 @@ __global__ void centerColumnsKernel(const float* A, int64_t rows, int64_t cols, 
       D[r + c * ldd] = A[r + c * lda] - mean[r];
     }
   }
-}
-
-// Row means of a column-major N x N matrix: thread n walks row n (adjacent
-// threads read adjacent addresses).
-__global__ void rowMeanKernel(const float* C, int64_t N, double* rowMean) {
-  const int64_t n = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (n >= N) return;
-  double acc = 0.0;
-  for (int64_t k = 0; k < N; ++k) acc += C[n + k * N];
-  rowMean[n] = acc / static_cast<double>(N);
 }
 
 // C <- I - eta (C - rowMean 1^T)
@@ -251,7 +244,7 @@ class CudaDevice final : public Device {
 
   void columnMean(const float* A, int64_t rows, int64_t cols, int64_t lda, float* out) override {
     if (rows == 0) return;
-    columnMeanKernel<<<gridFor(rows, 32, INT_MAX), dim3(32, 32), 0, stream_>>>(A, rows, cols, lda, out);
+    columnMeanKernel<float><<<gridFor(rows, 32, INT_MAX), dim3(32, 32), 0, stream_>>>(A, rows, cols, lda, out);
     ENKG_CUDA(cudaGetLastError());
   }
 
@@ -272,7 +265,8 @@ class CudaDevice final : public Device {
     // N doubles of row means, in a float buffer of twice the length.
     DeviceBuffer scratch(*this, 2 * static_cast<size_t>(N));
     double* rowMean = reinterpret_cast<double*>(scratch.get());
-    rowMeanKernel<<<gridFor(N, 128, INT_MAX), 128, 0, stream_>>>(C, N, rowMean);
+    // (1024 threads per 32 rows: a thread per row would leave most of the GPU idle at N = 2048.)
+    columnMeanKernel<double><<<gridFor(N, 32, INT_MAX), dim3(32, 32), 0, stream_>>>(C, N, N, N, rowMean);
     mixingMatrixKernel<<<grid2d(N, N), 256, 0, stream_>>>(C, N, eta, rowMean);
     ENKG_CUDA(cudaGetLastError());
   }
