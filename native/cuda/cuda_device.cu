@@ -122,17 +122,17 @@ __global__ void sumPartialsKernel(const double* partials, int64_t count, double*
   if (threadIdx.x == 0) *result = acc;
 }
 
-__global__ void dotKernel(const float* a, const float* b, int64_t n, double* result) {
+__global__ void dotKernel(const float* a, const float* b, int64_t n, double* partials) {
   double acc = 0.0;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     acc += static_cast<double>(a[i]) * static_cast<double>(b[i]);
   }
-  blockReduceAdd(acc, result);
+  blockReduceAdd(acc, partials);
 }
 
 __global__ void centeredSumSquaresKernel(const float* A, int64_t rows, int64_t cols, int64_t lda, const float* mean,
-                                         double* result) {
+                                         double* partials) {
   double acc = 0.0;
   for (int64_t c = blockIdx.y; c < cols; c += gridDim.y) {
     for (int64_t r = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; r < rows;
@@ -141,7 +141,7 @@ __global__ void centeredSumSquaresKernel(const float* A, int64_t rows, int64_t c
       acc += v * v;
     }
   }
-  blockReduceAdd(acc, result);
+  blockReduceAdd(acc, partials);
 }
 
 template <bool kNormal>
