@@ -12,7 +12,9 @@ void loadCublas(Api& api, std::string& failure) {
   // dependency, and never pair a cuBLAS with another release's cuBLASLt.
   std::string tried;
   void* handle = nullptr;
-  for (const std::string& suffix : cudalib::sonameSuffixes("cublas")) {
+  // cuBLAS and cuBLASLt follow the CUDA major: 13, then 12.
+  static const std::vector<std::string> kSuffixes = {".so.13", ".so.12", ".so"};
+  for (const std::string& suffix : kSuffixes) {
     std::string ignored, ltPath;
     cudalib::openVersion("cublasLt", suffix, &ignored, &ltPath, /*global=*/true);
     handle = cudalib::openVersion("cublas", suffix, &tried, &api.library);

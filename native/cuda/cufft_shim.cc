@@ -7,8 +7,11 @@ namespace cufft {
 namespace {
 
 void loadCufft(Api& api, std::string& failure) {
+  // cuFFT's soname runs one behind the CUDA major: CUDA 13 ships
+  // libcufft.so.12, CUDA 12 libcufft.so.11.
+  static const std::vector<std::string> kSuffixes = {".so.12", ".so.11", ".so"};
   std::string tried;
-  void* handle = cudalib::open("cufft", &tried, &api.library);
+  void* handle = cudalib::open("cufft", kSuffixes, &tried, &api.library);
   if (handle == nullptr) {
     failure = "cuFFT could not be loaded; tried " + tried +
               ". Install the CUDA toolkit's cuFFT or set ENKG_CUDA_LIB_DIR to the directory holding libcufft.so.*";

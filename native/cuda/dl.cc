@@ -28,14 +28,6 @@ std::vector<std::string> libraryDirs() {
 
 }  // namespace
 
-const std::vector<std::string>& sonameSuffixes(const char* stem) {
-  // cuFFT's soname counts its own versions: CUDA 13 ships libcufft.so.12,
-  // CUDA 12 libcufft.so.11. cuBLAS and cuBLASLt follow the CUDA major.
-  static const std::vector<std::string> cufft = {".so.12", ".so.11", ".so"};
-  static const std::vector<std::string> cublas = {".so.13", ".so.12", ".so"};
-  return std::string(stem) == "cufft" ? cufft : cublas;
-}
-
 void* openVersion(const char* stem, const std::string& suffix, std::string* tried, std::string* path, bool global) {
   std::vector<std::string> names;
   for (const std::string& dir : libraryDirs()) names.push_back(dir + "/lib" + stem + suffix);
@@ -52,8 +44,9 @@ void* openVersion(const char* stem, const std::string& suffix, std::string* trie
   return nullptr;
 }
 
-void* open(const char* stem, std::string* tried, std::string* path, bool global) {
-  for (const std::string& suffix : sonameSuffixes(stem)) {
+void* open(const char* stem, const std::vector<std::string>& suffixes, std::string* tried, std::string* path,
+           bool global) {
+  for (const std::string& suffix : suffixes) {
     if (void* handle = openVersion(stem, suffix, tried, path, global)) return handle;
   }
   return nullptr;

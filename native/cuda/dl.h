@@ -29,11 +29,6 @@ class Lazy {
   std::string failure_;
 };
 
-// The soname suffixes of lib<stem> to try, newest first: .so.13 / .so.12 /
-// .so for cuBLAS (CUDA 13, 12), .so.12 / .so.11 / .so for cuFFT (whose
-// sonames run one behind: CUDA 13 ships libcufft.so.12).
-const std::vector<std::string>& sonameSuffixes(const char* stem);
-
 // Opens lib<stem><suffix> from each directory of $ENKG_CUDA_LIB_DIR, then
 // by soname; returns the handle, or null with every name tried (and why)
 // appended to `tried`. `path` receives what opened. `global` makes its
@@ -41,8 +36,10 @@ const std::vector<std::string>& sonameSuffixes(const char* stem);
 void* openVersion(const char* stem, const std::string& suffix, std::string* tried, std::string* path,
                   bool global = false);
 
-// openVersion over sonameSuffixes(stem), newest first.
-void* open(const char* stem, std::string* tried, std::string* path, bool global = false);
+// openVersion over `suffixes` (newest first; each library's shim knows its
+// own, since they do not all follow the CUDA major).
+void* open(const char* stem, const std::vector<std::string>& suffixes, std::string* tried, std::string* path,
+           bool global = false);
 
 // dlsym that records a missing symbol in `missing`.
 void* symbol(void* handle, const char* name, std::string* missing);
