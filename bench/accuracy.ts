@@ -96,6 +96,24 @@ function runReference(enkg: EnKG, field: number, seed: number, noise: number, de
 const mean = (v: number[]): number => v.reduce((a, b) => a + b, 0) / v.length;
 const std = (v: number[]): number => Math.sqrt(mean(v.map((x) => (x - mean(v)) ** 2)));
 const kilo = (n: number): string => (n >= 1000 ? `${(n / 1000).toFixed(n >= 10000 ? 0 : 1)}k` : String(n));
+const optional = (n: number | undefined): string => (n === undefined ? '-' : kilo(n));
+
+interface Row {
+  noise: number; algorithm: string; settings: Record<string, number | string>; fields: number; seeds: number;
+  relativeL2: number; relativeL2Std: number; relativeL2Mean: number; perRun: number[];
+  forwardEvaluations: number; forwardSequential?: number; denoiserEvaluations?: number; denoiserSequential?: number;
+  secondsPerRun: number;
+}
+
+/** One cell of the table from its runs' errors (per-particle and of the mean), printed as it is made. */
+function makeRow(base: Pick<Row, 'noise' | 'algorithm' | 'settings' | 'fields' | 'seeds' | 'secondsPerRun'>,
+  errors: number[], meanErrors: number[], cost: Pick<Row, 'forwardEvaluations' | 'forwardSequential' | 'denoiserEvaluations' | 'denoiserSequential'>): Row {
+  const row: Row = { ...base, relativeL2: mean(errors), relativeL2Std: std(errors), relativeL2Mean: mean(meanErrors), perRun: errors, ...cost };
+  console.log(`noise ${row.noise}  ${row.algorithm.padEnd(16)} rel L2 ${row.relativeL2.toFixed(3)} +- ${row.relativeL2Std.toFixed(3)}`
+    + ` (mean ${row.relativeL2Mean.toFixed(3)})  fwd ${kilo(row.forwardEvaluations)} / seq ${optional(row.forwardSequential)}`
+    + `  DM ${optional(row.denoiserEvaluations)} / seq ${optional(row.denoiserSequential)}  ${row.secondsPerRun.toFixed(0)} s/run`);
+  return row;
+}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -131,7 +149,7 @@ async function main(): Promise<void> {
   console.log(`matched forward budget ${enkg.config.updates * N * enkg.guidedSteps()} per reconstruction:`);
   for (const p of table) console.log(`  ${p.name.padEnd(16)} ${JSON.stringify(p.settings)}  (${p.budget} forward evaluations)`);
 
-  const rows: Array<Record<string, unknown>> = [];
+  const rows: Row[] = [];
   try {
     for (const noise of noises) {
       for (const plan of table) {
@@ -151,18 +169,10 @@ async function main(): Promise<void> {
               + ` in ${result.cost.wallSeconds.toFixed(0)} s`);
           }
         }
-        const c = last!.cost;
-        const row = {
-          noise, algorithm: plan.name, settings: plan.settings, fields, seeds,
-          relativeL2: mean(errors), relativeL2Std: std(errors), relativeL2Mean: mean(meanErrors), perRun: errors,
-          forwardEvaluations: c.forwardEvaluations, forwardSequential: c.forwardSequential,
-          denoiserEvaluations: c.denoiserEvaluations, denoiserSequential: c.denoiserSequential,
-          secondsPerRun: (Date.now() - started) / 1000 / (fields * seeds),
-        };
-        rows.push(row);
-        console.log(`noise ${noise}  ${plan.name.padEnd(16)} rel L2 ${row.relativeL2.toFixed(3)} +- ${row.relativeL2Std.toFixed(3)}`
-          + ` (mean ${row.relativeL2Mean.toFixed(3)})  fwd ${kilo(c.forwardEvaluations)} / seq ${kilo(c.forwardSequential)}`
-          + `  DM ${kilo(c.denoiserEvaluations)} / seq ${kilo(c.denoiserSequential)}  ${row.secondsPerRun.toFixed(0)} s/run`);
+        const { forwardEvaluations, forwardSequential, denoiserEvaluations, denoiserSequential } = last!.cost;
+        rows.push(makeRow(
+          { noise, algorithm: plan.name, settings: plan.settings, fields, seeds, secondsPerRun: (Date.now() - started) / 1000 / (fields * seeds) },
+          errors, meanErrors, { forwardEvaluations, forwardSequential, denoiserEvaluations, denoiserSequential }));
       }
     }
     if (values.reference) {
@@ -175,16 +185,9 @@ async function main(): Promise<void> {
             runs.push(r);
           }
         }
-        const errors = runs.map((r) => r.relativeL2);
-        const row = {
-          noise, algorithm: 'enkg-pytorch', settings: { N, K, U, g: enkg.config.guidanceScale }, fields, seeds,
-          relativeL2: mean(errors), relativeL2Std: std(errors), relativeL2Mean: mean(runs.map((r) => r.relativeL2Mean)), perRun: errors,
-          forwardEvaluations: runs[0].forwardEvaluations, forwardSequential: undefined, denoiserEvaluations: undefined,
-          denoiserSequential: undefined, secondsPerRun: mean(runs.map((r) => r.seconds)),
-        };
-        rows.push(row);
-        console.log(`noise ${noise}  ${'enkg-pytorch'.padEnd(16)} rel L2 ${row.relativeL2.toFixed(3)} +- ${row.relativeL2Std.toFixed(3)}`
-          + ` (mean ${row.relativeL2Mean.toFixed(3)})  fwd ${kilo(row.forwardEvaluations)}  ${row.secondsPerRun.toFixed(0)} s/run`);
+        rows.push(makeRow(
+          { noise, algorithm: 'enkg-pytorch', settings: { N, K, U, g: enkg.config.guidanceScale }, fields, seeds, secondsPerRun: mean(runs.map((r) => r.seconds)) },
+          runs.map((r) => r.relativeL2), runs.map((r) => r.relativeL2Mean), { forwardEvaluations: runs[0].forwardEvaluations }));
       }
     }
   } finally {
@@ -193,20 +196,19 @@ async function main(): Promise<void> {
 
   console.log('\n| algorithm | ' + noises.map((n) => `noise ${n}`).join(' | ') + ' | total fwd | seq fwd | total DM | seq DM | s/run |');
   console.log('|---|' + noises.map(() => '---|').join('') + '---|---|---|---|---|');
-  const optional = (n: unknown): string => (typeof n === 'number' ? kilo(n) : '-');
   for (const name of [...table.map((p) => p.name as string), ...(values.reference ? ['enkg-pytorch'] : [])]) {
     const mine = rows.filter((r) => r.algorithm === name);
     const cells = noises.map((n) => {
       const r = mine.find((x) => x.noise === n)!;
-      return `${(r.relativeL2 as number).toFixed(3)} +- ${(r.relativeL2Std as number).toFixed(3)}`;
+      return `${r.relativeL2.toFixed(3)} +- ${r.relativeL2Std.toFixed(3)}`;
     });
     const r = mine[0];
     console.log(`| ${name} | ${cells.join(' | ')} | ${optional(r.forwardEvaluations)} | ${optional(r.forwardSequential)}`
-      + ` | ${optional(r.denoiserEvaluations)} | ${optional(r.denoiserSequential)} | ${mean(mine.map((x) => x.secondsPerRun as number)).toFixed(0)} |`);
+      + ` | ${optional(r.denoiserEvaluations)} | ${optional(r.denoiserSequential)} | ${mean(mine.map((x) => x.secondsPerRun)).toFixed(0)} |`);
   }
   for (const noise of noises) {
     const at = rows.filter((r) => r.noise === noise && r.algorithm !== 'enkg-pytorch');
-    const best = at.reduce((a, b) => ((a.relativeL2 as number) <= (b.relativeL2 as number) ? a : b));
+    const best = at.reduce((a, b) => (a.relativeL2 <= b.relativeL2 ? a : b));
     console.log(`noise ${noise}: best is ${best.algorithm}${best.algorithm === 'enkg' ? '' : ' (EnKG is NOT the best here)'}`);
   }
   writeResults(`accuracy-${backend}`, values.out, {

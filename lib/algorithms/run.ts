@@ -355,7 +355,6 @@ export function dataMisfit(y: Float32Array, batch: number, observation: Float32A
   return { mean: counted > 0 ? total / counted : NaN, counted };
 }
 
-
 /** The rows of `a` (rows of `width`) whose ok flag is set, packed. */
 export function packRows(a: Float32Array, width: number, ok: Uint8Array): Float32Array {
   const count = ok.reduce((s, v) => s + v, 0);
