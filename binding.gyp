@@ -10,6 +10,7 @@
         "native/cpu/cpu_device.cc",
         "native/cpu/fftw_plans.cc",
         "native/cpu/navier_stokes_cpu.cc",
+        "native/cpu/navier_stokes_fused_cpu.cc",
         "native/cpu/spectral_filter.cc",
         "native/dispatch.cc",
         "native/napi/args.cc",

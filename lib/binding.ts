@@ -46,6 +46,9 @@ export interface NativeNavierStokesOptions {
   forcing: 'kolmogorov' | 'none';
   precision: 'float32' | 'float64';
   maxSteps?: number;
+  kernel?: 'auto' | 'library' | 'fused';
+  /** Test-only: walk each phase of the CPU run of the fused kernel backwards. */
+  itemOrder?: 'forward' | 'reverse';
 }
 
 export interface NativeAddon {
@@ -66,7 +69,7 @@ export interface NativeAddon {
   benchSgemm(backend: NativeBackend, size: number, repeats: number): Promise<number[]>;
   navierStokesSolve(
     backend: NativeBackend, w0: Float32Array, batch: number, options: NativeNavierStokesOptions, out: Float32Array,
-  ): Promise<{ failures: Array<{ index: number; time: number; stepLimit: boolean }>; steps: number }>;
+  ): Promise<{ failures: Array<{ index: number; time: number; stepLimit: boolean }>; steps: number; kernel: 'library' | 'fused' }>;
   gaussianRandomField(
     backend: NativeBackend, out: Float32Array, count: number,
     options: { resolution: number; alpha: number; tau: number; seed: number; stream?: number },

@@ -39,11 +39,21 @@ export interface NavierStokes2DOptions {
    * failure instead of stalling the batch.
    */
   maxSteps?: number;
+  /**
+   * How the fields are advanced (default 'auto'). 'library': whole batches
+   * through FFTW (CPU) or cuFFT (GPU) between element-wise passes. 'fused':
+   * each field carried through its whole solve by one worker with its own
+   * transforms (on a GPU one thread block, in shared memory; on the CPU a
+   * slow reference run of that algorithm, one thread per field); it needs
+   * dtMode 'sample' and a power-of-two resolution up to 128. 'auto': fused
+   * on a GPU where it applies, else library.
+   */
+  kernel?: 'auto' | 'library' | 'fused';
 }
 
 const OPTION_KEYS = [
   'resolution', 'reynolds', 'time', 'downsample', 'noiseStd', 'scale', 'adaptive', 'dt', 'dtMode', 'forcing',
-  'precision', 'backend', 'maxSteps',
+  'precision', 'backend', 'maxSteps', 'kernel',
 ] as const;
 
 export interface SolveDetails {
@@ -51,11 +61,13 @@ export interface SolveDetails {
   fields: Float32Array;
   failures: SampleFailure[];
   /**
-   * Time steps taken by the longest-running field. In lockstep solves (dtMode
-   * 'batch', and every CUDA solve, where finished fields take no-op steps
-   * until the host next checks, at most 7 more) it is the steps the batch executed.
+   * Time steps taken by the longest-running field (in dtMode 'batch', the
+   * steps the batch took together). Steps a finished field sits out are not
+   * counted, on any backend.
    */
   steps: number;
+  /** The kernel that ran (see NavierStokes2DOptions.kernel). */
+  kernel: 'library' | 'fused';
 }
 
 export class NavierStokes2D implements ForwardModel {
@@ -72,6 +84,7 @@ export class NavierStokes2D implements ForwardModel {
   readonly precision: 'float32' | 'float64';
   readonly backend: BackendOption;
   readonly maxSteps: number;
+  readonly kernel: 'auto' | 'library' | 'fused';
   readonly fieldShape: [1, number, number];
   readonly measurementSize: number;
 
@@ -102,6 +115,7 @@ export class NavierStokes2D implements ForwardModel {
       throw new TypeError(expected("'cpu', 'cuda' or 'auto'", 'backend', this.backend));
     }
     this.maxSteps = opts.maxSteps === undefined ? 0 : requireInteger(opts.maxSteps, 'maxSteps', 0);
+    this.kernel = opts.kernel === undefined ? 'auto' : requireOneOf(opts.kernel, ['auto', 'library', 'fused'] as const, 'kernel');
     this.fieldShape = [1, this.resolution, this.resolution];
     this.measurementSize = (this.resolution / this.downsample) ** 2;
   }
@@ -118,13 +132,14 @@ export class NavierStokes2D implements ForwardModel {
     }
     const backend = await resolveSpectralBackend(this.backend);
     const fields = new Float32Array(w0.length);
-    const { failures, steps } = await callNative(() => native.navierStokesSolve(backend, w0, batch, {
+    const { failures, steps, kernel } = await callNative(() => native.navierStokesSolve(backend, w0, batch, {
       resolution: R, reynolds: this.reynolds, time, adaptive: this.adaptive, dt: this.dt ?? 1e-3,
-      dtMode: this.dtMode, forcing: this.forcing, precision: this.precision, maxSteps: this.maxSteps,
+      dtMode: this.dtMode, forcing: this.forcing, precision: this.precision, maxSteps: this.maxSteps, kernel: this.kernel,
     }, fields));
     return {
       fields,
       steps,
+      kernel,
       failures: failures.map(({ index, time, stepLimit }) => ({
         index, time,
         reason: stepLimit ? `it needed more than maxSteps = ${this.maxSteps} time steps (stopped at t = ${time.toPrecision(4)})`

@@ -36,4 +36,39 @@ SpectralGrid makeSpectralGrid(int R, bool forcing) {
   return g;
 }
 
+std::vector<double> forcingSpectrum(const SpectralGrid& grid) {
+  const int R = grid.R;
+  std::vector<double> spectrum(2 * static_cast<size_t>(R) * grid.Rc, 0.0);
+  if (grid.forcingAmplitude == 0) return spectrum;
+  for (int k2 = 0; k2 < grid.Rc; ++k2) {
+    double re = 0, im = 0;
+    for (int j = 0; j < R; ++j) {
+      re += grid.forcing[j] * std::cos(2 * M_PI * k2 * j / R);
+      im -= grid.forcing[j] * std::sin(2 * M_PI * k2 * j / R);
+    }
+    spectrum[2 * k2] = R * re;
+    spectrum[2 * k2 + 1] = R * im;
+  }
+  return spectrum;
+}
+
+std::vector<double> fftTwiddles(int R) {
+  std::vector<double> tw(2 * static_cast<size_t>(R));
+  for (int t = 0; t < R; ++t) {
+    tw[2 * t] = std::cos(2 * M_PI * t / R);
+    tw[2 * t + 1] = -std::sin(2 * M_PI * t / R);
+  }
+  return tw;
+}
+
+std::string fusedUnsupported(const NavierStokesOptions& o) {
+  const int R = o.resolution;
+  if (R < 4 || R > kFusedMaxResolution || (R & (R - 1)) != 0) {
+    return "the fused kernel handles resolutions that are powers of two from 4 to " +
+           std::to_string(kFusedMaxResolution) + ", not " + std::to_string(R);
+  }
+  if (!o.perSampleDt) return "the fused kernel gives each field its own time step, so it does not run dtMode 'batch'";
+  return "";
+}
+
 }  // namespace enkg

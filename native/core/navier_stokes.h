@@ -17,6 +17,14 @@
 
 namespace enkg {
 
+// Which implementation advances the fields. 'library' transforms whole
+// batches with FFTW or cuFFT between element-wise passes; 'fused' carries
+// each field through its solve in one worker with its own transforms
+// (core/navier_stokes_fused.h): on a GPU the fast path, on the CPU a
+// reference run of the GPU's algorithm. 'auto': fused on a GPU where it
+// applies (fusedUnsupported), else the library path.
+enum class SolverKernel { Auto, Library, Fused };
+
 struct NavierStokesOptions {
   int resolution = 64;
   double reynolds = 200.0;
@@ -30,6 +38,11 @@ struct NavierStokesOptions {
   // (a wild input whose CFL step collapses) stops and is reported as failed,
   // so one bad particle cannot stall a whole solve.
   int64_t maxSteps = 0;
+  SolverKernel kernel = SolverKernel::Auto;
+  // The CPU run of the fused kernel walks each phase's items backwards: the
+  // result must not change (a phase whose items depend on each other would
+  // race on a GPU).
+  bool reverseItems = false;
 };
 
 struct SampleFailure {
@@ -44,6 +57,7 @@ struct NavierStokesReport {
   // Time steps taken by the longest-running field (in dtMode 'batch', the
   // steps the batch took together), counted alike on every backend.
   int64_t steps = 0;
+  bool fused = false;  // which kernel ran
 };
 
 // Wavenumbers and operators of one grid, in double; solvers convert.
@@ -60,6 +74,18 @@ struct SpectralGrid {
 };
 
 SpectralGrid makeSpectralGrid(int R, bool forcing);
+
+// rfft2 of the forcing, R x (R/2 + 1) modes interleaved (re, im), computed
+// exactly: f depends on y only, so rfft2(f)(k1, k2) = R delta(k1) sum_j f_j e^{-2 pi i k2 j / R}.
+std::vector<double> forcingSpectrum(const SpectralGrid& grid);
+
+// e^{-2 pi i t / R} for t < R, interleaved (re, im).
+std::vector<double> fftTwiddles(int R);
+
+// Why the fused kernel cannot run these options (empty: it can). Resolutions
+// it compiles for: powers of two from 4 to kFusedMaxResolution.
+constexpr int kFusedMaxResolution = 128;
+std::string fusedUnsupported(const NavierStokesOptions& opts);
 
 // dt = min(0.5 h / max|u|, 0.5 h^2 / mu), h = 1/R, mu = (1/Re) sqrt(max|f|)
 // (sqrt(max|f|) taken as 1 without forcing), as the reference solver does.

@@ -300,6 +300,7 @@ NavierStokesReport solveBatch(const float* w0, float* out, int64_t batch, const 
 }  // namespace
 
 NavierStokesReport solveNavierStokesCpu(const float* w0, float* out, int64_t batch, const NavierStokesOptions& opts) {
+  if (opts.kernel == SolverKernel::Fused) return solveNavierStokesFusedCpu(w0, out, batch, opts);
   if (opts.doublePrecision) {
     return opts.perSampleDt ? solvePerSample<double>(w0, out, batch, opts) : solveBatch<double>(w0, out, batch, opts);
   }

@@ -12,7 +12,13 @@ namespace enkg {
 // Advances `batch` fields (physical units, batch x R x R, row-major) from
 // t = 0 to opts.time into `out`. A field that becomes non-finite is filled
 // with NaN and reported; the others finish.
+// opts.kernel 'fused' runs the GPU's fused algorithm instead (below).
 NavierStokesReport solveNavierStokesCpu(const float* w0, float* out, int64_t batch, const NavierStokesOptions& opts);
+
+// The fused kernel of core/navier_stokes_fused.h on the CPU, one thread per
+// field: slow next to FFTW, it checks the GPU's algorithm without a GPU.
+NavierStokesReport solveNavierStokesFusedCpu(const float* w0, float* out, int64_t batch,
+                                             const NavierStokesOptions& opts);
 
 struct GrfOptions {
   int resolution = 64;

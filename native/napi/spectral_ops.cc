@@ -1,5 +1,5 @@
 // Exports of the spectral kernels on the torus:
-//   navierStokesSolve(backend, w0, batch, options, out) -> Promise<{ failures, steps }>
+//   navierStokesSolve(backend, w0, batch, options, out) -> Promise<{ failures, steps, kernel }>
 //   gaussianRandomField(backend, out, count, options) -> Promise<void>
 //   spectralFilter(x, batch, resolution, gains, out) -> Promise<void>
 #include <napi.h>
@@ -72,6 +72,15 @@ NavierStokesOptions parseOptions(const Napi::Value& value) {
     throw rangeError("an integer >= 0 (0: no limit)", "maxSteps", formatNumber(maxSteps));
   }
   opts.maxSteps = static_cast<int64_t>(maxSteps);
+  const std::string kernel = stringOption(o, "kernel", "auto");
+  if (kernel != "auto" && kernel != "library" && kernel != "fused") {
+    throw typeError("'auto', 'library' or 'fused'", "kernel", "'" + kernel + "'");
+  }
+  opts.kernel = kernel == "fused" ? SolverKernel::Fused : kernel == "library" ? SolverKernel::Library : SolverKernel::Auto;
+  // Test-only: the order in which the CPU run of the fused kernel walks a phase's items.
+  const std::string order = stringOption(o, "itemOrder", "forward");
+  if (order != "forward" && order != "reverse") throw typeError("'forward' or 'reverse'", "itemOrder", "'" + order + "'");
+  opts.reverseItems = order == "reverse";
   return opts;
 }
 
@@ -120,6 +129,7 @@ Napi::Value NavierStokesSolve(const Napi::CallbackInfo& info) {
           Napi::Object result = Napi::Object::New(env);
           result.Set("failures", list);
           result.Set("steps", static_cast<double>(report->steps));
+          result.Set("kernel", report->fused ? "fused" : "library");
           return result;
         });
   });

@@ -43,11 +43,18 @@ const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
 };
 const maxAbs = (a: ArrayLike<number>): number => maxAbsDiff(a, new Float32Array(a.length));
 
-export function defineNavierStokesSuite(backend: BackendName): void {
-  describe(`NavierStokes2D on ${backend}`, () => {
+/**
+ * `kernel` picks the solver's implementation (NavierStokes2DOptions.kernel);
+ * the GRF tests run once per backend, with the default kernel.
+ */
+export function defineNavierStokesSuite(backend: BackendName, kernel: 'auto' | 'library' | 'fused' = 'auto'): void {
+  const solver = { backend, kernel };
+  // dtMode 'batch' always runs on the library kernel.
+  const lockstepSolver = { backend, kernel: kernel === 'fused' ? 'library' as const : kernel };
+  describe(`NavierStokes2D on ${backend}${kernel === 'auto' ? '' : ` (kernel '${kernel}')`}`, () => {
     it('decays a Taylor-Green vortex as exp(-2t/Re) within 1e-4 (float64, 64^2, no forcing)', async () => {
       const R = 64, Re = 200, T = 1;
-      const ns = new NavierStokes2D({ resolution: R, reynolds: Re, time: T, forcing: 'none', precision: 'float64', backend });
+      const ns = new NavierStokes2D({ resolution: R, reynolds: Re, time: T, forcing: 'none', precision: 'float64', ...solver });
       const w0 = taylorGreen(R);
       const w = await ns.solve(w0, 1);
       const exact = w0.map((v) => v * Math.exp((-2 * T) / Re));
@@ -56,7 +63,7 @@ export function defineNavierStokesSuite(backend: BackendName): void {
 
     it('agrees at 64^2 and 128^2 on the modes both grids resolve', async () => {
       const run = async (R: number): Promise<Float32Array> => new NavierStokes2D({
-        resolution: R, time: 0.5, adaptive: false, dt: 2e-3, precision: 'float64', backend,
+        resolution: R, time: 0.5, adaptive: false, dt: 2e-3, precision: 'float64', ...solver,
       }).solve(smoothField(R), 1);
       const [coarse, fine] = await Promise.all([run(64), run(128)]);
       let worst = 0, scale = 0;
@@ -74,7 +81,7 @@ export function defineNavierStokesSuite(backend: BackendName): void {
       const R = 32;
       const w0 = smoothField(R);
       const at = (dt: number): Promise<Float32Array> => new NavierStokes2D({
-        resolution: R, time: 0.4, adaptive: false, dt, precision: 'float64', backend,
+        resolution: R, time: 0.4, adaptive: false, dt, precision: 'float64', ...solver,
       }).solve(w0, 1);
       const reference = await at(1.25e-4);
       const errors = [];
@@ -86,10 +93,10 @@ export function defineNavierStokesSuite(backend: BackendName): void {
     it('keeps the mean vorticity at zero and, without forcing, decays the enstrophy monotonically', async () => {
       const R = 32;
       const [w0] = [await gaussianRandomField({ resolution: R, count: 1, alpha: 2.5, tau: 7, seed: 4, backend })];
-      const forced = await new NavierStokes2D({ resolution: R, time: 2, backend }).solve(w0.map((v) => v * 20), 1);
+      const forced = await new NavierStokes2D({ resolution: R, time: 2, ...solver }).solve(w0.map((v) => v * 20), 1);
       const mean = forced.reduce((a, b) => a + b, 0) / forced.length;
       expect(Math.abs(mean)).toBeLessThan(1e-5 * maxAbs(forced));
-      const free = new NavierStokes2D({ resolution: R, time: 0.25, forcing: 'none', precision: 'float64', backend });
+      const free = new NavierStokes2D({ resolution: R, time: 0.25, forcing: 'none', precision: 'float64', ...solver });
       let w = w0.map((v) => v * 20);
       let enstrophy = w.reduce((a, b) => a + b * b, 0);
       for (let k = 0; k < 8; k++) {
@@ -104,32 +111,36 @@ export function defineNavierStokesSuite(backend: BackendName): void {
       const R = 32;
       const batch = await gaussianRandomField({ resolution: R, count: 16, alpha: 2.5, tau: 7, seed: 9, backend });
       const fields = batch.map((v) => v * 20);
-      const ns = new NavierStokes2D({ resolution: R, time: 0.5, backend });
+      const ns = new NavierStokes2D({ resolution: R, time: 0.5, ...solver });
       const together = await ns.solve(fields, 16);
       const alone = await ns.solve(fields.slice(5 * R * R, 6 * R * R), 1);
       expect(together.subarray(5 * R * R, 6 * R * R)).toEqual(alone);
       // 'batch' mode takes the smallest step of the batch, so it differs (slightly).
-      const lockstep = await new NavierStokes2D({ resolution: R, time: 0.5, dtMode: 'batch', backend }).solve(fields, 16);
+      const lockstep = await new NavierStokes2D({ resolution: R, time: 0.5, dtMode: 'batch', ...lockstepSolver }).solve(fields, 16);
       expect(lockstep).not.toEqual(together);
       expect(maxAbsDiff(lockstep, together) / maxAbs(together)).toBeLessThan(1e-2);
-      const single = await new NavierStokes2D({ resolution: R, time: 0.5, dtMode: 'batch', backend })
+      const single = await new NavierStokes2D({ resolution: R, time: 0.5, dtMode: 'batch', ...lockstepSolver })
         .solve(fields.slice(5 * R * R, 6 * R * R), 1);
-      expect(single).toEqual(alone);
+      // (alone, on the kernel the lockstep solve ran on)
+      const aloneLibrary = kernel === 'fused'
+        ? await new NavierStokes2D({ resolution: R, time: 0.5, ...lockstepSolver }).solve(fields.slice(5 * R * R, 6 * R * R), 1)
+        : alone;
+      expect(single).toEqual(aloneLibrary);
     });
 
     it('counts the time steps it takes: T / dt with a fixed step, the longest field\'s with per-field steps', async () => {
       const R = 16;
       const w0 = (await gaussianRandomField({ resolution: R, count: 3, alpha: 2.5, tau: 7, seed: 5, backend })).map((v) => v * 20);
-      const fixed = await new NavierStokes2D({ resolution: R, time: 0.25, adaptive: false, dt: 1 / 64, backend }).solveDetailed(w0, 3);
+      const fixed = await new NavierStokes2D({ resolution: R, time: 0.25, adaptive: false, dt: 1 / 64, ...solver }).solveDetailed(w0, 3);
       expect(fixed.steps).toBe(16);
-      const ns = new NavierStokes2D({ resolution: R, time: 0.25, backend });
+      const ns = new NavierStokes2D({ resolution: R, time: 0.25, ...solver });
       const alone: number[] = [];
       for (let b = 0; b < 3; b++) alone.push((await ns.solveDetailed(w0.slice(b * R * R, (b + 1) * R * R), 1)).steps);
       expect(Math.min(...alone)).toBeGreaterThan(16); // the CFL step is below 1/64 for these fields
       // (The CUDA solver runs the batch in lockstep and checks for the end
       // every 8 steps; the no-op steps a finished field sits through do not count.)
       expect((await ns.solveDetailed(w0, 3)).steps).toBe(Math.max(...alone));
-      const still = await new NavierStokes2D({ resolution: R, time: 0, backend }).solveDetailed(w0, 3);
+      const still = await new NavierStokes2D({ resolution: R, time: 0, ...solver }).solveDetailed(w0, 3);
       expect(still.steps).toBe(0);
       expect(maxAbsDiff(still.fields, w0)).toBeLessThan(1e-5 * Math.max(...w0.map(Math.abs))); // a transform round trip
     });
@@ -137,7 +148,7 @@ export function defineNavierStokesSuite(backend: BackendName): void {
     it('stops a field at exactly maxSteps (not a multiple of the CUDA check interval), as the CPU does', async () => {
       const R = 16;
       const w0 = (await gaussianRandomField({ resolution: R, count: 2, alpha: 2.5, tau: 7, seed: 6, backend })).map((v) => v * 20);
-      const ns = new NavierStokes2D({ resolution: R, time: 0.2, backend });
+      const ns = new NavierStokes2D({ resolution: R, time: 0.2, ...solver });
       const s0 = (await ns.solveDetailed(w0.slice(0, R * R), 1)).steps;
       const s1 = (await ns.solveDetailed(w0.slice(R * R), 1)).steps;
       expect(s0).not.toBe(s1);
@@ -146,14 +157,14 @@ export function defineNavierStokesSuite(backend: BackendName): void {
       const full = await ns.solveDetailed(w0, 2);
       // A budget of exactly the steps the quicker field needs: it finishes, bit for bit
       // as without a budget; the other stops there and is reported.
-      const limited = await new NavierStokes2D({ resolution: R, time: 0.2, backend, maxSteps: fewer }).solveDetailed(w0, 2);
+      const limited = await new NavierStokes2D({ resolution: R, time: 0.2, ...solver, maxSteps: fewer }).solveDetailed(w0, 2);
       expect(limited.failures).toEqual([expect.objectContaining({ index: slower, reason: expect.stringContaining('maxSteps') })]);
       expect(limited.failures[0].time).toBeLessThan(0.2);
       expect(limited.steps).toBe(fewer);
       const quick = 1 - slower;
       expect(limited.fields.subarray(quick * R * R, (quick + 1) * R * R)).toEqual(full.fields.subarray(quick * R * R, (quick + 1) * R * R));
       // One step fewer: both stop.
-      const short = await new NavierStokes2D({ resolution: R, time: 0.2, backend, maxSteps: fewer - 1 }).solveDetailed(w0, 2);
+      const short = await new NavierStokes2D({ resolution: R, time: 0.2, ...solver, maxSteps: fewer - 1 }).solveDetailed(w0, 2);
       expect(short.failures.map((f) => f.index)).toEqual([0, 1]);
       expect(short.steps).toBe(fewer - 1);
     });
@@ -163,7 +174,7 @@ export function defineNavierStokesSuite(backend: BackendName): void {
       const good = await gaussianRandomField({ resolution: R, count: 3, alpha: 2.5, tau: 7, seed: 2, backend });
       const fields = good.slice();
       for (let x = 0; x < R * R; x++) fields[R * R + x] *= 1e5; // field 1 violently unstable at this step
-      const ns = new NavierStokes2D({ resolution: R, time: 1, adaptive: false, dt: 0.05, backend });
+      const ns = new NavierStokes2D({ resolution: R, time: 1, adaptive: false, dt: 0.05, ...solver });
       const { fields: out, failures } = await ns.solveDetailed(fields, 3);
       expect(failures).toHaveLength(1);
       expect(failures[0].index).toBe(1);
@@ -178,7 +189,7 @@ export function defineNavierStokesSuite(backend: BackendName): void {
     it('forward() is the solution at T of scale * x, subsampled by 2; observe() adds seeded noise', async () => {
       const R = 16;
       const x = await gaussianRandomField({ resolution: R, count: 2, alpha: 2.5, tau: 7, seed: 5, backend });
-      const ns = new NavierStokes2D({ resolution: R, time: 0.3, backend });
+      const ns = new NavierStokes2D({ resolution: R, time: 0.3, ...solver });
       expect(ns.fieldShape).toEqual([1, R, R]);
       expect(ns.measurementSize).toBe(64);
       const y = await ns.forward(x, 2);
@@ -188,7 +199,7 @@ export function defineNavierStokesSuite(backend: BackendName): void {
           for (let j = 0; j < 8; j++) expect(y[b * 64 + i * 8 + j]).toBe(full[b * 256 + 2 * i * 16 + 2 * j]);
         }
       }
-      const noisy = new NavierStokes2D({ resolution: R, time: 0.3, noiseStd: 2, backend });
+      const noisy = new NavierStokes2D({ resolution: R, time: 0.3, noiseStd: 2, ...solver });
       const o1 = await noisy.observe(x, { seed: 1 });
       expect(await noisy.observe(x, { seed: 1 })).toEqual(o1);
       let s2 = 0;
@@ -198,6 +209,7 @@ export function defineNavierStokesSuite(backend: BackendName): void {
     });
   });
 
+  if (kernel !== 'auto') return;
   describe(`gaussianRandomField on ${backend}`, () => {
     it('matches its analytic spectrum: mean power per wavenumber shell within 5% over 2000 samples', async () => {
       const R = 32, alpha = 2.5, tau = 7;

@@ -1,0 +1,459 @@
+// The fused Navier-Stokes solver: one worker carries one field through its
+// whole solve (SPEC.md 4.1, the scheme of cpu/navier_stokes_cpu.cc), with its
+// own FFTs over three R x (R + 2) work buffers. On a GPU the worker is a
+// thread block and the buffers live in shared memory, so a time step's
+// transforms never touch device memory (cuda/navier_stokes_fused.cu); on the
+// CPU the same code runs with one thread per field, which is how it is
+// tested (cpu/navier_stokes_fused_cpu.cc).
+//
+// The code is written against an executor `Exec` that says how a phase's
+// independent items are spread over the worker's threads:
+//   ex.forEach(n, f)            f(i) for i < n; no two items touch the same value
+//   ex.sync()                   every item of the previous phase is done
+//   ex.exchange<V, N>(ld, st)   v_i = ld(i) for all i < N, then st(i, v_i) for all
+//                               i: every load happens before any store, so the
+//                               items may read and write the same values
+//   ex.maxOf<T>(n, f, &finite)  max of f(i) >= 0, and whether all were finite
+//   ex.allOf(n, f)              whether f(i) holds for every i
+// Every thread of a worker runs the same control flow and ends with the same
+// values (time, step, status), which come out of the reductions.
+//
+// Transforms: radix-4 (and one radix-2) Stockham passes along columns or
+// pairs of rows, in place through `exchange`. A 2D real transform is
+// (forward) row pairs packed as z = x_a + i x_b, split into the two rows'
+// half spectra, then columns; the inverse runs the other way. Like FFTW and
+// cuFFT the transforms are unnormalised and the inverse ignores the imaginary
+// parts of a row's k = 0 and k = R/2 coefficients.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <type_traits>
+
+#include "navier_stokes.h"
+
+#if defined(__CUDACC__)
+#define ENKG_FUSED __device__ __forceinline__
+#define ENKG_UNROLL _Pragma("unroll")
+#else
+#define ENKG_FUSED inline
+#define ENKG_UNROLL
+#endif
+
+namespace enkg {
+namespace fused {
+
+template <typename T>
+struct Cx {
+  T re, im;
+};
+template <typename T>
+struct Two {
+  Cx<T> v[2];
+};
+template <typename T>
+struct Four {
+  Cx<T> v[4];
+};
+
+// Sizes of one resolution. A work buffer holds R rows of S values: as a real
+// field, value (i, j) at i S + j; as a half spectrum, mode (i, k) at i S + 2k
+// (real part) and i S + 2k + 1 (imaginary part).
+template <int R>
+struct Grid {
+  static_assert(R >= 4 && (R & (R - 1)) == 0, "the fused solver needs a power-of-two resolution");
+  static constexpr int Rc = R / 2 + 1;
+  static constexpr int S = R + 2;
+  static constexpr int H = R * Rc;      // modes of a half spectrum
+  static constexpr int buffer = R * S;  // values of a work buffer
+};
+
+// Per-mode operators (natural half-spectrum order p = i Rc + k, as
+// SpectralGrid) and the twiddles e^{-2 pi i t / R}, t < R (interleaved).
+template <typename T>
+struct Tables {
+  const T *kx, *ky, *invLap, *dealias, *viscous;
+  const T* forcing;  // 2H values (re, im), null without forcing
+  const T* twiddle;  // 2R values
+};
+
+// A worker's memory: three work buffers, and the field's state (its
+// spectrum, the first Heun stage's nonlinear term, and the predictor).
+template <typename T>
+struct Work {
+  T *a, *b, *c;
+  Cx<T>*wh, *n1, *wt;
+};
+
+struct Params {
+  double reynolds, time, dt, forcingAmplitude;
+  bool adaptive;
+  int64_t maxSteps;
+};
+
+struct FieldResult {
+  int64_t steps;
+  double time;  // reached
+  bool failed, stepLimit;
+};
+
+template <typename T>
+ENKG_FUSED bool finiteValue(T x) {
+#if defined(__CUDA_ARCH__)
+  return isfinite(x);
+#else
+  return std::isfinite(x);
+#endif
+}
+
+// q q + v v rounded as the CPU solver rounds it (no fused multiply-add), so
+// both take the same adaptive steps.
+ENKG_FUSED float squaredNorm(float q, float v) {
+#if defined(__CUDA_ARCH__)
+  return __fadd_rn(__fmul_rn(q, q), __fmul_rn(v, v));
+#else
+  return q * q + v * v;
+#endif
+}
+ENKG_FUSED double squaredNorm(double q, double v) {
+#if defined(__CUDA_ARCH__)
+  return __dadd_rn(__dmul_rn(q, q), __dmul_rn(v, v));
+#else
+  return q * q + v * v;
+#endif
+}
+
+// ---- transforms ----------------------------------------------------------
+
+// Complex lines of length R inside a buffer: element e of line l has its real
+// part at l * lineStep + e * elemStep and its imaginary part imStep further.
+// Items of a pass are numbered line-fastest (columns: neighbouring threads
+// read neighbouring columns) or element-fastest (rows).
+struct Lines {
+  int count, lineStep, elemStep, imStep;
+  bool lineFastest;
+};
+
+template <int R>
+constexpr Lines columnLines() {
+  return {R / 2 + 1, 2, R + 2, 1, true};
+}
+template <int R>
+constexpr Lines rowPairLines() {
+  return {R / 2, 2 * (R + 2), 1, R + 2, false};
+}
+
+// x * (c + i s)
+template <typename T>
+ENKG_FUSED Cx<T> rotate(Cx<T> x, T c, T s) {
+  return {x.re * c - x.im * s, x.re * s + x.im * c};
+}
+
+// One Stockham pass of radix `r` over `lines` with `count` lines; p is the
+// product of the earlier passes' radices. Butterfly t of a line reads
+// elements t + m R/r, twiddles them by w^(m (t mod p)) with w = e^(-+2 pi i / (p r)),
+// and writes its r-point DFT to elements (t - t mod p) r + t mod p + m p.
+template <int R, int r, int count, typename T, class Exec>
+ENKG_FUSED void fftPass(const Exec& ex, T* buf, const Lines lines, int p, bool inverse, const T* tw) {
+  constexpr int q = R / r;
+  using V = typename std::conditional<r == 4, Four<T>, Two<T>>::type;
+  const int twStep = R / (p * r);
+  auto locate = [&](int item, int* line, int* t) {
+    if (lines.lineFastest) {
+      *line = item % count;
+      *t = item / count;
+    } else {
+      *line = item / q;
+      *t = item % q;
+    }
+  };
+  ex.template exchange<V, count * q>(
+      [&](int item) {
+        int line, t;
+        locate(item, &line, &t);
+        const int k = t % p;
+        const T* base = buf + line * lines.lineStep;
+        V u;
+ENKG_UNROLL
+        for (int m = 0; m < r; ++m) {
+          const T* e = base + (t + m * q) * lines.elemStep;
+          u.v[m] = {e[0], e[lines.imStep]};
+          if (m > 0 && k > 0) {
+            const int idx = m * k * twStep;
+            u.v[m] = rotate(u.v[m], tw[2 * idx], inverse ? -tw[2 * idx + 1] : tw[2 * idx + 1]);
+          }
+        }
+        if (r == 2) {
+          const Cx<T> a = u.v[0], b = u.v[1];
+          u.v[0] = {a.re + b.re, a.im + b.im};
+          u.v[1] = {a.re - b.re, a.im - b.im};
+        } else {
+          const Cx<T> t0 = {u.v[0].re + u.v[r / 2].re, u.v[0].im + u.v[r / 2].im};
+          const Cx<T> t1 = {u.v[0].re - u.v[r / 2].re, u.v[0].im - u.v[r / 2].im};
+          const Cx<T> t2 = {u.v[1].re + u.v[r - 1].re, u.v[1].im + u.v[r - 1].im};
+          const Cx<T> d = {u.v[1].re - u.v[r - 1].re, u.v[1].im - u.v[r - 1].im};
+          // d * (-i) forward, d * (+i) inverse
+          const Cx<T> t3 = inverse ? Cx<T>{-d.im, d.re} : Cx<T>{d.im, -d.re};
+          u.v[0] = {t0.re + t2.re, t0.im + t2.im};
+          u.v[1] = {t1.re + t3.re, t1.im + t3.im};
+          u.v[r / 2] = {t0.re - t2.re, t0.im - t2.im};
+          u.v[r - 1] = {t1.re - t3.re, t1.im - t3.im};
+        }
+        return u;
+      },
+      [&](int item, const V& u) {
+        int line, t;
+        locate(item, &line, &t);
+        const int k = t % p;
+        T* base = buf + line * lines.lineStep + ((t - k) * r + k) * lines.elemStep;
+ENKG_UNROLL
+        for (int m = 0; m < r; ++m) {
+          T* e = base + m * p * lines.elemStep;
+          e[0] = u.v[m].re;
+          e[lines.imStep] = u.v[m].im;
+        }
+      });
+}
+
+// A full length-R transform of every line: radix 4 while it divides, then 2.
+template <int R, int count, typename T, class Exec>
+ENKG_FUSED void fftLines(const Exec& ex, T* buf, const Lines lines, bool inverse, const T* tw) {
+  int p = 1;
+  for (; p * 4 <= R; p *= 4) fftPass<R, 4, count>(ex, buf, lines, p, inverse, tw);
+  if (p < R) fftPass<R, 2, count>(ex, buf, lines, p, inverse, tw);
+}
+
+// Half spectra of rows 2r, 2r+1 -> z = Y_a + i Y_b over all R frequencies (the
+// Hermitian extension), stored split: Re z in row 2r, Im z in row 2r + 1.
+template <int R, typename T, class Exec>
+ENKG_FUSED void halfRowsToPairs(const Exec& ex, T* buf) {
+  constexpr int K = R / 2 + 1, S = R + 2;
+  ex.template exchange<Two<T>, (R / 2) * K>(
+      [&](int item) {
+        const int r = item / K, k = item % K;
+        const T* a = buf + 2 * r * S + 2 * k;
+        const T* b = a + S;
+        Two<T> z;
+        if (k == 0 || k == R / 2) {
+          z.v[0] = {a[0], b[0]};
+          z.v[1] = z.v[0];
+        } else {
+          z.v[0] = {a[0] - b[1], a[1] + b[0]};  // Y_a(k) + i Y_b(k)
+          z.v[1] = {a[0] + b[1], b[0] - a[1]};  // conj(Y_a(k)) + i conj(Y_b(k)) at R - k
+        }
+        return z;
+      },
+      [&](int item, const Two<T>& z) {
+        const int r = item / K, k = item % K;
+        T* a = buf + 2 * r * S;
+        T* b = a + S;
+        a[k] = z.v[0].re;
+        b[k] = z.v[0].im;
+        if (k != 0 && k != R / 2) {
+          a[R - k] = z.v[1].re;
+          b[R - k] = z.v[1].im;
+        }
+      });
+}
+
+// The inverse of halfRowsToPairs for the forward transform: the spectrum Z of
+// z = x_a + i x_b gives X_a(k) = (Z(k) + conj Z(-k)) / 2 and
+// X_b(k) = (Z(k) - conj Z(-k)) / 2i, k <= R/2, written interleaved.
+template <int R, typename T, class Exec>
+ENKG_FUSED void pairsToHalfRows(const Exec& ex, T* buf) {
+  constexpr int K = R / 2 + 1, S = R + 2;
+  ex.template exchange<Two<T>, (R / 2) * K>(
+      [&](int item) {
+        const int r = item / K, k = item % K, mk = (R - k) % R;
+        const T* a = buf + 2 * r * S;
+        const T* b = a + S;
+        const Cx<T> z = {a[k], b[k]}, zm = {a[mk], b[mk]};
+        const T half = T(0.5);
+        Two<T> y;
+        y.v[0] = {(z.re + zm.re) * half, (z.im - zm.im) * half};
+        y.v[1] = {(z.im + zm.im) * half, (zm.re - z.re) * half};
+        return y;
+      },
+      [&](int item, const Two<T>& y) {
+        const int r = item / K, k = item % K;
+        T* a = buf + 2 * r * S + 2 * k;
+        T* b = a + S;
+        a[0] = y.v[0].re;
+        a[1] = y.v[0].im;
+        b[0] = y.v[1].re;
+        b[1] = y.v[1].im;
+      });
+}
+
+// Half spectrum -> real field, in place (unnormalised, as a C2R transform).
+template <int R, typename T, class Exec>
+ENKG_FUSED void inverse2d(const Exec& ex, T* buf, const T* tw) {
+  fftLines<R, R / 2 + 1>(ex, buf, columnLines<R>(), true, tw);
+  halfRowsToPairs<R>(ex, buf);
+  fftLines<R, R / 2>(ex, buf, rowPairLines<R>(), true, tw);
+}
+
+// Real field -> half spectrum, in place (unnormalised, as an R2C transform).
+template <int R, typename T, class Exec>
+ENKG_FUSED void forward2d(const Exec& ex, T* buf, const T* tw) {
+  fftLines<R, R / 2>(ex, buf, rowPairLines<R>(), false, tw);
+  pairsToHalfRows<R>(ex, buf);
+  fftLines<R, R / 2 + 1>(ex, buf, columnLines<R>(), false, tw);
+}
+
+// ---- the solver ----------------------------------------------------------
+
+template <int R, typename T, class Exec>
+class FieldSolver {
+ public:
+  using G = Grid<R>;
+  ENKG_FUSED FieldSolver(const Exec& ex, const Work<T>& w, const Tables<T>& tb, const Params& o)
+      : ex_(ex), w_(w), tb_(tb), o_(o) {}
+
+  // Solves one field: w0 and out are R x R floats (physical units); a field
+  // that fails is written as NaN.
+  ENKG_FUSED FieldResult solve(const float* w0, float* out) {
+    ex_.forEach(R * R, [&](int x) { w_.a[(x / R) * G::S + x % R] = static_cast<T>(w0[x]); });
+    ex_.sync();
+    forward2d<R>(ex_, w_.a, tb_.twiddle);
+    ex_.forEach(G::H, [&](int p) { w_.wh[p] = load(w_.a, p); });
+    ex_.sync();
+
+    FieldResult result{0, 0.0, false, false};
+    double dt = nextStep();
+    bool ok = finiteValue(dt);
+    while (ok && result.time < o_.time) {
+      if (o_.maxSteps > 0 && result.steps == o_.maxSteps) {
+        ok = false;
+        result.stepLimit = true;
+        break;
+      }
+      const double current = result.time + dt > o_.time ? o_.time - result.time : dt;
+      step(static_cast<T>(current));
+      result.time += current;
+      ++result.steps;
+      dt = nextStep();
+      ok = finiteValue(dt);
+    }
+    result.failed = !ok;
+    if (ok) {
+      ex_.forEach(G::H, [&](int p) { store(w_.a, p, w_.wh[p]); });
+      ex_.sync();
+      inverse2d<R>(ex_, w_.a, tb_.twiddle);
+      const T scale = T(1) / static_cast<T>(R * R);
+      ex_.forEach(R * R, [&](int x) { out[x] = static_cast<float>(w_.a[(x / R) * G::S + x % R] * scale); });
+    } else {
+      ex_.forEach(R * R, [&](int x) { out[x] = NAN; });
+    }
+    ex_.sync();
+    return result;
+  }
+
+ private:
+  static ENKG_FUSED Cx<T> load(const T* buf, int p) {
+    const T* e = buf + (p / G::Rc) * G::S + 2 * (p % G::Rc);
+    return {e[0], e[1]};
+  }
+  static ENKG_FUSED void store(T* buf, int p, Cx<T> v) {
+    T* e = buf + (p / G::Rc) * G::S + 2 * (p % G::Rc);
+    e[0] = v.re;
+    e[1] = v.im;
+  }
+
+  // The next step: adaptive from the current spectrum's velocity, or the
+  // fixed dt; NaN when the field is no longer finite.
+  ENKG_FUSED double nextStep() {
+    if (!o_.adaptive) {
+      const bool finite = ex_.allOf(G::H, [&](int p) { return finiteValue(w_.wh[p].re) && finiteValue(w_.wh[p].im); });
+      return finite ? o_.dt : NAN;
+    }
+    ex_.forEach(G::H, [&](int p) {
+      const Cx<T> w = w_.wh[p];
+      const T psiRe = w.re * tb_.invLap[p], psiIm = w.im * tb_.invLap[p];
+      store(w_.b, p, {-tb_.ky[p] * psiIm, tb_.ky[p] * psiRe});
+      store(w_.c, p, {tb_.kx[p] * psiIm, -tb_.kx[p] * psiRe});
+    });
+    ex_.sync();
+    inverse2d<R>(ex_, w_.b, tb_.twiddle);
+    inverse2d<R>(ex_, w_.c, tb_.twiddle);
+    bool finite = true;
+    const T best = ex_.template maxOf<T>(R * R, [&](int x) {
+      const int o = (x / R) * G::S + x % R;
+      return squaredNorm(w_.b[o], w_.c[o]);
+    }, &finite);
+    if (!finite) return NAN;
+    const double speed = std::sqrt(static_cast<double>(best)) * (1.0 / static_cast<double>(R * R));
+    return adaptiveTimeStep(speed, R, o_.reynolds, o_.forcingAmplitude);
+  }
+
+  // a, b, c <- the physical dealiased vorticity and velocity of `src`;
+  // b, c <- the spectra of q w and v w.
+  ENKG_FUSED void nonlinearProducts(const Cx<T>* src) {
+    ex_.forEach(G::H, [&](int p) {
+      const Cx<T> w = src[p];
+      const T mask = tb_.dealias[p];
+      const T re = w.re * mask, im = w.im * mask;
+      const T psiRe = re * tb_.invLap[p], psiIm = im * tb_.invLap[p];
+      store(w_.a, p, {re, im});
+      store(w_.b, p, {-tb_.ky[p] * psiIm, tb_.ky[p] * psiRe});  // psi_y
+      store(w_.c, p, {tb_.kx[p] * psiIm, -tb_.kx[p] * psiRe});  // -psi_x
+    });
+    ex_.sync();
+    inverse2d<R>(ex_, w_.a, tb_.twiddle);
+    inverse2d<R>(ex_, w_.b, tb_.twiddle);
+    inverse2d<R>(ex_, w_.c, tb_.twiddle);
+    const T scale = T(1) / static_cast<T>(R * R);
+    const T scale2 = scale * scale;
+    ex_.forEach(R * R, [&](int x) {
+      const int o = (x / R) * G::S + x % R;
+      const T w = w_.a[o] * scale2;
+      w_.b[o] *= w;
+      w_.c[o] *= w;
+    });
+    ex_.sync();
+    forward2d<R>(ex_, w_.b, tb_.twiddle);
+    forward2d<R>(ex_, w_.c, tb_.twiddle);
+  }
+
+  // The nonlinear term at mode p from the products: -i (kx A + ky B) + f.
+  ENKG_FUSED Cx<T> nonlinearAt(int p) const {
+    const Cx<T> A = load(w_.b, p), B = load(w_.c, p);
+    const T sRe = tb_.kx[p] * A.re + tb_.ky[p] * B.re;
+    const T sIm = tb_.kx[p] * A.im + tb_.ky[p] * B.im;
+    Cx<T> n = {sIm, -sRe};
+    if (tb_.forcing != nullptr) {
+      n.re += tb_.forcing[2 * p];
+      n.im += tb_.forcing[2 * p + 1];
+    }
+    return n;
+  }
+
+  // One Heun predictor-corrector step with Crank-Nicolson viscosity.
+  ENKG_FUSED void step(T dt) {
+    const T half = T(0.5);
+    nonlinearProducts(w_.wh);
+    ex_.forEach(G::H, [&](int p) {
+      const Cx<T> n = nonlinearAt(p), w = w_.wh[p];
+      const T nu = tb_.viscous[p], hn = half * nu, denom = T(1) + half * dt * nu;
+      w_.n1[p] = n;
+      w_.wt[p] = {(w.re + dt * (n.re - hn * w.re)) / denom, (w.im + dt * (n.im - hn * w.im)) / denom};
+    });
+    ex_.sync();
+    nonlinearProducts(w_.wt);
+    ex_.forEach(G::H, [&](int p) {
+      const Cx<T> n2 = nonlinearAt(p), n1 = w_.n1[p], w = w_.wh[p];
+      const T nu = tb_.viscous[p], hn = half * nu, denom = T(1) + half * dt * nu;
+      const T driveRe = half * (n1.re + n2.re), driveIm = half * (n1.im + n2.im);
+      w_.wh[p] = {(w.re + dt * (driveRe - hn * w.re)) / denom, (w.im + dt * (driveIm - hn * w.im)) / denom};
+    });
+    ex_.sync();
+  }
+
+  const Exec& ex_;
+  Work<T> w_;
+  Tables<T> tb_;
+  Params o_;
+};
+
+}  // namespace fused
+}  // namespace enkg
