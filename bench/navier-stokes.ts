@@ -12,6 +12,8 @@
 // bandwidth as the driver reports it.
 //
 // Options: --resolutions 64,128  --batches 16,256,2048  --backend all|cpu|cuda
+//   --kernels auto (comma-separated NavierStokes2DOptions.kernel values, each
+//   timed in turn; the reference runs once per cell)
 //   --time 1  --fields 256 (distinct initial fields; larger batches repeat them)
 //   --budget 240 (seconds: a cell whose estimate, from the B = 16 rate, is
 //   longer is skipped and says so)  --reference-device cpu|cuda  --out FILE
@@ -71,8 +73,13 @@ async function main(): Promise<void> {
       backend: { type: 'string', default: 'all' }, time: { type: 'string', default: '1' },
       fields: { type: 'string', default: '256' }, budget: { type: 'string', default: '240' },
       'reference-device': { type: 'string', default: 'cpu' }, out: { type: 'string' },
+      kernels: { type: 'string', default: 'auto' },
     },
   });
+  const kernels = String(values.kernels).split(',') as Array<'auto' | 'library' | 'fused'>;
+  for (const k of kernels) {
+    if (!['auto', 'library', 'fused'].includes(k)) throw new Error(`--kernels: expected auto, library or fused, got ${k}`);
+  }
   const resolutions = String(values.resolutions).split(',').map(Number);
   const batches = String(values.batches).split(',').map(Number);
   const T = Number(values.time), budget = Number(values.budget), distinct = Number(values.fields);
@@ -84,15 +91,17 @@ async function main(): Promise<void> {
   }
   const rows: Array<Record<string, unknown>> = [];
   console.log(`Navier-Stokes solve to T = ${T} from fields at t = 5; fields/s (higher is better)\n`);
-  console.log('backend    R      B   enkg fields/s   reference fields/s   speedup   agreement (rel L2, B = 16)   steps   ms/step   floor ms/step');
-  for (const backend of wanted) {
+  console.log('backend kernel    R      B   enkg fields/s   reference fields/s   speedup   agreement (rel L2, B = 16)   steps   ms/step   floor ms/step');
+  const references = new Map<string, { run: ReferenceRun | string; agreement?: number }>();
+  for (const backend of wanted) for (const kernel of kernels) {
     for (const R of resolutions) {
       const file = await initialFields(R, Math.min(distinct, Math.max(...batches)));
       const fields = (await readNpy(file)).data as Float32Array;
       let oursRate16 = 0, refRate16 = 0;
       for (const B of batches) {
         const w0 = tile(fields, R * R, B);
-        const model = new NavierStokes2D({ resolution: R, time: T, backend });
+        const model = new NavierStokes2D({ resolution: R, time: T, backend, kernel });
+        let ran = '';
         // enkg is timed before and after the reference and the two rates
         // averaged, so a drift of machine speed during the cell cancels.
         let steps = 0, stepSeconds: number[] = [];
@@ -102,6 +111,7 @@ async function main(): Promise<void> {
           const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
           if (solved.failures.length > 0) throw new Error(`${solved.failures.length} of ${B} fields failed: ${solved.failures[0].reason}`);
           steps = solved.steps;
+          ran = solved.kernel;
           stepSeconds.push(seconds / solved.steps);
           return B / seconds;
         };
@@ -116,7 +126,12 @@ async function main(): Promise<void> {
         }
         let reference: ReferenceRun | string;
         let agreement: number | undefined;
-        if (refRate16 > 0 && B / refRate16 > budget) {
+        const known = references.get(`${backend} ${R} ${B}`);
+        if (known) {
+          reference = known.run;
+          agreement = known.agreement;
+          if (B === batches[0] && typeof reference !== 'string') refRate16 = reference.fieldsPerSecond;
+        } else if (refRate16 > 0 && B / refRate16 > budget) {
           reference = `skipped (~${(B / refRate16).toFixed(0)} s)`;
         } else {
           const input = path.join(RESULTS_DIR, `ns-input-${R}-${B}.npy`);
@@ -135,6 +150,7 @@ async function main(): Promise<void> {
               agreement = Math.sqrt(d / n);
             }
           }
+          references.set(`${backend} ${R} ${B}`, { run: reference, agreement });
         }
         if (typeof ours === 'number') {
           ours = (before + (await timeOurs())) / 2;
@@ -148,7 +164,7 @@ async function main(): Promise<void> {
         const bandwidth = probed.find((b) => b.name === backend)?.memoryBandwidth;
         const floorMs = bandwidth ? 1000 * stepFloorBytes(R, B) / bandwidth : undefined;
         stepSeconds = [];
-        console.log(`${backend.padEnd(7)} ${String(R).padStart(4)} ${String(B).padStart(6)}   ` +
+        console.log(`${backend.padEnd(7)} ${(ran || kernel).padEnd(7)} ${String(R).padStart(4)} ${String(B).padStart(6)}   ` +
           `${(typeof ours === 'number' ? ours.toFixed(2) : ours).padStart(13)}   ` +
           `${(refRate !== undefined ? refRate.toFixed(2) : String(reference)).padStart(18)}   ` +
           `${(speedup !== undefined ? `${speedup.toFixed(2)}x` : '-').padStart(7)}   ` +
@@ -156,7 +172,7 @@ async function main(): Promise<void> {
           `${String(steps || '-').padStart(5)}   ${(msPerStep !== undefined ? msPerStep.toFixed(3) : '-').padStart(7)}   ` +
           `${floorMs !== undefined ? `${floorMs.toFixed(3)} (${(msPerStep! / floorMs).toFixed(2)}x floor)` : '-'}`);
         rows.push({
-          backend, resolution: R, batch: B, time: T, enkgFieldsPerSecond: ours, reference, speedup, agreement,
+          backend, kernel: ran || kernel, resolution: R, batch: B, time: T, enkgFieldsPerSecond: ours, reference, speedup, agreement,
           steps, msPerStep, floorBytesPerStep: stepFloorBytes(R, B), memoryBandwidth: bandwidth, floorMsPerStep: floorMs,
         });
       }

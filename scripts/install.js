@@ -25,7 +25,8 @@ function run(command, args, what) {
 }
 
 const cmakeJs = require.resolve('cmake-js/bin/cmake-js', { paths: [root] });
-const args = [cmakeJs, 'compile', '--out', 'build'];
+// Sources compile in parallel (the CUDA files take minutes each with nvcc).
+const args = [cmakeJs, 'compile', '--out', 'build', '--parallel', String(Math.max(1, require('node:os').cpus().length))];
 if (process.env.ENKG_DEBUG_BUILD) args.push('--debug');
 run(process.execPath, args, 'building the native addon with cmake-js');
 

@@ -45,7 +45,8 @@ export interface NavierStokes2DOptions {
    * each field carried through its whole solve by one worker with its own
    * transforms (on a GPU one thread block, in shared memory; on the CPU a
    * slow reference run of that algorithm, one thread per field); it needs
-   * dtMode 'sample' and a power-of-two resolution up to 128. 'auto': fused
+   * dtMode 'sample' and a power-of-two resolution from 16 to 128
+   * (on a GPU, float64 up to 64). 'auto': fused
    * on a GPU where it applies, else library.
    */
   kernel?: 'auto' | 'library' | 'fused';

@@ -1,5 +1,7 @@
 #include "navier_stokes.h"
 
+#include "errors.h"
+
 namespace enkg {
 
 SpectralGrid makeSpectralGrid(int R, bool forcing) {
@@ -63,12 +65,16 @@ std::vector<double> fftTwiddles(int R) {
 
 std::string fusedUnsupported(const NavierStokesOptions& o) {
   const int R = o.resolution;
-  if (R < 4 || R > kFusedMaxResolution || (R & (R - 1)) != 0) {
-    return "the fused kernel handles resolutions that are powers of two from 4 to " +
-           std::to_string(kFusedMaxResolution) + ", not " + std::to_string(R);
+  if (R < kFusedMinResolution || R > kFusedMaxResolution || (R & (R - 1)) != 0) {
+    return "the fused kernel handles resolutions that are powers of two from " + std::to_string(kFusedMinResolution) +
+           " to " + std::to_string(kFusedMaxResolution) + ", not " + std::to_string(R);
   }
   if (!o.perSampleDt) return "the fused kernel gives each field its own time step, so it does not run dtMode 'batch'";
   return "";
+}
+
+void refuseFusedKernel(const std::string& why) {
+  throw rangeError("options the fused kernel can run", "kernel 'fused'", "options for which " + why);
 }
 
 }  // namespace enkg

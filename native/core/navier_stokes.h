@@ -83,9 +83,12 @@ std::vector<double> forcingSpectrum(const SpectralGrid& grid);
 std::vector<double> fftTwiddles(int R);
 
 // Why the fused kernel cannot run these options (empty: it can). Resolutions
-// it compiles for: powers of two from 4 to kFusedMaxResolution.
-constexpr int kFusedMaxResolution = 128;
+// it compiles for: powers of two from kFusedMinResolution to kFusedMaxResolution.
+constexpr int kFusedMinResolution = 16, kFusedMaxResolution = 128;
 std::string fusedUnsupported(const NavierStokesOptions& opts);
+
+// Throws the RangeError for kernel 'fused' asked of options it cannot run.
+[[noreturn]] void refuseFusedKernel(const std::string& why);
 
 // dt = min(0.5 h / max|u|, 0.5 h^2 / mu), h = 1/R, mu = (1/Re) sqrt(max|f|)
 // (sqrt(max|f|) taken as 1 without forcing), as the reference solver does.

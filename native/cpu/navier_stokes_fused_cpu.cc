@@ -101,8 +101,6 @@ NavierStokesReport solveFused(const float* w0, float* out, int64_t batch, const 
 template <typename T>
 NavierStokesReport dispatchResolution(const float* w0, float* out, int64_t batch, const NavierStokesOptions& o) {
   switch (o.resolution) {
-    case 4: return solveFused<4, T>(w0, out, batch, o);
-    case 8: return solveFused<8, T>(w0, out, batch, o);
     case 16: return solveFused<16, T>(w0, out, batch, o);
     case 32: return solveFused<32, T>(w0, out, batch, o);
     case 64: return solveFused<64, T>(w0, out, batch, o);
@@ -116,7 +114,7 @@ NavierStokesReport dispatchResolution(const float* w0, float* out, int64_t batch
 NavierStokesReport solveNavierStokesFusedCpu(const float* w0, float* out, int64_t batch,
                                              const NavierStokesOptions& opts) {
   const std::string why = fusedUnsupported(opts);
-  if (!why.empty()) throw rangeError("options the fused kernel can run", "kernel 'fused'", "options for which " + why);
+  if (!why.empty()) refuseFusedKernel(why);
   return opts.doublePrecision ? dispatchResolution<double>(w0, out, batch, opts)
                               : dispatchResolution<float>(w0, out, batch, opts);
 }

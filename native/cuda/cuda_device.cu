@@ -13,17 +13,11 @@
 #include "../core/errors.h"
 #include "../core/philox.h"
 #include "cublas_shim.h"
+#include "cuda_check.h"
 #include "cufft_shim.h"
 
 namespace enkg {
 namespace {
-
-void check(cudaError_t status, const char* what) {
-  if (status != cudaSuccess) {
-    throw runtimeError(std::string("CUDA error in ") + what + ": " + cudaGetErrorString(status));
-  }
-}
-#define ENKG_CUDA(call) check((call), #call)
 
 int cublasInt(int64_t v, const char* what) {
   if (v < 0 || v > INT_MAX) throw rangeError("a matrix dimension below 2^31", what, std::to_string(v));

@@ -10,15 +10,11 @@
 
 #include "../core/errors.h"
 #include "../core/philox.h"
+#include "cuda_check.h"
 #include "cufft_shim.h"
 
 namespace enkg {
 namespace {
-
-void check(cudaError_t status, const char* what) {
-  if (status != cudaSuccess) throw runtimeError(std::string("CUDA error in ") + what + ": " + cudaGetErrorString(status));
-}
-#define NS_CUDA(call) check((call), #call)
 
 const cufft::Api& cufftApi() {
   std::string reason;
@@ -52,17 +48,6 @@ cufft::Result planMany(const cufft::Api& api, cufft::Handle* plan, int R, int ty
 template <typename T>
 struct Complex {
   T x, y;
-};
-
-// Device memory for n elements of E, released on scope exit.
-template <typename E>
-class Buffer {
- public:
-  Buffer(Device& device, size_t n) : buffer_(device, (n * sizeof(E) + sizeof(float) - 1) / sizeof(float)) {}
-  E* get() const { return reinterpret_cast<E*>(buffer_.get()); }
-
- private:
-  DeviceBuffer buffer_;
 };
 
 // Batched R x R real <-> half-complex plans (default layouts), destroyed on
@@ -340,53 +325,41 @@ NavierStokesReport solve(Device& device, const float* w0Host, float* outHost, in
   // Grid operators, uploaded once.
   auto upload = [&](const std::vector<double>& values) {
     std::vector<T> typed(values.begin(), values.end());
-    auto buffer = std::make_shared<Buffer<T>>(device, typed.size());
-    NS_CUDA(cudaMemcpyAsync(buffer->get(), typed.data(), typed.size() * sizeof(T), cudaMemcpyHostToDevice, stream));
-    NS_CUDA(cudaStreamSynchronize(stream));
+    auto buffer = std::make_shared<DeviceArray<T>>(device, typed.size());
+    ENKG_CUDA(cudaMemcpyAsync(buffer->get(), typed.data(), typed.size() * sizeof(T), cudaMemcpyHostToDevice, stream));
+    ENKG_CUDA(cudaStreamSynchronize(stream));
     return buffer;
   };
   std::vector<double> viscous(host.lap.size());
   for (size_t p = 0; p < viscous.size(); ++p) viscous[p] = host.lap[p] / o.reynolds;
   auto kx = upload(host.kx), ky = upload(host.ky), invLap = upload(host.invLap), dealias = upload(host.dealias),
        nu = upload(viscous);
-  // Forcing spectrum: f depends on y only, so rfft2(f)(k1, k2) = R delta(k1) sum_j f_j e^{-2 pi i k2 j / R}.
-  std::shared_ptr<Buffer<Complex<T>>> forcing;
-  if (o.forcing) {
-    std::vector<Complex<T>> fh(static_cast<size_t>(H), Complex<T>{0, 0});
-    for (int k2 = 0; k2 < host.Rc; ++k2) {
-      double re = 0, im = 0;
-      for (int j = 0; j < R; ++j) {
-        re += host.forcing[j] * std::cos(2 * M_PI * k2 * j / R);
-        im -= host.forcing[j] * std::sin(2 * M_PI * k2 * j / R);
-      }
-      fh[k2] = {static_cast<T>(R * re), static_cast<T>(R * im)};
-    }
-    forcing = std::make_shared<Buffer<Complex<T>>>(device, fh.size());
-    NS_CUDA(cudaMemcpyAsync(forcing->get(), fh.data(), fh.size() * sizeof(Complex<T>), cudaMemcpyHostToDevice, stream));
-  }
+  // Forcing spectrum (exact, core/navier_stokes.cc), interleaved (re, im).
+  std::shared_ptr<DeviceArray<T>> forcing;
+  if (o.forcing) forcing = upload(forcingSpectrum(host));
   const GridView<T> g{kx->get(), ky->get(), invLap->get(), dealias->get(), nu->get(),
-                      forcing ? forcing->get() : nullptr, H, batch};
+                      forcing ? reinterpret_cast<const Complex<T>*>(forcing->get()) : nullptr, H, batch};
 
   const Plans<T> plans(R, batch, stream);
   const size_t spectra = static_cast<size_t>(H * batch), reals = static_cast<size_t>(points * batch);
-  Buffer<Complex<T>> wh(device, spectra), wt(device, spectra), n1(device, spectra), n2(device, spectra),
+  DeviceArray<Complex<T>> wh(device, spectra), wt(device, spectra), n1(device, spectra), n2(device, spectra),
       a(device, spectra), b(device, spectra), c(device, spectra);
-  Buffer<T> w(device, reals), q(device, reals), v(device, reals);
-  Buffer<float> staging(device, reals);
-  Buffer<double> clockMemory(device, 5 * static_cast<size_t>(batch));
-  Buffer<long long> counters(device, static_cast<size_t>(batch) + 1);  // steps per field, then busyAt
+  DeviceArray<T> w(device, reals), q(device, reals), v(device, reals);
+  DeviceArray<float> staging(device, reals);
+  DeviceArray<double> clockMemory(device, 5 * static_cast<size_t>(batch));
+  DeviceArray<long long> counters(device, static_cast<size_t>(batch) + 1);  // steps per field, then busyAt
   Clock clock{clockMemory.get(), clockMemory.get() + batch, clockMemory.get() + 2 * batch,
               clockMemory.get() + 3 * batch, counters.get(), counters.get() + batch};
   double* speed2 = clockMemory.get() + 4 * batch;
-  NS_CUDA(cudaMemsetAsync(clockMemory.get(), 0, 3 * batch * sizeof(double), stream));
-  NS_CUDA(cudaMemsetAsync(clock.steps, 0, batch * sizeof(long long), stream));
+  ENKG_CUDA(cudaMemsetAsync(clockMemory.get(), 0, 3 * batch * sizeof(double), stream));
+  ENKG_CUDA(cudaMemsetAsync(clock.steps, 0, batch * sizeof(long long), stream));
   {
     std::vector<double> minusOne(static_cast<size_t>(batch), -1.0);
-    NS_CUDA(cudaMemcpyAsync(clock.failedAt, minusOne.data(), batch * sizeof(double), cudaMemcpyHostToDevice, stream));
-    NS_CUDA(cudaStreamSynchronize(stream));
+    ENKG_CUDA(cudaMemcpyAsync(clock.failedAt, minusOne.data(), batch * sizeof(double), cudaMemcpyHostToDevice, stream));
+    ENKG_CUDA(cudaStreamSynchronize(stream));
   }
 
-  NS_CUDA(cudaMemcpyAsync(staging.get(), w0Host, reals * sizeof(float), cudaMemcpyHostToDevice, stream));
+  ENKG_CUDA(cudaMemcpyAsync(staging.get(), w0Host, reals * sizeof(float), cudaMemcpyHostToDevice, stream));
   fromFloat<T><<<linearGrid(reals), 256, 0, stream>>>(staging.get(), w.get(), reals);
   plans.forward(w.get(), wh.get());
 
@@ -419,7 +392,7 @@ NavierStokesReport solve(Device& device, const float* w0Host, float* outHost, in
   // the last field finished (exact no-ops for every field, not counted in
   // its steps).
   const int kCheck = 8;
-  NS_CUDA(cudaMemsetAsync(clock.busyAt, 0xFF, sizeof(long long), stream));  // -1
+  ENKG_CUDA(cudaMemsetAsync(clock.busyAt, 0xFF, sizeof(long long), stream));  // -1
   for (int64_t iteration = 0; o.time > 0; ++iteration) {
     planStep<<<linearGrid(batch), 256, 0, stream>>>(clock, batch, o.time, static_cast<long long>(iteration));
     nonlinear(wh.get(), n1.get());
@@ -427,29 +400,29 @@ NavierStokesReport solve(Device& device, const float* w0Host, float* outHost, in
     nonlinear(wt.get(), n2.get());
     heun<T, true><<<grid, 256, 0, stream>>>(g, wh.get(), n1.get(), n2.get(), nullptr, clock.current);
     nextSteps();
-    NS_CUDA(cudaGetLastError());
+    ENKG_CUDA(cudaGetLastError());
     // Out of steps: every field has taken at most maxSteps; those still short
     // of T fail below, as on the CPU.
     if (o.maxSteps > 0 && iteration + 1 >= o.maxSteps) break;
     if (iteration % kCheck == kCheck - 1) {
       long long busy = -1;
-      NS_CUDA(cudaMemcpyAsync(&busy, clock.busyAt, sizeof(long long), cudaMemcpyDeviceToHost, stream));
-      NS_CUDA(cudaStreamSynchronize(stream));
+      ENKG_CUDA(cudaMemcpyAsync(&busy, clock.busyAt, sizeof(long long), cudaMemcpyDeviceToHost, stream));
+      ENKG_CUDA(cudaStreamSynchronize(stream));
       if (busy != iteration) break;
     }
   }
   std::vector<long long> steps(static_cast<size_t>(batch));
-  NS_CUDA(cudaMemcpyAsync(steps.data(), clock.steps, batch * sizeof(long long), cudaMemcpyDeviceToHost, stream));
+  ENKG_CUDA(cudaMemcpyAsync(steps.data(), clock.steps, batch * sizeof(long long), cudaMemcpyDeviceToHost, stream));
   std::vector<double> reached(static_cast<size_t>(batch));
-  NS_CUDA(cudaMemcpyAsync(reached.data(), clock.time, batch * sizeof(double), cudaMemcpyDeviceToHost, stream));
+  ENKG_CUDA(cudaMemcpyAsync(reached.data(), clock.time, batch * sizeof(double), cudaMemcpyDeviceToHost, stream));
 
   std::vector<double> failedAt(static_cast<size_t>(batch));
-  NS_CUDA(cudaMemcpyAsync(failedAt.data(), clock.failedAt, batch * sizeof(double), cudaMemcpyDeviceToHost, stream));
-  NS_CUDA(cudaMemcpyAsync(a.get(), wh.get(), spectra * sizeof(Complex<T>), cudaMemcpyDeviceToDevice, stream));
+  ENKG_CUDA(cudaMemcpyAsync(failedAt.data(), clock.failedAt, batch * sizeof(double), cudaMemcpyDeviceToHost, stream));
+  ENKG_CUDA(cudaMemcpyAsync(a.get(), wh.get(), spectra * sizeof(Complex<T>), cudaMemcpyDeviceToDevice, stream));
   plans.inverse(a.get(), w.get());
   toFloat<T><<<fieldsGrid(points, batch), 256, 0, stream>>>(w.get(), staging.get(), points, batch, scale, clock.failedAt);
-  NS_CUDA(cudaMemcpyAsync(outHost, staging.get(), reals * sizeof(float), cudaMemcpyDeviceToHost, stream));
-  NS_CUDA(cudaStreamSynchronize(stream));
+  ENKG_CUDA(cudaMemcpyAsync(outHost, staging.get(), reals * sizeof(float), cudaMemcpyDeviceToHost, stream));
+  ENKG_CUDA(cudaStreamSynchronize(stream));
   NavierStokesReport report;
   for (long long taken : steps) report.steps = std::max<int64_t>(report.steps, taken);
   std::vector<SampleFailure>& failures = report.failures;
@@ -495,6 +468,12 @@ __global__ void grfHermitian(Complex<double>* spec, int R, int Rc, int64_t count
 
 NavierStokesReport solveNavierStokesCuda(Device& device, const float* w0, float* out, int64_t batch,
                                          const NavierStokesOptions& opts) {
+  if (opts.kernel != SolverKernel::Library) {
+    NavierStokesReport report;
+    std::string why;
+    if (solveNavierStokesFusedCuda(device, w0, out, batch, opts, &report, &why)) return report;
+    if (opts.kernel == SolverKernel::Fused) refuseFusedKernel(why);
+  }
   return opts.doublePrecision ? solve<double>(device, w0, out, batch, opts) : solve<float>(device, w0, out, batch, opts);
 }
 
@@ -504,11 +483,11 @@ void gaussianRandomFieldCuda(Device& device, float* out, int64_t count, const Gr
   const int64_t H = static_cast<int64_t>(R) * Rc, points = static_cast<int64_t>(R) * R;
   std::vector<double> amp = grfModeAmplitudes(R, o.alpha, o.tau);
   for (double& a : amp) a *= 0.5 * static_cast<double>(points);
-  Buffer<double> ampDevice(device, amp.size());
-  NS_CUDA(cudaMemcpyAsync(ampDevice.get(), amp.data(), amp.size() * sizeof(double), cudaMemcpyHostToDevice, stream));
-  Buffer<Complex<double>> spec(device, static_cast<size_t>(H * count));
-  Buffer<double> field(device, static_cast<size_t>(points * count));
-  Buffer<float> staging(device, static_cast<size_t>(points * count));
+  DeviceArray<double> ampDevice(device, amp.size());
+  ENKG_CUDA(cudaMemcpyAsync(ampDevice.get(), amp.data(), amp.size() * sizeof(double), cudaMemcpyHostToDevice, stream));
+  DeviceArray<Complex<double>> spec(device, static_cast<size_t>(H * count));
+  DeviceArray<double> field(device, static_cast<size_t>(points * count));
+  DeviceArray<float> staging(device, static_cast<size_t>(points * count));
   grfSpectrum<<<fieldsGrid(H, count), 256, 0, stream>>>(spec.get(), ampDevice.get(), H, count, o.seed, o.firstStream);
   grfHermitian<<<dim3(static_cast<unsigned>((R + 127) / 128), static_cast<unsigned>(std::min<int64_t>(count, 65535))), 128,
                  0, stream>>>(spec.get(), R, Rc, count);
@@ -516,9 +495,9 @@ void gaussianRandomFieldCuda(Device& device, float* out, int64_t count, const Gr
   plans.inverse(spec.get(), field.get());
   toFloat<double><<<fieldsGrid(points, count), 256, 0, stream>>>(field.get(), staging.get(), points, count,
                                                                  1.0 / static_cast<double>(points), nullptr);
-  NS_CUDA(cudaGetLastError());
-  NS_CUDA(cudaMemcpyAsync(out, staging.get(), points * count * sizeof(float), cudaMemcpyDeviceToHost, stream));
-  NS_CUDA(cudaStreamSynchronize(stream));
+  ENKG_CUDA(cudaGetLastError());
+  ENKG_CUDA(cudaMemcpyAsync(out, staging.get(), points * count * sizeof(float), cudaMemcpyDeviceToHost, stream));
+  ENKG_CUDA(cudaStreamSynchronize(stream));
 }
 
 }  // namespace enkg

@@ -35,7 +35,7 @@ nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
 
 export ENKG_CUDA_ARCHITECTURES=${ENKG_CUDA_ARCHITECTURES:-90}
 log "build (architectures $ENKG_CUDA_ARCHITECTURES)"
-node node_modules/cmake-js/bin/cmake-js compile --out build > "$OUT/build.log" 2>&1 || { log "build failed"; tail -30 "$OUT/build.log"; exit 1; }
+node node_modules/cmake-js/bin/cmake-js compile --out build --parallel "$(nproc)" > "$OUT/build.log" 2>&1 || { log "build failed"; tail -30 "$OUT/build.log"; exit 1; }
 node node_modules/typescript/bin/tsc -p tsconfig.json > "$OUT/tsc.log" 2>&1 || { log "tsc failed"; exit 1; }
 chmod 755 dist/cli/main.js  # as build:ts does: the tests start the bin directly
 node dist/cli/main.js info | tee "$OUT/info.txt"
@@ -57,8 +57,8 @@ log "Navier-Stokes benchmark (cuda); ENKG_PYTORCH_DIR=${ENKG_PYTORCH_DIR:-unset,
 # 32 distinct initial fields per resolution (pack.sh brings them; larger
 # batches repeat them), so the device does not spend time generating them.
 mkdir -p bench/data && cp "$dev"/bench-data/*.npy bench/data/ 2>/dev/null
-node -r ts-node/register/transpile-only bench/navier-stokes.ts --backend cuda --batches 16,256,2048 --fields 32 \
-  --reference-device cuda --budget 120 --out "$OUT/bench-ns-cuda.json" > "$OUT/bench-ns-cuda.txt" 2>&1
+node -r ts-node/register/transpile-only bench/navier-stokes.ts --backend cuda --kernels fused,library \
+  --batches 16,256,2048 --fields 32 --reference-device cuda --budget 120 --out "$OUT/bench-ns-cuda.json" > "$OUT/bench-ns-cuda.txt" 2>&1
 cat "$OUT/bench-ns-cuda.txt"
 if [ -n "${ENKG_PYTORCH_DIR:-}" ]; then
   # The reference EnKG on the GPU with the shipped prior's PyTorch weights:

@@ -42,9 +42,38 @@ describeOnBackend('cuda')('CPU and CUDA agree', () => {
     const w0 = cpuGrf.map((v) => v * 20);
     for (const dtMode of ['sample', 'batch'] as const) {
       const cpu = await new NavierStokes2D({ resolution: 64, time: 1, dtMode, backend: 'cpu' }).solve(w0, 32);
-      const gpu = await new NavierStokes2D({ resolution: 64, time: 1, dtMode, backend: 'cuda' }).solve(w0, 32);
+      const gpu = await new NavierStokes2D({ resolution: 64, time: 1, dtMode, backend: 'cuda', kernel: 'library' }).solve(w0, 32);
       expect(maxRelativeError(gpu, cpu)).toBeLessThan(1e-5);
     }
+  });
+
+  it.each([64, 128])('runs the fused kernel at %i^2 as the CPU runs it: same steps, 1e-5 relative', async (R) => {
+    const w0 = (await gaussianRandomField({ resolution: R, count: 64, alpha: 2.5, tau: 7, seed: 7, backend: 'cpu' })).map((v) => v * 20);
+    const time = R === 128 ? 0.25 : 1; // the CPU run of the fused kernel is slow
+    const gpu = await new NavierStokes2D({ resolution: R, time, backend: 'cuda', kernel: 'fused' }).solveDetailed(w0, 64);
+    const cpuFused = await new NavierStokes2D({ resolution: R, time, backend: 'cpu', kernel: 'fused' }).solveDetailed(w0, 64);
+    const cpu = await new NavierStokes2D({ resolution: R, time, backend: 'cpu' }).solveDetailed(w0, 64);
+    expect(gpu.kernel).toBe('fused');
+    expect(gpu.failures).toEqual([]);
+    expect(gpu.steps).toBe(cpu.steps);
+    expect(maxRelativeError(gpu.fields, cpuFused.fields)).toBeLessThan(1e-5);
+    expect(maxRelativeError(gpu.fields, cpu.fields)).toBeLessThan(1e-5);
+    // and identical bits on repeat, whatever order the blocks take the fields in
+    const again = await new NavierStokes2D({ resolution: R, time, backend: 'cuda', kernel: 'fused' }).solveDetailed(w0, 64);
+    expect(Buffer.from(again.fields.buffer).equals(Buffer.from(gpu.fields.buffer))).toBe(true);
+  });
+
+  it("chooses the fused kernel on 'auto' where it applies, and cuFFT elsewhere", async () => {
+    const w0 = (await gaussianRandomField({ resolution: 64, count: 2, alpha: 2.5, tau: 7, seed: 8, backend: 'cpu' })).map((v) => v * 20);
+    const solve = (opts: object) => new NavierStokes2D({ resolution: 64, time: 0.05, backend: 'cuda', ...opts }).solveDetailed(w0, 2);
+    expect((await solve({})).kernel).toBe('fused');
+    expect((await solve({ dtMode: 'batch' })).kernel).toBe('library');
+    expect((await solve({ kernel: 'library' })).kernel).toBe('library');
+    const w256 = new Float32Array(256 * 256 * 2);
+    const big = await new NavierStokes2D({ resolution: 256, time: 0.01, backend: 'cuda' }).solveDetailed(w256, 2);
+    expect(big.kernel).toBe('library');
+    await expect(new NavierStokes2D({ resolution: 128, precision: 'float64', backend: 'cuda', kernel: 'fused' })
+      .solve(new Float32Array(128 * 128), 1)).rejects.toThrow(/float64 up to 64\^2/);
   });
 
   it('runs EnKG to the same particles within float tolerance, and bit-identically on repeat', async () => {

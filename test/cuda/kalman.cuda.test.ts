@@ -1,5 +1,6 @@
-// The CUDA backend runs the same suite as the CPU; skipped, with the probe's
-// reason printed, where no GPU answers.
+// The CUDA backend runs the same suite as the CPU (the Navier-Stokes suite on
+// both of its kernels); skipped, with the probe's reason printed, where no
+// GPU answers.
 import { describeOnBackend } from '../helpers/backends';
 import { defineKalmanSuite } from '../suites/kalman.suite';
 import { defineNavierStokesSuite } from '../suites/navier-stokes.suite';
@@ -8,5 +9,6 @@ import { defineRandomSuite } from '../suites/random.suite';
 describeOnBackend('cuda')('CUDA backend', () => {
   defineKalmanSuite('cuda');
   defineRandomSuite('cuda');
-  defineNavierStokesSuite('cuda');
+  defineNavierStokesSuite('cuda'); // the fused kernel where it applies, else cuFFT
+  defineNavierStokesSuite('cuda', 'library'); // cuFFT throughout
 });
