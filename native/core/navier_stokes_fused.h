@@ -13,13 +13,18 @@
 //   ex.exchange<V, N>(ld, st)   v_i = ld(i) for all i < N, then st(i, v_i) for all
 //                               i: every load happens before any store, so the
 //                               items may read and write the same values
+//   ex.lineGroups<G, State>(count, phase...)
+//                               for each of `count` lines, a group of G lanes
+//                               runs phase(line, lane, state) for every phase
+//                               in turn, all lanes finishing one phase before
+//                               any starts the next (fftLines)
 //   ex.maxOf<T>(n, f, &finite)  max of f(i) >= 0, and whether all were finite
 //   ex.allOf(n, f)              whether f(i) holds for every i
 // Every thread of a worker runs the same control flow and ends with the same
 // values (time, step, status), which come out of the reductions.
 //
-// Transforms: radix-4 (and one radix-2) Stockham passes along columns or
-// pairs of rows, in place through `exchange`. A 2D real transform is
+// Transforms: four-step FFTs along columns or pairs of rows, a group of
+// lanes per line with the values in registers (fftLines). A 2D real transform is
 // (forward) row pairs packed as z = x_a + i x_b, split into the two rows'
 // half spectra, then columns; the inverse runs the other way. Like FFTW and
 // cuFFT the transforms are unnormalised and the inverse ignores the imaginary
@@ -32,11 +37,16 @@
 
 #include "navier_stokes.h"
 
+// ENKG_FUSED_CALL: a function called from many places (the 2D transforms),
+// compiled once rather than inlined at each, which would multiply the code
+// (and nvcc's compile time) by the number of call sites.
 #if defined(__CUDACC__)
 #define ENKG_FUSED __device__ __forceinline__
+#define ENKG_FUSED_CALL __device__ __noinline__
 #define ENKG_UNROLL _Pragma("unroll")
 #else
 #define ENKG_FUSED inline
+#define ENKG_FUSED_CALL inline
 #define ENKG_UNROLL
 #endif
 
@@ -50,10 +60,6 @@ struct Cx {
 template <typename T>
 struct Two {
   Cx<T> v[2];
-};
-template <typename T>
-struct Four {
-  Cx<T> v[4];
 };
 
 // Sizes of one resolution. A work buffer holds R rows of S values: as a real
@@ -125,102 +131,136 @@ ENKG_FUSED double squaredNorm(double q, double v) {
 
 // ---- transforms ----------------------------------------------------------
 
-// Complex lines of length R inside a buffer: element e of line l has its real
-// part at l * lineStep + e * elemStep and its imaginary part imStep further.
-// Items of a pass are numbered line-fastest (columns: neighbouring threads
-// read neighbouring columns) or element-fastest (rows).
-struct Lines {
-  int count, lineStep, elemStep, imStep;
-  bool lineFastest;
-};
-
-template <int R>
-constexpr Lines columnLines() {
-  return {R / 2 + 1, 2, R + 2, 1, true};
-}
-template <int R>
-constexpr Lines rowPairLines() {
-  return {R / 2, 2 * (R + 2), 1, R + 2, false};
-}
-
 // x * (c + i s)
 template <typename T>
 ENKG_FUSED Cx<T> rotate(Cx<T> x, T c, T s) {
   return {x.re * c - x.im * s, x.re * s + x.im * c};
 }
 
-// One Stockham pass of radix `r` over `lines` with `count` lines; p is the
-// product of the earlier passes' radices. Butterfly t of a line reads
-// elements t + m R/r, twiddles them by w^(m (t mod p)) with w = e^(-+2 pi i / (p r)),
-// and writes its r-point DFT to elements (t - t mod p) r + t mod p + m p.
-template <int R, int r, int count, typename T, class Exec>
-ENKG_FUSED void fftPass(const Exec& ex, T* buf, const Lines lines, int p, bool inverse, const T* tw) {
-  constexpr int q = R / r;
-  using V = typename std::conditional<r == 4, Four<T>, Two<T>>::type;
-  const int twStep = R / (p * r);
-  auto locate = [&](int item, int* line, int* t) {
-    if (lines.lineFastest) {
-      *line = item % count;
-      *t = item / count;
-    } else {
-      *line = item / q;
-      *t = item % q;
-    }
-  };
-  ex.template exchange<V, count * q>(
-      [&](int item) {
-        int line, t;
-        locate(item, &line, &t);
-        const int k = t % p;
-        const T* base = buf + line * lines.lineStep;
-        V u;
-ENKG_UNROLL
-        for (int m = 0; m < r; ++m) {
-          const T* e = base + (t + m * q) * lines.elemStep;
-          u.v[m] = {e[0], e[lines.imStep]};
-          if (m > 0 && k > 0) {
-            const int idx = m * k * twStep;
-            u.v[m] = rotate(u.v[m], tw[2 * idx], inverse ? -tw[2 * idx + 1] : tw[2 * idx + 1]);
-          }
-        }
-        if (r == 2) {
-          const Cx<T> a = u.v[0], b = u.v[1];
-          u.v[0] = {a.re + b.re, a.im + b.im};
-          u.v[1] = {a.re - b.re, a.im - b.im};
-        } else {
-          const Cx<T> t0 = {u.v[0].re + u.v[r / 2].re, u.v[0].im + u.v[r / 2].im};
-          const Cx<T> t1 = {u.v[0].re - u.v[r / 2].re, u.v[0].im - u.v[r / 2].im};
-          const Cx<T> t2 = {u.v[1].re + u.v[r - 1].re, u.v[1].im + u.v[r - 1].im};
-          const Cx<T> d = {u.v[1].re - u.v[r - 1].re, u.v[1].im - u.v[r - 1].im};
-          // d * (-i) forward, d * (+i) inverse
-          const Cx<T> t3 = inverse ? Cx<T>{-d.im, d.re} : Cx<T>{d.im, -d.re};
-          u.v[0] = {t0.re + t2.re, t0.im + t2.im};
-          u.v[1] = {t1.re + t3.re, t1.im + t3.im};
-          u.v[r / 2] = {t0.re - t2.re, t0.im - t2.im};
-          u.v[r - 1] = {t1.re - t3.re, t1.im - t3.im};
-        }
-        return u;
-      },
-      [&](int item, const V& u) {
-        int line, t;
-        locate(item, &line, &t);
-        const int k = t % p;
-        T* base = buf + line * lines.lineStep + ((t - k) * r + k) * lines.elemStep;
-ENKG_UNROLL
-        for (int m = 0; m < r; ++m) {
-          T* e = base + m * p * lines.elemStep;
-          e[0] = u.v[m].re;
-          e[lines.imStep] = u.v[m].im;
-        }
-      });
+// e^(-+2 pi i t / R) from the table of e^(-2 pi i t / R).
+template <typename T>
+ENKG_FUSED Cx<T> twiddleAt(const T* tw, int t, bool inverse) {
+  return {tw[2 * t], inverse ? -tw[2 * t + 1] : tw[2 * t + 1]};
 }
 
-// A full length-R transform of every line: radix 4 while it divides, then 2.
+// An N-point DFT (N a power of two up to 16) of values held in registers,
+// radix-2 decimation in time; w_N^m is table entry m * stride (R / N).
+template <int N, typename T>
+ENKG_FUSED void dftInRegisters(Cx<T> (&v)[N], const T* tw, int stride, bool inverse) {
+ENKG_UNROLL
+  for (int i = 0; i < N; ++i) {
+    int j = 0;
+ENKG_UNROLL
+    for (int bit = 1, rest = i; bit < N; bit <<= 1, rest >>= 1) j = (j << 1) | (rest & 1);
+    if (i < j) {
+      const Cx<T> t = v[i];
+      v[i] = v[j];
+      v[j] = t;
+    }
+  }
+ENKG_UNROLL
+  for (int len = 2; len <= N; len <<= 1) {
+ENKG_UNROLL
+    for (int start = 0; start < N; start += len) {
+ENKG_UNROLL
+      for (int m = 0; m < len / 2; ++m) {
+        const Cx<T> a = v[start + m];
+        Cx<T> b = v[start + m + len / 2];
+        if (m > 0) {
+          const Cx<T> w = twiddleAt(tw, m * (N / len) * stride, inverse);
+          b = rotate(b, w.re, w.im);
+        }
+        v[start + m] = {a.re + b.re, a.im + b.im};
+        v[start + m + len / 2] = {a.re - b.re, a.im - b.im};
+      }
+    }
+  }
+}
+
+// Complex lines of length R inside a buffer: element e of line l has its real
+// part at l * lineStep + e * elemStep and its imaginary part imStep further.
+struct Lines {
+  int lineStep, elemStep, imStep;
+};
+
+template <int R>
+constexpr Lines columnLines() {
+  return {2, R + 2, 1};
+}
+template <int R>
+constexpr Lines rowPairLines() {
+  return {2 * (R + 2), 1, R + 2};
+}
+
+// A length-R DFT of every line, each by a group of G = R/16 lanes that hold
+// 16 values each in registers (the "four-step" split R = G x 16): lane g
+// transforms elements g + G e (e < 16), twiddles them by w_R^(g k2), and
+// parks them at g + G k2; then lane j gathers k2 = j, j + G, ... from every
+// lane and finishes with G-point DFTs into X(k2 + 16 k1). The line's own
+// storage holds the intermediate, so a group syncs between its phases and no
+// other line is touched: ex.lineGroups<G, State>(count, phase...) runs the
+// phases in order for every line, each for all G lanes of the line before
+// the next begins, with `State` carried per lane.
+template <typename T>
+struct Lane16 {
+  Cx<T> v[16];
+};
+
 template <int R, int count, typename T, class Exec>
 ENKG_FUSED void fftLines(const Exec& ex, T* buf, const Lines lines, bool inverse, const T* tw) {
-  int p = 1;
-  for (; p * 4 <= R; p *= 4) fftPass<R, 4, count>(ex, buf, lines, p, inverse, tw);
-  if (p < R) fftPass<R, 2, count>(ex, buf, lines, p, inverse, tw);
+  constexpr int E = 16, G = R / E, perLane = E / G;
+  static_assert(R >= 16, "line groups need R >= 16");
+  auto at = [&](int line, int e) { return buf + line * lines.lineStep + e * lines.elemStep; };
+  ex.template lineGroups<G, Lane16<T>>(
+      count,
+      [&](int line, int g, Lane16<T>& s) {  // load the lane's column of the G x 16 split, DFT it, twiddle
+ENKG_UNROLL
+        for (int e = 0; e < E; ++e) {
+          const T* x = at(line, g + G * e);
+          s.v[e] = {x[0], x[lines.imStep]};
+        }
+        dftInRegisters<E>(s.v, tw, R / E, inverse);
+ENKG_UNROLL
+        for (int k2 = 1; k2 < E; ++k2) {
+          if (g > 0) {
+            const Cx<T> w = twiddleAt(tw, g * k2, inverse);
+            s.v[k2] = rotate(s.v[k2], w.re, w.im);
+          }
+        }
+      },
+      [&](int line, int g, Lane16<T>& s) {  // park Y_g(k2) at g + G k2
+ENKG_UNROLL
+        for (int k2 = 0; k2 < E; ++k2) {
+          T* x = at(line, g + G * k2);
+          x[0] = s.v[k2].re;
+          x[lines.imStep] = s.v[k2].im;
+        }
+      },
+      [&](int line, int j, Lane16<T>& s) {  // gather k2 = j + G c from every lane; G-point DFTs
+ENKG_UNROLL
+        for (int c = 0; c < perLane; ++c) {
+          Cx<T> u[G];
+ENKG_UNROLL
+          for (int g = 0; g < G; ++g) {
+            const T* x = at(line, g + G * (j + G * c));
+            u[g] = {x[0], x[lines.imStep]};
+          }
+          dftInRegisters<G>(u, tw, R / G, inverse);
+ENKG_UNROLL
+          for (int k1 = 0; k1 < G; ++k1) s.v[c * G + k1] = u[k1];
+        }
+      },
+      [&](int line, int j, Lane16<T>& s) {  // X(k2 + 16 k1)
+ENKG_UNROLL
+        for (int c = 0; c < perLane; ++c) {
+ENKG_UNROLL
+          for (int k1 = 0; k1 < G; ++k1) {
+            T* x = at(line, j + G * c + E * k1);
+            x[0] = s.v[c * G + k1].re;
+            x[lines.imStep] = s.v[c * G + k1].im;
+          }
+        }
+      });
 }
 
 // Half spectra of rows 2r, 2r+1 -> z = Y_a + i Y_b over all R frequencies (the
@@ -287,7 +327,7 @@ ENKG_FUSED void pairsToHalfRows(const Exec& ex, T* buf) {
 
 // Half spectrum -> real field, in place (unnormalised, as a C2R transform).
 template <int R, typename T, class Exec>
-ENKG_FUSED void inverse2d(const Exec& ex, T* buf, const T* tw) {
+ENKG_FUSED_CALL void inverse2d(const Exec& ex, T* buf, const T* tw) {
   fftLines<R, R / 2 + 1>(ex, buf, columnLines<R>(), true, tw);
   halfRowsToPairs<R>(ex, buf);
   fftLines<R, R / 2>(ex, buf, rowPairLines<R>(), true, tw);
@@ -295,7 +335,7 @@ ENKG_FUSED void inverse2d(const Exec& ex, T* buf, const T* tw) {
 
 // Real field -> half spectrum, in place (unnormalised, as an R2C transform).
 template <int R, typename T, class Exec>
-ENKG_FUSED void forward2d(const Exec& ex, T* buf, const T* tw) {
+ENKG_FUSED_CALL void forward2d(const Exec& ex, T* buf, const T* tw) {
   fftLines<R, R / 2>(ex, buf, rowPairLines<R>(), false, tw);
   pairsToHalfRows<R>(ex, buf);
   fftLines<R, R / 2 + 1>(ex, buf, columnLines<R>(), false, tw);

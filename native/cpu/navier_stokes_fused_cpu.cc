@@ -35,6 +35,15 @@ class SerialExec {
     forEach(N, [&](int i) { store(i, values[i]); });
   }
 
+  template <int G, class State, class... Phases>
+  void lineGroups(int count, Phases... phases) const {
+    State lanes[G];
+    forEach(count, [&](int line) {
+      // Each phase for every lane of the line before the next phase.
+      (forEach(G, [&](int lane) { phases(line, lane, lanes[lane]); }), ...);
+    });
+  }
+
   template <typename T, class F>
   T maxOf(int n, F f, bool* finite) const {
     T best = 0;

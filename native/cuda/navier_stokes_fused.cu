@@ -1,13 +1,14 @@
 // The fused Navier-Stokes kernel on the GPU: one thread block per field at a
 // time, taking the next field from a shared counter when it finishes (fields
 // need different numbers of steps). The block's three work buffers and the
-// twiddles live in shared memory, and so does the field's state where two
+// twiddles live in shared memory, and so does the field's state where four
 // blocks per multiprocessor still fit; otherwise the state goes to a slot of
 // device memory per block, which the L2 cache holds. The algorithm itself is
 // core/navier_stokes_fused.h, the code the CPU tests run.
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <limits>
 #include <string>
 #include <vector>
@@ -48,6 +49,21 @@ struct BlockExec {
     for (int c = 0; c < kItems; ++c) {
       const int i = threadIdx.x + c * kThreads;
       if (i < N) store(i, v[c]);
+    }
+    __syncthreads();
+  }
+
+  // Groups of G consecutive lanes of a warp take lines group, group +
+  // groups, ...; a group's phases are separated by a sync of its own lanes.
+  template <int G, class State, class... Phases>
+  __device__ void lineGroups(int count, Phases... phases) const {
+    static_assert(32 % G == 0 && kThreads % 32 == 0, "a line's group must sit inside one warp");
+    constexpr int kGroups = kThreads / G;
+    const int group = threadIdx.x / G, lane = threadIdx.x % G;
+    const unsigned mask = G == 32 ? 0xffffffffu : ((1u << G) - 1u) << ((threadIdx.x & 31) / G * G);
+    for (int line = group; line < count; line += kGroups) {
+      State state;
+      ((phases(line, lane, state), __syncwarp(mask)), ...);
     }
     __syncthreads();
   }
@@ -164,8 +180,13 @@ bool solveOn(Device& device, const float* w0Host, float* outHost, int64_t batch,
            std::to_string(R) + "^2 in this precision and this GPU offers " + std::to_string(available / 1024) + " KiB";
     return false;
   }
-  // The state joins the work buffers where two blocks per multiprocessor still fit.
-  const bool stateShared = 2 * (workBytes + stateBytes + attributes.sharedSizeBytes) <= static_cast<size_t>(optin);
+  // The state joins the work buffers where four blocks per multiprocessor
+  // still fit (ENKG_NS_FUSED_STATE=shared|global overrides, for tuning).
+  const char* placement = std::getenv("ENKG_NS_FUSED_STATE");
+  const bool fitsShared = workBytes + stateBytes <= available;
+  bool stateShared = 4 * (workBytes + stateBytes + attributes.sharedSizeBytes) <= static_cast<size_t>(optin);
+  if (placement != nullptr && std::string(placement) == "shared") stateShared = fitsShared;
+  if (placement != nullptr && std::string(placement) == "global") stateShared = false;
   const size_t dynamicBytes = workBytes + (stateShared ? stateBytes : 0);
   ENKG_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(dynamicBytes)));
   int perMultiprocessor = 0;
@@ -233,18 +254,18 @@ bool solveOn(Device& device, const float* w0Host, float* outHost, int64_t batch,
   return true;
 }
 
-// Block sizes: 512 threads at 128^2 (one block per multiprocessor), fewer
-// below. float64 stops at 64^2: three 128^2 buffers of doubles exceed any
-// GPU's shared memory.
+// Block sizes: every line of a transform gets its group of R / 16 lanes at
+// once (R/2 + 1 columns, R/2 row pairs), rounded up to whole warps. float64
+// stops at 64^2: three 128^2 buffers of doubles exceed any GPU's shared memory.
 template <typename T>
 bool dispatchResolution(Device& device, const float* w0, float* out, int64_t batch, const NavierStokesOptions& o,
                         NavierStokesReport* report, std::string* why) {
   switch (o.resolution) {
-    case 16: return solveOn<16, T, 128>(device, w0, out, batch, o, report, why);
-    case 32: return solveOn<32, T, 256>(device, w0, out, batch, o, report, why);
-    case 64: return solveOn<64, T, 256>(device, w0, out, batch, o, report, why);
+    case 16: return solveOn<16, T, 32>(device, w0, out, batch, o, report, why);
+    case 32: return solveOn<32, T, 64>(device, w0, out, batch, o, report, why);
+    case 64: return solveOn<64, T, 160>(device, w0, out, batch, o, report, why);
     case 128:
-      if constexpr (sizeof(T) == sizeof(float)) return solveOn<128, T, 512>(device, w0, out, batch, o, report, why);
+      if constexpr (sizeof(T) == sizeof(float)) return solveOn<128, T, 544>(device, w0, out, batch, o, report, why);
       *why = "the fused kernel runs float64 up to 64^2 on a GPU (three 128^2 buffers of doubles exceed its shared memory)";
       return false;
     default: *why = fusedUnsupported(o); return false;
