@@ -30,11 +30,11 @@ struct BlockExec {
   __device__ void sync() const { __syncthreads(); }
 
   // Each thread parks its items' values in a small per-thread array between
-  // the two halves. The loops are deliberately not unrolled: unrolled, the
-  // array would live in registers, but the compiler then schedules every
-  // item's loads at once and needs 170-290 registers a thread (spilling at
-  // 128^2); rolled, the kernel uses 64 and the array sits in local memory,
-  // which the L1 cache holds.
+  // the two halves (only the split between row pairs and half spectra uses
+  // this). The loops are deliberately not unrolled: unrolled, the array would
+  // live in registers, but the compiler then schedules every item's loads at
+  // once and needs far more registers than a 544-thread block has; rolled,
+  // the array sits in local memory, which the L1 cache holds.
   template <class V, int N, class L, class S>
   __device__ void exchange(L load, S store) const {
     constexpr int kItems = (N + kThreads - 1) / kThreads;
