@@ -10,22 +10,19 @@
 // independent items are spread over the worker's threads:
 //   ex.forEach(n, f)            f(i) for i < n; no two items touch the same value
 //   ex.sync()                   every item of the previous phase is done
-//   ex.exchange<V, N>(ld, st)   v_i = ld(i) for all i < N, then st(i, v_i) for all
-//                               i: every load happens before any store, so the
-//                               items may read and write the same values
 //   ex.lineGroups<G, State>(count, phase...)
 //                               for each of `count` lines, a group of G lanes
 //                               runs phase(line, lane, state) for every phase
 //                               in turn, all lanes finishing one phase before
-//                               any starts the next (fftLines)
+//                               any starts the next (LineFft)
 //   ex.maxOf<T>(n, f, &finite)  max of f(i) >= 0, and whether all were finite
 //   ex.allOf(n, f)              whether f(i) holds for every i
 // Every thread of a worker runs the same control flow and ends with the same
 // values (time, step, status), which come out of the reductions.
 //
 // Transforms: four-step FFTs along columns or pairs of rows, a group of
-// lanes per line with the values in registers (fftLines). A 2D real transform is
-// (forward) row pairs packed as z = x_a + i x_b, split into the two rows'
+// lanes per line with the values in registers (LineFft). A 2D real transform
+// is (forward) row pairs packed as z = x_a + i x_b, split into the two rows'
 // half spectra, then columns; the inverse runs the other way. Like FFTW and
 // cuFFT the transforms are unnormalised and the inverse ignores the imaginary
 // parts of a row's k = 0 and k = R/2 coefficients.
@@ -56,10 +53,6 @@ namespace fused {
 template <typename T>
 struct Cx {
   T re, im;
-};
-template <typename T>
-struct Two {
-  Cx<T> v[2];
 };
 
 // Sizes of one resolution. A work buffer holds R rows of S values: as a real
@@ -146,7 +139,7 @@ ENKG_FUSED Cx<T> twiddleAt(const T* tw, int t, bool inverse) {
 // An N-point DFT (N a power of two up to 16) of values held in registers,
 // radix-2 decimation in time; w_N^m is table entry m * stride (R / N).
 template <int N, typename T>
-ENKG_FUSED void dftInRegisters(Cx<T> (&v)[N], const T* tw, int stride, bool inverse) {
+ENKG_FUSED void dftInRegisters(Cx<T>* v, const T* tw, int stride, bool inverse) {
 ENKG_UNROLL
   for (int i = 0; i < N; ++i) {
     int j = 0;
@@ -201,145 +194,175 @@ constexpr Lines rowPairLines() {
 // other line is touched: ex.lineGroups<G, State>(count, phase...) runs the
 // phases in order for every line, each for all G lanes of the line before
 // the next begins, with `State` carried per lane.
+//
+// The rows' split between the packed pair z = x_a + i x_b and the two half
+// spectra runs as two more phases of the same groups (a lane takes
+// k = j, j + G, ..., R/2: at most 9 values of k, 2 results each).
 template <typename T>
-struct Lane16 {
-  Cx<T> v[16];
+struct LaneValues {
+  Cx<T> v[18];
 };
 
-template <int R, int count, typename T, class Exec>
-ENKG_FUSED void fftLines(const Exec& ex, T* buf, const Lines lines, bool inverse, const T* tw) {
-  constexpr int E = 16, G = R / E, perLane = E / G;
+template <int R, typename T>
+struct LineFft {
+  static constexpr int E = 16, G = R / E, perLane = E / G;
   static_assert(R >= 16, "line groups need R >= 16");
-  auto at = [&](int line, int e) { return buf + line * lines.lineStep + e * lines.elemStep; };
-  ex.template lineGroups<G, Lane16<T>>(
-      count,
-      [&](int line, int g, Lane16<T>& s) {  // load the lane's column of the G x 16 split, DFT it, twiddle
-ENKG_UNROLL
-        for (int e = 0; e < E; ++e) {
-          const T* x = at(line, g + G * e);
-          s.v[e] = {x[0], x[lines.imStep]};
-        }
-        dftInRegisters<E>(s.v, tw, R / E, inverse);
-ENKG_UNROLL
-        for (int k2 = 1; k2 < E; ++k2) {
-          if (g > 0) {
-            const Cx<T> w = twiddleAt(tw, g * k2, inverse);
-            s.v[k2] = rotate(s.v[k2], w.re, w.im);
-          }
-        }
-      },
-      [&](int line, int g, Lane16<T>& s) {  // park Y_g(k2) at g + G k2
-ENKG_UNROLL
-        for (int k2 = 0; k2 < E; ++k2) {
-          T* x = at(line, g + G * k2);
-          x[0] = s.v[k2].re;
-          x[lines.imStep] = s.v[k2].im;
-        }
-      },
-      [&](int line, int j, Lane16<T>& s) {  // gather k2 = j + G c from every lane; G-point DFTs
-ENKG_UNROLL
-        for (int c = 0; c < perLane; ++c) {
-          Cx<T> u[G];
-ENKG_UNROLL
-          for (int g = 0; g < G; ++g) {
-            const T* x = at(line, g + G * (j + G * c));
-            u[g] = {x[0], x[lines.imStep]};
-          }
-          dftInRegisters<G>(u, tw, R / G, inverse);
-ENKG_UNROLL
-          for (int k1 = 0; k1 < G; ++k1) s.v[c * G + k1] = u[k1];
-        }
-      },
-      [&](int line, int j, Lane16<T>& s) {  // X(k2 + 16 k1)
-ENKG_UNROLL
-        for (int c = 0; c < perLane; ++c) {
-ENKG_UNROLL
-          for (int k1 = 0; k1 < G; ++k1) {
-            T* x = at(line, j + G * c + E * k1);
-            x[0] = s.v[c * G + k1].re;
-            x[lines.imStep] = s.v[c * G + k1].im;
-          }
-        }
-      });
-}
+  T* buf;
+  Lines lines;
+  bool inverse;
+  const T* tw;
 
-// Half spectra of rows 2r, 2r+1 -> z = Y_a + i Y_b over all R frequencies (the
-// Hermitian extension), stored split: Re z in row 2r, Im z in row 2r + 1.
-template <int R, typename T, class Exec>
-ENKG_FUSED void halfRowsToPairs(const Exec& ex, T* buf) {
-  constexpr int K = R / 2 + 1, S = R + 2;
-  ex.template exchange<Two<T>, (R / 2) * K>(
-      [&](int item) {
-        const int r = item / K, k = item % K;
-        const T* a = buf + 2 * r * S + 2 * k;
-        const T* b = a + S;
-        Two<T> z;
-        if (k == 0 || k == R / 2) {
-          z.v[0] = {a[0], b[0]};
-          z.v[1] = z.v[0];
-        } else {
-          z.v[0] = {a[0] - b[1], a[1] + b[0]};  // Y_a(k) + i Y_b(k)
-          z.v[1] = {a[0] + b[1], b[0] - a[1]};  // conj(Y_a(k)) + i conj(Y_b(k)) at R - k
-        }
-        return z;
-      },
-      [&](int item, const Two<T>& z) {
-        const int r = item / K, k = item % K;
-        T* a = buf + 2 * r * S;
-        T* b = a + S;
-        a[k] = z.v[0].re;
-        b[k] = z.v[0].im;
-        if (k != 0 && k != R / 2) {
-          a[R - k] = z.v[1].re;
-          b[R - k] = z.v[1].im;
-        }
-      });
-}
+  ENKG_FUSED T* at(int line, int e) const { return buf + line * lines.lineStep + e * lines.elemStep; }
 
-// The inverse of halfRowsToPairs for the forward transform: the spectrum Z of
-// z = x_a + i x_b gives X_a(k) = (Z(k) + conj Z(-k)) / 2 and
-// X_b(k) = (Z(k) - conj Z(-k)) / 2i, k <= R/2, written interleaved.
-template <int R, typename T, class Exec>
-ENKG_FUSED void pairsToHalfRows(const Exec& ex, T* buf) {
-  constexpr int K = R / 2 + 1, S = R + 2;
-  ex.template exchange<Two<T>, (R / 2) * K>(
-      [&](int item) {
-        const int r = item / K, k = item % K, mk = (R - k) % R;
-        const T* a = buf + 2 * r * S;
-        const T* b = a + S;
-        const Cx<T> z = {a[k], b[k]}, zm = {a[mk], b[mk]};
-        const T half = T(0.5);
-        Two<T> y;
-        y.v[0] = {(z.re + zm.re) * half, (z.im - zm.im) * half};
-        y.v[1] = {(z.im + zm.im) * half, (zm.re - z.re) * half};
-        return y;
-      },
-      [&](int item, const Two<T>& y) {
-        const int r = item / K, k = item % K;
-        T* a = buf + 2 * r * S + 2 * k;
-        T* b = a + S;
-        a[0] = y.v[0].re;
-        a[1] = y.v[0].im;
-        b[0] = y.v[1].re;
-        b[1] = y.v[1].im;
-      });
-}
+  // Phase 1: the lane's column of the G x 16 split, its DFT, the twiddles.
+  ENKG_FUSED void transform(int line, int g, LaneValues<T>& s) const {
+ENKG_UNROLL
+    for (int e = 0; e < E; ++e) {
+      const T* x = at(line, g + G * e);
+      s.v[e] = {x[0], x[lines.imStep]};
+    }
+    dftInRegisters<E>(s.v, tw, R / E, inverse);
+ENKG_UNROLL
+    for (int k2 = 1; k2 < E; ++k2) {
+      if (g > 0) {
+        const Cx<T> w = twiddleAt(tw, g * k2, inverse);
+        s.v[k2] = rotate(s.v[k2], w.re, w.im);
+      }
+    }
+  }
+  // Phase 2: park Y_g(k2) at g + G k2.
+  ENKG_FUSED void park(int line, int g, LaneValues<T>& s) const {
+ENKG_UNROLL
+    for (int k2 = 0; k2 < E; ++k2) {
+      T* x = at(line, g + G * k2);
+      x[0] = s.v[k2].re;
+      x[lines.imStep] = s.v[k2].im;
+    }
+  }
+  // Phase 3: gather k2 = j + G c from every lane; G-point DFTs.
+  ENKG_FUSED void gather(int line, int j, LaneValues<T>& s) const {
+ENKG_UNROLL
+    for (int c = 0; c < perLane; ++c) {
+      Cx<T> u[G];
+ENKG_UNROLL
+      for (int g = 0; g < G; ++g) {
+        const T* x = at(line, g + G * (j + G * c));
+        u[g] = {x[0], x[lines.imStep]};
+      }
+      dftInRegisters<G>(u, tw, R / G, inverse);
+ENKG_UNROLL
+      for (int k1 = 0; k1 < G; ++k1) s.v[c * G + k1] = u[k1];
+    }
+  }
+  // Phase 4: X(k2 + 16 k1) in natural order.
+  ENKG_FUSED void finish(int line, int j, LaneValues<T>& s) const {
+ENKG_UNROLL
+    for (int c = 0; c < perLane; ++c) {
+ENKG_UNROLL
+      for (int k1 = 0; k1 < G; ++k1) {
+        T* x = at(line, j + G * c + E * k1);
+        x[0] = s.v[c * G + k1].re;
+        x[lines.imStep] = s.v[c * G + k1].im;
+      }
+    }
+  }
+
+  // Row pairs only (rows 2r, 2r+1 of the buffer, S = R + 2 apart).
+  static constexpr int kSplit = R / 2 / G + 1;  // values of k a lane takes
+  ENKG_FUSED T* rowA(int pair) const { return buf + 2 * pair * (R + 2); }
+
+  // Inverse, before the transform: half spectra Y_a, Y_b -> z = Y_a + i Y_b
+  // over all R frequencies (the Hermitian extension; like C2R transforms,
+  // the imaginary parts at k = 0 and R/2 are ignored).
+  ENKG_FUSED void unsplitLoad(int pair, int j, LaneValues<T>& s) const {
+    const T *a = rowA(pair), *b = a + R + 2;
+ENKG_UNROLL
+    for (int c = 0; c < kSplit; ++c) {
+      const int k = j + G * c;
+      if (k > R / 2) continue;
+      const Cx<T> ya = {a[2 * k], a[2 * k + 1]}, yb = {b[2 * k], b[2 * k + 1]};
+      if (k == 0 || k == R / 2) {
+        s.v[2 * c] = {ya.re, yb.re};
+      } else {
+        s.v[2 * c] = {ya.re - yb.im, ya.im + yb.re};      // Y_a(k) + i Y_b(k)
+        s.v[2 * c + 1] = {ya.re + yb.im, yb.re - ya.im};  // conj(Y_a(k)) + i conj(Y_b(k)), at R - k
+      }
+    }
+  }
+  ENKG_FUSED void unsplitStore(int pair, int j, LaneValues<T>& s) const {
+    T *a = rowA(pair), *b = a + R + 2;
+ENKG_UNROLL
+    for (int c = 0; c < kSplit; ++c) {
+      const int k = j + G * c;
+      if (k > R / 2) continue;
+      a[k] = s.v[2 * c].re;
+      b[k] = s.v[2 * c].im;
+      if (k != 0 && k != R / 2) {
+        a[R - k] = s.v[2 * c + 1].re;
+        b[R - k] = s.v[2 * c + 1].im;
+      }
+    }
+  }
+
+  // Forward, after the transform: the spectrum Z of z = x_a + i x_b gives
+  // X_a(k) = (Z(k) + conj Z(-k)) / 2 and X_b(k) = (Z(k) - conj Z(-k)) / 2i,
+  // k <= R/2, written interleaved into rows a and b.
+  ENKG_FUSED void splitLoad(int pair, int j, LaneValues<T>& s) const {
+    const T *a = rowA(pair), *b = a + R + 2;
+    const T half = T(0.5);
+ENKG_UNROLL
+    for (int c = 0; c < kSplit; ++c) {
+      const int k = j + G * c, mk = (R - k) % R;
+      if (k > R / 2) continue;
+      const Cx<T> z = {a[k], b[k]}, zm = {a[mk], b[mk]};
+      s.v[2 * c] = {(z.re + zm.re) * half, (z.im - zm.im) * half};
+      s.v[2 * c + 1] = {(z.im + zm.im) * half, (zm.re - z.re) * half};
+    }
+  }
+  ENKG_FUSED void splitStore(int pair, int j, LaneValues<T>& s) const {
+    T *a = rowA(pair), *b = a + R + 2;
+ENKG_UNROLL
+    for (int c = 0; c < kSplit; ++c) {
+      const int k = j + G * c;
+      if (k > R / 2) continue;
+      a[2 * k] = s.v[2 * c].re;
+      a[2 * k + 1] = s.v[2 * c].im;
+      b[2 * k] = s.v[2 * c + 1].re;
+      b[2 * k + 1] = s.v[2 * c + 1].im;
+    }
+  }
+};
+
+#define ENKG_LINE_PHASE(f, method) [&](int line, int lane, LaneValues<T>& s) { f.method(line, lane, s); }
 
 // Half spectrum -> real field, in place (unnormalised, as a C2R transform).
 template <int R, typename T, class Exec>
 ENKG_FUSED_CALL void inverse2d(const Exec& ex, T* buf, const T* tw) {
-  fftLines<R, R / 2 + 1>(ex, buf, columnLines<R>(), true, tw);
-  halfRowsToPairs<R>(ex, buf);
-  fftLines<R, R / 2>(ex, buf, rowPairLines<R>(), true, tw);
+  using F = LineFft<R, T>;
+  const F columns{buf, columnLines<R>(), true, tw}, rows{buf, rowPairLines<R>(), true, tw};
+  ex.template lineGroups<F::G, LaneValues<T>>(
+      R / 2 + 1, ENKG_LINE_PHASE(columns, transform), ENKG_LINE_PHASE(columns, park),
+      ENKG_LINE_PHASE(columns, gather), ENKG_LINE_PHASE(columns, finish));
+  ex.template lineGroups<F::G, LaneValues<T>>(
+      R / 2, ENKG_LINE_PHASE(rows, unsplitLoad), ENKG_LINE_PHASE(rows, unsplitStore),
+      ENKG_LINE_PHASE(rows, transform), ENKG_LINE_PHASE(rows, park), ENKG_LINE_PHASE(rows, gather),
+      ENKG_LINE_PHASE(rows, finish));
 }
 
 // Real field -> half spectrum, in place (unnormalised, as an R2C transform).
 template <int R, typename T, class Exec>
 ENKG_FUSED_CALL void forward2d(const Exec& ex, T* buf, const T* tw) {
-  fftLines<R, R / 2>(ex, buf, rowPairLines<R>(), false, tw);
-  pairsToHalfRows<R>(ex, buf);
-  fftLines<R, R / 2 + 1>(ex, buf, columnLines<R>(), false, tw);
+  using F = LineFft<R, T>;
+  const F columns{buf, columnLines<R>(), false, tw}, rows{buf, rowPairLines<R>(), false, tw};
+  ex.template lineGroups<F::G, LaneValues<T>>(
+      R / 2, ENKG_LINE_PHASE(rows, transform), ENKG_LINE_PHASE(rows, park), ENKG_LINE_PHASE(rows, gather),
+      ENKG_LINE_PHASE(rows, finish), ENKG_LINE_PHASE(rows, splitLoad), ENKG_LINE_PHASE(rows, splitStore));
+  ex.template lineGroups<F::G, LaneValues<T>>(
+      R / 2 + 1, ENKG_LINE_PHASE(columns, transform), ENKG_LINE_PHASE(columns, park),
+      ENKG_LINE_PHASE(columns, gather), ENKG_LINE_PHASE(columns, finish));
 }
+
+#undef ENKG_LINE_PHASE
 
 // ---- the solver ----------------------------------------------------------
 

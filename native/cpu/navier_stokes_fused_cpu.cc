@@ -27,14 +27,6 @@ class SerialExec {
   }
   void sync() const {}
 
-  template <class V, int N, class L, class S>
-  void exchange(L load, S store) const {
-    thread_local std::vector<V> values;
-    values.resize(N);
-    forEach(N, [&](int i) { values[i] = load(i); });
-    forEach(N, [&](int i) { store(i, values[i]); });
-  }
-
   template <int G, class State, class... Phases>
   void lineGroups(int count, Phases... phases) const {
     State lanes[G];

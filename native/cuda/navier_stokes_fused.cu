@@ -29,30 +29,6 @@ struct BlockExec {
   }
   __device__ void sync() const { __syncthreads(); }
 
-  // Each thread parks its items' values in a small per-thread array between
-  // the two halves (only the split between row pairs and half spectra uses
-  // this). The loops are deliberately not unrolled: unrolled, the array would
-  // live in registers, but the compiler then schedules every item's loads at
-  // once and needs far more registers than a 544-thread block has; rolled,
-  // the array sits in local memory, which the L1 cache holds.
-  template <class V, int N, class L, class S>
-  __device__ void exchange(L load, S store) const {
-    constexpr int kItems = (N + kThreads - 1) / kThreads;
-    V v[kItems];
-#pragma unroll 1
-    for (int c = 0; c < kItems; ++c) {
-      const int i = threadIdx.x + c * kThreads;
-      if (i < N) v[c] = load(i);
-    }
-    __syncthreads();
-#pragma unroll 1
-    for (int c = 0; c < kItems; ++c) {
-      const int i = threadIdx.x + c * kThreads;
-      if (i < N) store(i, v[c]);
-    }
-    __syncthreads();
-  }
-
   // Groups of G consecutive lanes of a warp take lines group, group +
   // groups, ...; a group's phases are separated by a sync of its own lanes.
   template <int G, class State, class... Phases>
