@@ -1,6 +1,6 @@
 // The fused Navier-Stokes solver: one worker carries one field through its
 // whole solve (SPEC.md 4.1, the scheme of cpu/navier_stokes_cpu.cc), with its
-// own FFTs over three R x (R + 2) work buffers. On a GPU the worker is a
+// own FFTs over three R x S work buffers (S >= R + 2). On a GPU the worker is a
 // thread block and the buffers live in shared memory, so a time step's
 // transforms never touch device memory (cuda/navier_stokes_fused.cu); on the
 // CPU the same code runs with one thread per field, which is how it is
@@ -62,7 +62,11 @@ template <int R>
 struct Grid {
   static_assert(R >= 4 && (R & (R - 1)) == 0, "the fused solver needs a power-of-two resolution");
   static constexpr int Rc = R / 2 + 1;
-  static constexpr int S = R + 2;
+  // Row stride: R + 2 holds a half spectrum; a little more spreads each
+  // transform phase's warp-wide accesses over the 32 shared-memory banks
+  // (chosen by counting banks per phase: at 128^2 columns 2-way, rows
+  // conflict-free; at 16^2-64^2 2-way everywhere).
+  static constexpr int S = R == 128 ? R + 4 : R + 3;
   static constexpr int H = R * Rc;      // modes of a half spectrum
   static constexpr int buffer = R * S;  // values of a work buffer
 };
@@ -178,17 +182,17 @@ struct Lines {
 
 template <int R>
 constexpr Lines columnLines() {
-  return {2, R + 2, 1};
+  return {2, Grid<R>::S, 1};
 }
 template <int R>
 constexpr Lines rowPairLines() {
-  return {2 * (R + 2), 1, R + 2};
+  return {2 * Grid<R>::S, 1, Grid<R>::S};
 }
 
 // A length-R DFT of every line, each by a group of G = R/16 lanes that hold
 // 16 values each in registers (the "four-step" split R = G x 16): lane g
 // transforms elements g + G e (e < 16), twiddles them by w_R^(g k2), and
-// parks them at g + G k2; then lane j gathers k2 = j, j + G, ... from every
+// parks them in block k2 (see parked); then lane j gathers k2 = j, j + G, ... from every
 // lane and finishes with G-point DFTs into X(k2 + 16 k1). The line's own
 // storage holds the intermediate, so a group syncs between its phases and no
 // other line is touched: ex.lineGroups<G, State>(count, phase...) runs the
@@ -230,11 +234,16 @@ ENKG_UNROLL
       }
     }
   }
-  // Phase 2: park Y_g(k2) at g + G k2.
+  // Where lane g parks Y_g(k2): slot (g + k2) mod G of block k2. Rotating
+  // the slot with k2 spreads the gather's accesses over the banks (g + G k2
+  // would have the lanes of a group read G apart).
+  static ENKG_FUSED int parked(int g, int k2) { return (g + k2) % G + G * k2; }
+
+  // Phase 2: park Y_g(k2).
   ENKG_FUSED void park(int line, int g, LaneValues<T>& s) const {
 ENKG_UNROLL
     for (int k2 = 0; k2 < E; ++k2) {
-      T* x = at(line, g + G * k2);
+      T* x = at(line, parked(g, k2));
       x[0] = s.v[k2].re;
       x[lines.imStep] = s.v[k2].im;
     }
@@ -246,7 +255,7 @@ ENKG_UNROLL
       Cx<T> u[G];
 ENKG_UNROLL
       for (int g = 0; g < G; ++g) {
-        const T* x = at(line, g + G * (j + G * c));
+        const T* x = at(line, parked(g, j + G * c));
         u[g] = {x[0], x[lines.imStep]};
       }
       dftInRegisters<G>(u, tw, R / G, inverse);
@@ -267,15 +276,16 @@ ENKG_UNROLL
     }
   }
 
-  // Row pairs only (rows 2r, 2r+1 of the buffer, S = R + 2 apart).
+  // Row pairs only (rows 2r, 2r+1 of the buffer, S apart).
+  static constexpr int S = Grid<R>::S;
   static constexpr int kSplit = R / 2 / G + 1;  // values of k a lane takes
-  ENKG_FUSED T* rowA(int pair) const { return buf + 2 * pair * (R + 2); }
+  ENKG_FUSED T* rowA(int pair) const { return buf + 2 * pair * S; }
 
   // Inverse, before the transform: half spectra Y_a, Y_b -> z = Y_a + i Y_b
   // over all R frequencies (the Hermitian extension; like C2R transforms,
   // the imaginary parts at k = 0 and R/2 are ignored).
   ENKG_FUSED void unsplitLoad(int pair, int j, LaneValues<T>& s) const {
-    const T *a = rowA(pair), *b = a + R + 2;
+    const T *a = rowA(pair), *b = a + S;
 ENKG_UNROLL
     for (int c = 0; c < kSplit; ++c) {
       const int k = j + G * c;
@@ -290,7 +300,7 @@ ENKG_UNROLL
     }
   }
   ENKG_FUSED void unsplitStore(int pair, int j, LaneValues<T>& s) const {
-    T *a = rowA(pair), *b = a + R + 2;
+    T *a = rowA(pair), *b = a + S;
 ENKG_UNROLL
     for (int c = 0; c < kSplit; ++c) {
       const int k = j + G * c;
@@ -308,7 +318,7 @@ ENKG_UNROLL
   // X_a(k) = (Z(k) + conj Z(-k)) / 2 and X_b(k) = (Z(k) - conj Z(-k)) / 2i,
   // k <= R/2, written interleaved into rows a and b.
   ENKG_FUSED void splitLoad(int pair, int j, LaneValues<T>& s) const {
-    const T *a = rowA(pair), *b = a + R + 2;
+    const T *a = rowA(pair), *b = a + S;
     const T half = T(0.5);
 ENKG_UNROLL
     for (int c = 0; c < kSplit; ++c) {
@@ -320,7 +330,7 @@ ENKG_UNROLL
     }
   }
   ENKG_FUSED void splitStore(int pair, int j, LaneValues<T>& s) const {
-    T *a = rowA(pair), *b = a + R + 2;
+    T *a = rowA(pair), *b = a + S;
 ENKG_UNROLL
     for (int c = 0; c < kSplit; ++c) {
       const int k = j + G * c;
