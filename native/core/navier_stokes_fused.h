@@ -30,7 +30,6 @@
 
 #include <cmath>
 #include <cstdint>
-#include <type_traits>
 
 #include "navier_stokes.h"
 
@@ -64,8 +63,8 @@ struct Grid {
   static constexpr int Rc = R / 2 + 1;
   // Row stride: R + 2 holds a half spectrum; a little more spreads each
   // transform phase's warp-wide accesses over the 32 shared-memory banks
-  // (chosen by counting banks per phase: at 128^2 columns 2-way, rows
-  // conflict-free; at 16^2-64^2 2-way everywhere).
+  // (chosen by counting banks per phase, bench/fused-banks.ts: at 128^2
+  // columns 2-way, rows conflict-free; 2-way or better below).
   static constexpr int S = R == 128 ? R + 4 : R + 3;
   static constexpr int H = R * Rc;      // modes of a half spectrum
   static constexpr int buffer = R * S;  // values of a work buffer
@@ -236,7 +235,7 @@ ENKG_UNROLL
   }
   // Where lane g parks Y_g(k2): slot (g + k2) mod G of block k2. Rotating
   // the slot with k2 spreads the gather's accesses over the banks (g + G k2
-  // would have the lanes of a group read G apart).
+  // would have the lanes of a group read G apart; bench/fused-banks.ts).
   static ENKG_FUSED int parked(int g, int k2) { return (g + k2) % G + G * k2; }
 
   // Phase 2: park Y_g(k2).
