@@ -41,11 +41,13 @@ chmod 755 dist/cli/main.js  # as build:ts does: the tests start the bin directly
 node dist/cli/main.js info | tee "$OUT/info.txt"
 
 log "CUDA test suite"
-node node_modules/jest/bin/jest.js test/cuda test/backends.test.ts --json --outputFile="$OUT/jest-cuda.json" > "$OUT/jest-cuda.log" 2>&1
+# Every step is time-boxed: a kernel that hangs must not take the later
+# steps (and their reports) down with it when the run's own limit strikes.
+timeout 200 node node_modules/jest/bin/jest.js test/cuda test/backends.test.ts --json --outputFile="$OUT/jest-cuda.json" > "$OUT/jest-cuda.log" 2>&1
 tail -25 "$OUT/jest-cuda.log"
 
 log "ensemble benchmark (cuda)"
-node -r ts-node/register/transpile-only bench/ensemble.ts --backend cuda --repeats 7 --out "$OUT/bench-cuda.json" \
+timeout 90 node -r ts-node/register/transpile-only bench/ensemble.ts --backend cuda --repeats 7 --out "$OUT/bench-cuda.json" \
   > "$OUT/bench-cuda.txt" 2>&1
 cat "$OUT/bench-cuda.txt"
 
@@ -57,7 +59,7 @@ log "Navier-Stokes benchmark (cuda); ENKG_PYTORCH_DIR=${ENKG_PYTORCH_DIR:-unset,
 # 32 distinct initial fields per resolution (pack.sh brings them; larger
 # batches repeat them), so the device does not spend time generating them.
 mkdir -p bench/data && cp "$dev"/bench-data/*.npy bench/data/ 2>/dev/null
-node -r ts-node/register/transpile-only bench/navier-stokes.ts --backend cuda --kernels fused,library \
+timeout 150 node -r ts-node/register/transpile-only bench/navier-stokes.ts --backend cuda --kernels fused,library \
   --batches 16,256,2048 --fields 32 --reference-device cuda --budget 120 --out "$OUT/bench-ns-cuda.json" > "$OUT/bench-ns-cuda.txt" 2>&1
 cat "$OUT/bench-ns-cuda.txt"
 if [ -n "${ENKG_PYTORCH_DIR:-}" ]; then
