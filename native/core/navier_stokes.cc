@@ -54,6 +54,12 @@ std::vector<double> forcingSpectrum(const SpectralGrid& grid) {
   return spectrum;
 }
 
+std::vector<double> viscousSpectrum(const SpectralGrid& grid, double reynolds) {
+  std::vector<double> viscous(grid.lap.size());
+  for (size_t p = 0; p < viscous.size(); ++p) viscous[p] = grid.lap[p] / reynolds;
+  return viscous;
+}
+
 std::vector<double> fftTwiddles(int R) {
   std::vector<double> tw(2 * static_cast<size_t>(R));
   for (int t = 0; t < R; ++t) {
@@ -61,6 +67,15 @@ std::vector<double> fftTwiddles(int R) {
     tw[2 * t + 1] = -std::sin(2 * M_PI * t / R);
   }
   return tw;
+}
+
+std::vector<double> fusedTableValues(const SpectralGrid& grid, double reynolds) {
+  std::vector<double> values;
+  for (const std::vector<double>& part : {grid.kx, grid.ky, grid.invLap, grid.dealias, viscousSpectrum(grid, reynolds),
+                                          forcingSpectrum(grid), fftTwiddles(grid.R)}) {
+    values.insert(values.end(), part.begin(), part.end());
+  }
+  return values;
 }
 
 std::string fusedUnsupported(const NavierStokesOptions& o) {

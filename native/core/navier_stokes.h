@@ -82,6 +82,11 @@ std::vector<double> forcingSpectrum(const SpectralGrid& grid);
 // e^{-2 pi i t / R} for t < R, interleaved (re, im).
 std::vector<double> fftTwiddles(int R);
 
+// Every table the fused kernel reads, in one array (layout:
+// fused::tablesAt): kx, ky, invLap, dealias, viscous (H values each),
+// forcing (2H), twiddles (2R).
+std::vector<double> fusedTableValues(const SpectralGrid& grid, double reynolds);
+
 // Why the fused kernel cannot run these options (empty: it can). Resolutions
 // it compiles for: powers of two from kFusedMinResolution to kFusedMaxResolution.
 constexpr int kFusedMinResolution = 16, kFusedMaxResolution = 128;
@@ -106,5 +111,30 @@ ENKG_HD double adaptiveTimeStep(double maxSpeed, int R, double reynolds, double 
 inline double adaptiveTimeStep(double maxSpeed, const SpectralGrid& grid, double reynolds) {
   return adaptiveTimeStep(maxSpeed, grid.R, reynolds, grid.forcingAmplitude);
 }
+
+// |u|^2 = q q + v v for the CFL step, rounded the same on every backend: no
+// fused multiply-add (nvcc would fuse a * b + c; the host build has no FMA),
+// so all solvers take the same adaptive steps.
+template <typename T>
+ENKG_HD T squaredNorm(T q, T v) {
+#if defined(__CUDA_ARCH__)
+  if constexpr (sizeof(T) == sizeof(float)) {
+    return __fadd_rn(__fmul_rn(q, q), __fmul_rn(v, v));
+  } else {
+    return __dadd_rn(__dmul_rn(q, q), __dmul_rn(v, v));
+  }
+#else
+  return q * q + v * v;
+#endif
+}
+
+// A grid operator in a solver's working precision.
+template <typename T>
+std::vector<T> castValues(const std::vector<double>& values) {
+  return std::vector<T>(values.begin(), values.end());
+}
+
+// |k|^2 / Re per mode: the viscous operator of the Crank-Nicolson step.
+std::vector<double> viscousSpectrum(const SpectralGrid& grid, double reynolds);
 
 }  // namespace enkg

@@ -79,6 +79,13 @@ struct Tables {
   const T* twiddle;  // 2R values
 };
 
+// The tables inside one array laid out as fusedTableValues (host code).
+template <int R, typename T>
+inline Tables<T> tablesAt(const T* base, bool forcing) {
+  constexpr int H = R * (R / 2 + 1);
+  return {base, base + H, base + 2 * H, base + 3 * H, base + 4 * H, forcing ? base + 5 * H : nullptr, base + 7 * H};
+}
+
 // A worker's memory: three work buffers, and the field's state (its
 // spectrum, the first Heun stage's nonlinear term, and the predictor).
 template <typename T>
@@ -105,23 +112,6 @@ ENKG_FUSED bool finiteValue(T x) {
   return isfinite(x);
 #else
   return std::isfinite(x);
-#endif
-}
-
-// q q + v v rounded as the CPU solver rounds it (no fused multiply-add), so
-// both take the same adaptive steps.
-ENKG_FUSED float squaredNorm(float q, float v) {
-#if defined(__CUDA_ARCH__)
-  return __fadd_rn(__fmul_rn(q, q), __fmul_rn(v, v));
-#else
-  return q * q + v * v;
-#endif
-}
-ENKG_FUSED double squaredNorm(double q, double v) {
-#if defined(__CUDA_ARCH__)
-  return __dadd_rn(__dmul_rn(q, q), __dmul_rn(v, v));
-#else
-  return q * q + v * v;
 #endif
 }
 

@@ -29,13 +29,11 @@ struct TypedGrid {
     Rc = base.Rc;
     half = static_cast<size_t>(R) * Rc;
     real = static_cast<size_t>(R) * R;
-    auto cast = [](const std::vector<double>& v) { return std::vector<T>(v.begin(), v.end()); };
-    kx = cast(base.kx);
-    ky = cast(base.ky);
-    invLap = cast(base.invLap);
-    dealias = cast(base.dealias);
-    viscous.resize(half);
-    for (size_t p = 0; p < half; ++p) viscous[p] = static_cast<T>(base.lap[p] / o.reynolds);
+    kx = castValues<T>(base.kx);
+    ky = castValues<T>(base.ky);
+    invLap = castValues<T>(base.invLap);
+    dealias = castValues<T>(base.dealias);
+    viscous = castValues<T>(viscousSpectrum(base, o.reynolds));
     if (o.forcing) {
       FftwArray<T, T> f(real);
       for (size_t x = 0; x < real; ++x) f[x] = static_cast<T>(base.forcing[x]);
@@ -113,7 +111,7 @@ class Stepper {
     T best = 0;
     bool finite = true;
     for (size_t x = 0; x < g_.real; ++x) {
-      const T s2 = ws_.q[x] * ws_.q[x] + ws_.v[x] * ws_.v[x];
+      const T s2 = squaredNorm(ws_.q[x], ws_.v[x]);
       finite = finite && std::isfinite(s2);
       best = std::max(best, s2);
     }

@@ -60,22 +60,12 @@ class SerialExec {
   bool reverse_;
 };
 
-template <typename T>
-std::vector<T> typed(const std::vector<double>& v) {
-  return std::vector<T>(v.begin(), v.end());
-}
-
 template <int R, typename T>
 NavierStokesReport solveFused(const float* w0, float* out, int64_t batch, const NavierStokesOptions& o) {
   using G = fused::Grid<R>;
   const SpectralGrid grid = makeSpectralGrid(R, o.forcing);
-  std::vector<double> viscous(grid.lap.size());
-  for (size_t p = 0; p < viscous.size(); ++p) viscous[p] = grid.lap[p] / o.reynolds;
-  const std::vector<T> kx = typed<T>(grid.kx), ky = typed<T>(grid.ky), invLap = typed<T>(grid.invLap),
-                       dealias = typed<T>(grid.dealias), nu = typed<T>(viscous),
-                       forcing = typed<T>(forcingSpectrum(grid)), twiddle = typed<T>(fftTwiddles(R));
-  const fused::Tables<T> tables{kx.data(), ky.data(), invLap.data(), dealias.data(), nu.data(),
-                                o.forcing ? forcing.data() : nullptr, twiddle.data()};
+  const std::vector<T> values = castValues<T>(fusedTableValues(grid, o.reynolds));
+  const fused::Tables<T> tables = fused::tablesAt<R>(values.data(), o.forcing);
   const fused::Params params{o.reynolds, o.time, o.dt, grid.forcingAmplitude, o.adaptive, o.maxSteps};
   std::vector<fused::FieldResult> results(static_cast<size_t>(batch));
 #pragma omp parallel

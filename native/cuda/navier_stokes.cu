@@ -201,11 +201,6 @@ __global__ void heun(GridView<T> g, Complex<T>* wh, const Complex<T>* n1, const 
   }
 }
 
-// q q + v v rounded as the CPU rounds it: the products are not fused into an
-// FMA (nvcc fuses a * b + c by default; the host build has no FMA).
-__device__ inline float squaredNorm(float q, float v) { return __fadd_rn(__fmul_rn(q, q), __fmul_rn(v, v)); }
-__device__ inline double squaredNorm(double q, double v) { return __dadd_rn(__dmul_rn(q, q), __dmul_rn(v, v)); }
-
 // Per field: max |u|^2 over the grid (NaN if any value is not finite), in
 // the field's precision like the CPU solver (so both take the same steps).
 template <typename T>
@@ -324,16 +319,14 @@ NavierStokesReport solve(Device& device, const float* w0Host, float* outHost, in
 
   // Grid operators, uploaded once.
   auto upload = [&](const std::vector<double>& values) {
-    std::vector<T> typed(values.begin(), values.end());
+    const std::vector<T> typed = castValues<T>(values);
     auto buffer = std::make_shared<DeviceArray<T>>(device, typed.size());
     ENKG_CUDA(cudaMemcpyAsync(buffer->get(), typed.data(), typed.size() * sizeof(T), cudaMemcpyHostToDevice, stream));
     ENKG_CUDA(cudaStreamSynchronize(stream));
     return buffer;
   };
-  std::vector<double> viscous(host.lap.size());
-  for (size_t p = 0; p < viscous.size(); ++p) viscous[p] = host.lap[p] / o.reynolds;
   auto kx = upload(host.kx), ky = upload(host.ky), invLap = upload(host.invLap), dealias = upload(host.dealias),
-       nu = upload(viscous);
+       nu = upload(viscousSpectrum(host, o.reynolds));
   // Forcing spectrum (exact, core/navier_stokes.cc), interleaved (re, im).
   std::shared_ptr<DeviceArray<T>> forcing;
   if (o.forcing) forcing = upload(forcingSpectrum(host));

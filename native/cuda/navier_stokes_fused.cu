@@ -131,11 +131,6 @@ __global__ void __launch_bounds__(kThreads) fusedSolve(Launch<T> L) {
   }
 }
 
-template <typename T>
-std::vector<T> typed(const std::vector<double>& v) {
-  return std::vector<T>(v.begin(), v.end());
-}
-
 // Runs the solve, or returns false with the reason it cannot run on this GPU.
 template <int R, typename T, int kThreads>
 bool solveOn(Device& device, const float* w0Host, float* outHost, int64_t batch, const NavierStokesOptions& o,
@@ -175,18 +170,7 @@ bool solveOn(Device& device, const float* w0Host, float* outHost, int64_t batch,
 
   cudaStream_t stream = static_cast<cudaStream_t>(device.stream());
   const SpectralGrid grid = makeSpectralGrid(R, o.forcing);
-  std::vector<double> viscous(grid.lap.size());
-  for (size_t p = 0; p < viscous.size(); ++p) viscous[p] = grid.lap[p] / o.reynolds;
-  // One upload of every table: kx, ky, invLap, dealias, viscous (H each), forcing (2H), twiddles (2R).
-  std::vector<T> tables;
-  for (const std::vector<double>* part :
-       {&grid.kx, &grid.ky, &grid.invLap, &grid.dealias, static_cast<const std::vector<double>*>(&viscous)}) {
-    const std::vector<T> t = typed<T>(*part);
-    tables.insert(tables.end(), t.begin(), t.end());
-  }
-  const std::vector<T> forcing = typed<T>(forcingSpectrum(grid)), twiddles = typed<T>(fftTwiddles(R));
-  tables.insert(tables.end(), forcing.begin(), forcing.end());
-  tables.insert(tables.end(), twiddles.begin(), twiddles.end());
+  const std::vector<T> tables = castValues<T>(fusedTableValues(grid, o.reynolds));  // one upload
   DeviceArray<T> tableMemory(device, tables.size());
   const size_t values = static_cast<size_t>(batch) * R * R;
   DeviceArray<float> fields(device, values);
@@ -199,10 +183,8 @@ bool solveOn(Device& device, const float* w0Host, float* outHost, int64_t batch,
   ENKG_CUDA(cudaMemcpyAsync(fields.get(), w0Host, values * sizeof(float), cudaMemcpyHostToDevice, stream));
   ENKG_CUDA(cudaMemsetAsync(next.get(), 0, sizeof(unsigned long long), stream));
 
-  const T* t = tableMemory.get();
   Launch<T> launch;
-  launch.tables = {t, t + G::H, t + 2 * G::H, t + 3 * G::H, t + 4 * G::H, o.forcing ? t + 5 * G::H : nullptr,
-                   t + 7 * G::H};
+  launch.tables = fused::tablesAt<R>(tableMemory.get(), o.forcing);
   launch.params = {o.reynolds, o.time, o.dt, grid.forcingAmplitude, o.adaptive, o.maxSteps};
   launch.fields = fields.get();
   launch.batch = batch;
