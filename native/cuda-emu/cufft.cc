@@ -1,0 +1,120 @@
+// The CUDA emulator's cuFFT: the entry points enkg's shim loads
+// (cuda/cufft_shim.cc), on FFTW. Built as libcufft.so.12 next to the
+// emulated addon and found through ENKG_CUDA_LIB_DIR. Only what enkg plans
+// is accepted (rank 2, default layouts, R2C/C2R/D2Z/Z2D); anything else is
+// CUFFT_INVALID_VALUE, so a new use is noticed here rather than mistranslated.
+#include <fftw3.h>
+
+#include <map>
+#include <mutex>
+
+namespace {
+
+constexpr int kSuccess = 0, kInvalidPlan = 1, kAllocFailed = 2, kInvalidType = 3, kInvalidValue = 4,
+              kInvalidSize = 8;
+constexpr int kR2C = 0x2a, kC2R = 0x2c, kD2Z = 0x6a, kZ2D = 0x6c;
+
+struct Plan {
+  int type;
+  void* plan;  // fftwf_plan or fftw_plan
+};
+
+std::mutex mutex;  // FFTW's planner is not thread-safe; neither is the table
+std::map<int, Plan> plans;
+int nextHandle = 1;
+
+}  // namespace
+
+extern "C" {
+
+__attribute__((visibility("default"))) int cufftPlanMany(int* handle, int rank, int* n, int* inembed, int istride,
+                                                          int idist, int* onembed, int ostride, int odist, int type,
+                                                          int batch) {
+  if (handle == nullptr || n == nullptr) return kInvalidValue;
+  if (rank != 2 || inembed != nullptr || onembed != nullptr) return kInvalidValue;
+  if (n[0] <= 0 || n[1] <= 0 || batch <= 0) return kInvalidSize;
+  (void)istride, (void)idist, (void)ostride, (void)odist;  // ignored with null embeds, as in cuFFT
+  const int reals = n[0] * n[1], complexes = n[0] * (n[1] / 2 + 1);
+  const unsigned flags = FFTW_ESTIMATE | FFTW_UNALIGNED;
+  std::lock_guard<std::mutex> lock(mutex);
+  void* made = nullptr;
+  if (type == kR2C || type == kC2R) {
+    float* real = fftwf_alloc_real(static_cast<size_t>(reals));
+    fftwf_complex* spectrum = fftwf_alloc_complex(static_cast<size_t>(complexes));
+    if (real == nullptr || spectrum == nullptr) return kAllocFailed;
+    made = type == kR2C
+               ? fftwf_plan_many_dft_r2c(2, n, batch, real, nullptr, 1, reals, spectrum, nullptr, 1, complexes, flags)
+               : fftwf_plan_many_dft_c2r(2, n, batch, spectrum, nullptr, 1, complexes, real, nullptr, 1, reals, flags);
+    fftwf_free(real);
+    fftwf_free(spectrum);
+  } else if (type == kD2Z || type == kZ2D) {
+    double* real = fftw_alloc_real(static_cast<size_t>(reals));
+    fftw_complex* spectrum = fftw_alloc_complex(static_cast<size_t>(complexes));
+    if (real == nullptr || spectrum == nullptr) return kAllocFailed;
+    made = type == kD2Z
+               ? fftw_plan_many_dft_r2c(2, n, batch, real, nullptr, 1, reals, spectrum, nullptr, 1, complexes, flags)
+               : fftw_plan_many_dft_c2r(2, n, batch, spectrum, nullptr, 1, complexes, real, nullptr, 1, reals, flags);
+    fftw_free(real);
+    fftw_free(spectrum);
+  } else {
+    return kInvalidType;
+  }
+  if (made == nullptr) return kAllocFailed;
+  *handle = nextHandle++;
+  plans[*handle] = {type, made};
+  return kSuccess;
+}
+
+__attribute__((visibility("default"))) int cufftSetStream(int handle, void*) {
+  std::lock_guard<std::mutex> lock(mutex);
+  return plans.count(handle) ? kSuccess : kInvalidPlan;
+}
+
+__attribute__((visibility("default"))) int cufftDestroy(int handle) {
+  std::lock_guard<std::mutex> lock(mutex);
+  auto it = plans.find(handle);
+  if (it == plans.end()) return kInvalidPlan;
+  if (it->second.type == kR2C || it->second.type == kC2R) {
+    fftwf_destroy_plan(static_cast<fftwf_plan>(it->second.plan));
+  } else {
+    fftw_destroy_plan(static_cast<fftw_plan>(it->second.plan));
+  }
+  plans.erase(it);
+  return kSuccess;
+}
+
+namespace {
+// The plan of `handle` if it has `type`.
+void* planOf(int handle, int type) {
+  std::lock_guard<std::mutex> lock(mutex);
+  auto it = plans.find(handle);
+  return it != plans.end() && it->second.type == type ? it->second.plan : nullptr;
+}
+}  // namespace
+
+__attribute__((visibility("default"))) int cufftExecR2C(int handle, float* in, void* out) {
+  void* p = planOf(handle, kR2C);
+  if (p == nullptr) return kInvalidPlan;
+  fftwf_execute_dft_r2c(static_cast<fftwf_plan>(p), in, static_cast<fftwf_complex*>(out));
+  return kSuccess;
+}
+__attribute__((visibility("default"))) int cufftExecC2R(int handle, void* in, float* out) {
+  void* p = planOf(handle, kC2R);
+  if (p == nullptr) return kInvalidPlan;
+  fftwf_execute_dft_c2r(static_cast<fftwf_plan>(p), static_cast<fftwf_complex*>(in), out);
+  return kSuccess;
+}
+__attribute__((visibility("default"))) int cufftExecD2Z(int handle, double* in, void* out) {
+  void* p = planOf(handle, kD2Z);
+  if (p == nullptr) return kInvalidPlan;
+  fftw_execute_dft_r2c(static_cast<fftw_plan>(p), in, static_cast<fftw_complex*>(out));
+  return kSuccess;
+}
+__attribute__((visibility("default"))) int cufftExecZ2D(int handle, void* in, double* out) {
+  void* p = planOf(handle, kZ2D);
+  if (p == nullptr) return kInvalidPlan;
+  fftw_execute_dft_c2r(static_cast<fftw_plan>(p), static_cast<fftw_complex*>(in), out);
+  return kSuccess;
+}
+
+}  // extern "C"
