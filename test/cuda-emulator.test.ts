@@ -12,13 +12,29 @@ const describeBuilt = built ? describe : describe.skip;
 
 function run(which: string, order = 'forward'): string {
   const out = execFileSync(binary, [which], {
-    encoding: 'utf8', env: { ...process.env, ENKG_CUDA_EMU_ORDER: order }, stdio: ['ignore', 'pipe', 'ignore'],
+    encoding: 'utf8', env: { ...process.env, ENKG_CUDA_EMU_ORDER: order, ASAN_OPTIONS: 'detect_leaks=0' },
+    stdio: ['ignore', 'pipe', 'ignore'],
   }).trim();
   expect(out.startsWith(`${which} `)).toBe(true);
   return out.slice(which.length + 1);
 }
 
 describeBuilt('the CUDA emulator', () => {
+  it('reports a kernel writing past the end of a device array, when built with AddressSanitizer', () => {
+    if (run('sanitized') !== 'yes') {
+      console.warn('Skipping the out-of-bounds check: this emulator build has no AddressSanitizer (ENKG_CUDA_EMULATOR=asan)');
+      return;
+    }
+    let stderr = '';
+    try {
+      execFileSync(binary, ['past-the-end'], { encoding: 'utf8', env: { ...process.env, ASAN_OPTIONS: 'detect_leaks=0' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (e) {
+      stderr = String((e as { stderr?: string }).stderr);
+    }
+    expect(stderr).toMatch(/heap-buffer-overflow/);
+    expect(stderr).toMatch(/pastTheEnd/);
+  });
+
   it.each(['forward', 'reverse', 'shuffle'])('runs a shared-memory and warp-shuffle reduction right (%s order)', (order) => {
     expect(run('block-sum', order)).toBe('ok 32640 98176 163712');
   });

@@ -77,6 +77,9 @@ __global__ void dynamicFill(int* out, int n) {
   }
 }
 
+// Thread 32 writes one element past the end.
+__global__ void pastTheEnd(int* out) { out[threadIdx.x] = 1; }
+
 template <typename T>
 T* deviceArray(size_t n) {
   T* p = nullptr;
@@ -175,8 +178,19 @@ int main(int argc, char** argv) {
     const cudaError_t inside = cudaMemcpy(p, host.data(), 10 * sizeof(int), cudaMemcpyHostToDevice);
     const cudaError_t past = cudaMemcpy(p, host.data(), 11 * sizeof(int), cudaMemcpyHostToDevice);
     report("copy-bounds", "inside=" + status(inside) + " | past=" + status(past));
+  } else if (which == "sanitized") {
+#if defined(__SANITIZE_ADDRESS__)
+    report("sanitized", "yes");
+#else
+    report("sanitized", "no");
+#endif
+  } else if (which == "past-the-end") {
+    // With AddressSanitizer: a heap-buffer-overflow report and exit status 1.
+    int* out = deviceArray<int>(32);
+    pastTheEnd<<<1, 33>>>(out);
+    report("past-the-end", status(cudaGetLastError()));
   } else {
-    std::printf("usage: enkg-cuda-emu-selftest block-sum|neighbour|divergent-barrier|shuffle-outside-mask|"
+    std::printf("usage: enkg-cuda-emu-selftest sanitized|past-the-end|block-sum|neighbour|divergent-barrier|shuffle-outside-mask|"
                 "group-shuffle|syncthreads-and|dynamic-shared|launch-limits|copy-bounds\n");
     return 2;
   }
