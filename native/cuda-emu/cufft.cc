@@ -83,38 +83,45 @@ __attribute__((visibility("default"))) int cufftDestroy(int handle) {
   return kSuccess;
 }
 
+}  // extern "C"
+
 namespace {
-// The plan of `handle` if it has `type`.
-void* planOf(int handle, int type) {
-  std::lock_guard<std::mutex> lock(mutex);
-  auto it = plans.find(handle);
-  return it != plans.end() && it->second.type == type ? it->second.plan : nullptr;
+// Runs `execute` on the plan of `handle` if it has `type`.
+template <class Execute>
+int withPlan(int handle, int type, Execute execute) {
+  void* plan = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    auto it = plans.find(handle);
+    if (it != plans.end() && it->second.type == type) plan = it->second.plan;
+  }
+  if (plan == nullptr) return kInvalidPlan;
+  execute(plan);
+  return kSuccess;
 }
 }  // namespace
 
+extern "C" {
+
 __attribute__((visibility("default"))) int cufftExecR2C(int handle, float* in, void* out) {
-  void* p = planOf(handle, kR2C);
-  if (p == nullptr) return kInvalidPlan;
-  fftwf_execute_dft_r2c(static_cast<fftwf_plan>(p), in, static_cast<fftwf_complex*>(out));
-  return kSuccess;
+  return withPlan(handle, kR2C, [&](void* p) {
+    fftwf_execute_dft_r2c(static_cast<fftwf_plan>(p), in, static_cast<fftwf_complex*>(out));
+  });
 }
 __attribute__((visibility("default"))) int cufftExecC2R(int handle, void* in, float* out) {
-  void* p = planOf(handle, kC2R);
-  if (p == nullptr) return kInvalidPlan;
-  fftwf_execute_dft_c2r(static_cast<fftwf_plan>(p), static_cast<fftwf_complex*>(in), out);
-  return kSuccess;
+  return withPlan(handle, kC2R, [&](void* p) {
+    fftwf_execute_dft_c2r(static_cast<fftwf_plan>(p), static_cast<fftwf_complex*>(in), out);
+  });
 }
 __attribute__((visibility("default"))) int cufftExecD2Z(int handle, double* in, void* out) {
-  void* p = planOf(handle, kD2Z);
-  if (p == nullptr) return kInvalidPlan;
-  fftw_execute_dft_r2c(static_cast<fftw_plan>(p), in, static_cast<fftw_complex*>(out));
-  return kSuccess;
+  return withPlan(handle, kD2Z, [&](void* p) {
+    fftw_execute_dft_r2c(static_cast<fftw_plan>(p), in, static_cast<fftw_complex*>(out));
+  });
 }
 __attribute__((visibility("default"))) int cufftExecZ2D(int handle, void* in, double* out) {
-  void* p = planOf(handle, kZ2D);
-  if (p == nullptr) return kInvalidPlan;
-  fftw_execute_dft_c2r(static_cast<fftw_plan>(p), static_cast<fftw_complex*>(in), out);
-  return kSuccess;
+  return withPlan(handle, kZ2D, [&](void* p) {
+    fftw_execute_dft_c2r(static_cast<fftw_plan>(p), static_cast<fftw_complex*>(in), out);
+  });
 }
 
 }  // extern "C"
