@@ -70,6 +70,25 @@ describeOnBackend('cuda')('CPU and CUDA agree', () => {
     expect(Buffer.from(again.fields.buffer).equals(Buffer.from(gpu.fields.buffer))).toBe(true);
   });
 
+  it.each([[32, 'float32'], [64, 'float32'], [64, 'float64']] as const)(
+    'gives the fused kernel the same bits with its state in shared or in global memory (%i^2, %s)', async (R, precision) => {
+      const w0 = (await gaussianRandomField({ resolution: R, count: 3, alpha: 2.5, tau: 7, seed: 9, backend: 'cpu' })).map((v) => v * 20);
+      const before = process.env.ENKG_NS_FUSED_STATE;
+      const results: Buffer[] = [];
+      try {
+        for (const placement of ['shared', 'global']) {
+          process.env.ENKG_NS_FUSED_STATE = placement;
+          const r = await new NavierStokes2D({ resolution: R, time: 0.1, precision, backend: 'cuda', kernel: 'fused' }).solveDetailed(w0, 3);
+          expect(r.failures).toEqual([]);
+          results.push(Buffer.from(r.fields.buffer));
+        }
+      } finally {
+        if (before === undefined) delete process.env.ENKG_NS_FUSED_STATE;
+        else process.env.ENKG_NS_FUSED_STATE = before;
+      }
+      expect(results[1].equals(results[0])).toBe(true);
+    });
+
   it("chooses the fused kernel on 'auto' where it applies, and cuFFT elsewhere", async () => {
     const w0 = (await gaussianRandomField({ resolution: 64, count: 2, alpha: 2.5, tau: 7, seed: 8, backend: 'cpu' })).map((v) => v * 20);
     const solve = (opts: object) => new NavierStokes2D({ resolution: 64, time: 0.05, backend: 'cuda', ...opts }).solveDetailed(w0, 2);
