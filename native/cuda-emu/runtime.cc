@@ -1,8 +1,8 @@
 // The CUDA emulator's runtime: device memory as host memory (every copy and
 // memset checked against the allocations), launches checked against an
-// H200's limits, and kernels run block after block with one fiber per
-// emulated thread. A fiber runs until it reaches a barrier or a warp
-// exchange; a barrier opens when every thread of the block (or every lane of
+// H200's limits, and kernels run block after block, each emulated thread as
+// a fiber (threads that never wait share one; see Runner). A thread runs
+// until it reaches a barrier or a warp exchange; a barrier opens when every thread of the block (or every lane of
 // the mask) waits at it. A barrier some threads can never reach, a lane
 // outside its own mask or a shuffle from a lane that did not take part is a
 // launch failure whose message says which block and threads, instead of the
