@@ -618,10 +618,6 @@ cudaError_t cudaGetLastError() {
   emu::lastError = cudaSuccess;
   return e;
 }
-cudaError_t cudaPeekAtLastError() {
-  std::lock_guard<std::mutex> lock(emu::stateMutex);
-  return emu::stickyError != cudaSuccess ? emu::stickyError : emu::lastError;
-}
 const char* cudaGetErrorString(cudaError_t error) {
   switch (error) {
     case cudaSuccess: return "no error";
@@ -646,7 +642,6 @@ cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned) {
   *stream = reinterpret_cast<cudaStream_t>(&token);
   return emu::sticky();
 }
-cudaError_t cudaStreamDestroy(cudaStream_t) { return cudaSuccess; }
 // Launches and copies complete before they return.
 cudaError_t cudaStreamSynchronize(cudaStream_t) { return emu::sticky(); }
 
