@@ -40,8 +40,12 @@ describeBuilt('the CUDA emulator', () => {
   });
 
   it('exposes a read of another thread\'s shared write without a barrier: the result depends on the order', () => {
-    expect(run('neighbour', 'forward')).toBe('ok racy=0 synced=2');
+    expect(run('neighbour', 'forward')).toBe('ok racy=-1 synced=2');
     expect(run('neighbour', 'reverse')).toBe('ok racy=2 synced=2');
+  });
+
+  it('gives each block fresh shared memory that reads as garbage (NaN), not zeros or the last block\'s values', () => {
+    expect(run('stale-shared')).toBe('ok nan nan');
   });
 
   it('fails a launch whose __syncthreads half the block skips, says why, and poisons the context as a GPU does', () => {

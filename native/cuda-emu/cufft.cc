@@ -23,6 +23,46 @@ std::mutex mutex;  // FFTW's planner is not thread-safe; neither is the table
 std::map<int, Plan> plans;
 int nextHandle = 1;
 
+// FFTW's single- and double-precision entry points, so one planner serves both.
+struct SingleFftw {
+  using Real = float;
+  using Complex = fftwf_complex;
+  static constexpr auto allocReal = fftwf_alloc_real;
+  static constexpr auto allocComplex = fftwf_alloc_complex;
+  static constexpr auto release = fftwf_free;
+  static constexpr auto planR2C = fftwf_plan_many_dft_r2c;
+  static constexpr auto planC2R = fftwf_plan_many_dft_c2r;
+};
+struct DoubleFftw {
+  using Real = double;
+  using Complex = fftw_complex;
+  static constexpr auto allocReal = fftw_alloc_real;
+  static constexpr auto allocComplex = fftw_alloc_complex;
+  static constexpr auto release = fftw_free;
+  static constexpr auto planR2C = fftw_plan_many_dft_r2c;
+  static constexpr auto planC2R = fftw_plan_many_dft_c2r;
+};
+
+// A batched 2-D real transform over contiguous fields of n[0] x n[1] reals
+// and n[0] x (n[1]/2 + 1) complexes, planned on scratch buffers (executed
+// later on the caller's with the new-array interface, hence UNALIGNED).
+// Null when FFTW cannot allocate or plan.
+template <class Fftw>
+void* makePlan(int* n, int batch, bool forward) {
+  const int reals = n[0] * n[1], complexes = n[0] * (n[1] / 2 + 1);
+  const unsigned flags = FFTW_ESTIMATE | FFTW_UNALIGNED;
+  auto* real = Fftw::allocReal(static_cast<size_t>(reals));
+  auto* spectrum = Fftw::allocComplex(static_cast<size_t>(complexes));
+  void* made = nullptr;
+  if (real != nullptr && spectrum != nullptr) {
+    made = forward ? Fftw::planR2C(2, n, batch, real, nullptr, 1, reals, spectrum, nullptr, 1, complexes, flags)
+                   : Fftw::planC2R(2, n, batch, spectrum, nullptr, 1, complexes, real, nullptr, 1, reals, flags);
+  }
+  Fftw::release(real);
+  Fftw::release(spectrum);
+  return made;
+}
+
 }  // namespace
 
 extern "C" {
@@ -34,28 +74,12 @@ __attribute__((visibility("default"))) int cufftPlanMany(int* handle, int rank, 
   if (rank != 2 || inembed != nullptr || onembed != nullptr) return kInvalidValue;
   if (n[0] <= 0 || n[1] <= 0 || batch <= 0) return kInvalidSize;
   (void)istride, (void)idist, (void)ostride, (void)odist;  // ignored with null embeds, as in cuFFT
-  const int reals = n[0] * n[1], complexes = n[0] * (n[1] / 2 + 1);
-  const unsigned flags = FFTW_ESTIMATE | FFTW_UNALIGNED;
   std::lock_guard<std::mutex> lock(mutex);
   void* made = nullptr;
   if (type == kR2C || type == kC2R) {
-    float* real = fftwf_alloc_real(static_cast<size_t>(reals));
-    fftwf_complex* spectrum = fftwf_alloc_complex(static_cast<size_t>(complexes));
-    if (real == nullptr || spectrum == nullptr) return kAllocFailed;
-    made = type == kR2C
-               ? fftwf_plan_many_dft_r2c(2, n, batch, real, nullptr, 1, reals, spectrum, nullptr, 1, complexes, flags)
-               : fftwf_plan_many_dft_c2r(2, n, batch, spectrum, nullptr, 1, complexes, real, nullptr, 1, reals, flags);
-    fftwf_free(real);
-    fftwf_free(spectrum);
+    made = makePlan<SingleFftw>(n, batch, type == kR2C);
   } else if (type == kD2Z || type == kZ2D) {
-    double* real = fftw_alloc_real(static_cast<size_t>(reals));
-    fftw_complex* spectrum = fftw_alloc_complex(static_cast<size_t>(complexes));
-    if (real == nullptr || spectrum == nullptr) return kAllocFailed;
-    made = type == kD2Z
-               ? fftw_plan_many_dft_r2c(2, n, batch, real, nullptr, 1, reals, spectrum, nullptr, 1, complexes, flags)
-               : fftw_plan_many_dft_c2r(2, n, batch, spectrum, nullptr, 1, complexes, real, nullptr, 1, reals, flags);
-    fftw_free(real);
-    fftw_free(spectrum);
+    made = makePlan<DoubleFftw>(n, batch, type == kD2Z);
   } else {
     return kInvalidType;
   }

@@ -24,6 +24,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "cuda_runtime.h"
@@ -193,6 +194,10 @@ struct Scheduler {
   Invocation body{};
   unsigned char* shared = nullptr;
   size_t sharedBytes = 0;
+  // Static __shared__ variables (function-local statics here) and the block
+  // that last saw each: the first use in a new block refills it with garbage.
+  unsigned long long blockSerial = 0;
+  std::unordered_map<const void*, unsigned long long> staticShared;
   // Warp exchange slots: 32 lanes x 16 bytes per warp.
   std::vector<unsigned char> slots;
   std::string failure;  // set by an emulated thread; ends the launch
@@ -421,7 +426,9 @@ std::string runBlock(const uint3& blockIdx, Order order, std::mt19937& rng) {
   if (order == Order::Shuffle) std::shuffle(sequence.begin(), sequence.end(), rng);
   scheduler.started = 0;
   scheduler.runnersUsed = 0;
-  // Uninitialised shared memory reads back as NaN (all bits set), not zero.
+  // Uninitialised shared memory reads back as NaN (all bits set), not zero
+  // and not what the previous block left (static arrays: freshShared).
+  ++scheduler.blockSerial;
   if (scheduler.sharedBytes > 0) std::memset(scheduler.shared, 0xFF, scheduler.sharedBytes);
   scheduler.failure.clear();
   // Every thread runs until it waits or ends.
@@ -449,6 +456,13 @@ std::string runBlock(const uint3& blockIdx, Order order, std::mt19937& rng) {
 int laneId() { return self().linear % 32; }
 
 unsigned char* dynamicShared() { return scheduler.shared; }
+
+void freshShared(void* variable, size_t bytes) {
+  unsigned long long& seen = scheduler.staticShared[variable];
+  if (seen == scheduler.blockSerial) return;
+  seen = scheduler.blockSerial;
+  std::memset(variable, 0xFF, bytes);
+}
 
 int syncthreadsAnd(int predicate) {
   Fiber& f = self();

@@ -5,6 +5,7 @@
 //   enkg-cuda-emu-selftest <case>
 #include <cuda_runtime.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -40,6 +41,16 @@ __global__ void syncedNeighbour(int* out) {
   value[threadIdx.x] = static_cast<int>(threadIdx.x) + 1;
   __syncthreads();
   out[threadIdx.x] = value[(threadIdx.x + 1) % blockDim.x];
+}
+
+// Reads a shared slot before any thread of its block wrote it, then writes
+// it: on a GPU the read is garbage, in every block (not zero, and not what
+// the previous block on the multiprocessor left).
+__global__ void staleShared(float* out) {
+  __shared__ float slot[2];
+  out[blockIdx.x] = slot[0];
+  __syncthreads();
+  if (threadIdx.x == 0) slot[0] = 1.0f + static_cast<float>(blockIdx.x);
 }
 
 // Half the block skips the barrier.
@@ -125,6 +136,13 @@ int main(int argc, char** argv) {
     const int synced = download(out, 1)[0];
     report("neighbour", status(cudaGetLastError()) + " racy=" + std::to_string(racy) + " synced=" +
                             std::to_string(synced));
+  } else if (which == "stale-shared") {
+    float* out = deviceArray<float>(2);
+    staleShared<<<2, 32>>>(out);
+    std::vector<float> host(2);
+    cudaMemcpy(host.data(), out, sizeof(host[0]) * host.size(), cudaMemcpyDeviceToHost);
+    auto show = [](float v) { return std::isnan(v) ? std::string("nan") : std::to_string(v); };
+    report("stale-shared", status(cudaGetLastError()) + " " + show(host[0]) + " " + show(host[1]));
   } else if (which == "divergent-barrier") {
     int* out = deviceArray<int>(32);
     divergentBarrier<<<1, 32>>>(out);
@@ -190,7 +208,7 @@ int main(int argc, char** argv) {
     pastTheEnd<<<1, 33>>>(out);
     report("past-the-end", status(cudaGetLastError()));
   } else {
-    std::printf("usage: enkg-cuda-emu-selftest sanitized|past-the-end|block-sum|neighbour|divergent-barrier|shuffle-outside-mask|"
+    std::printf("usage: enkg-cuda-emu-selftest sanitized|past-the-end|block-sum|neighbour|stale-shared|divergent-barrier|shuffle-outside-mask|"
                 "group-shuffle|syncthreads-and|dynamic-shared|launch-limits|copy-bounds\n");
     return 2;
   }

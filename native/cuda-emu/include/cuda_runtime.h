@@ -110,6 +110,10 @@ void syncwarp(unsigned mask);
 void warpExchange(unsigned mask, const void* mine, void* out, size_t bytes, int source);
 int laneId();
 unsigned char* dynamicShared();
+// Called where a static __shared__ variable is declared (translate.js): the
+// block's first thread there fills it with all bits set, as a GPU leaves
+// fresh shared memory garbage rather than zero or the last block's values.
+void freshShared(void* variable, size_t bytes);
 
 struct Invocation {
   void (*call)(void* state);
