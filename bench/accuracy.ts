@@ -11,7 +11,7 @@
 //   SCG      one sample, C candidates on the G = K - 1 - floor(K / 4) guided steps
 //
 // Options: --fields 2  --seeds 1  --noise 0,1,2  --algos enkg,eki,...  --ensemble N --steps K --updates U
-//          --vp-steps S  --backend cpu|cuda|auto  --out FILE
+//          --vp-steps S  --backend cpu|cuda|auto  --prior-provider auto|cuda|webgpu|cpu[,...]  --out FILE
 //          --reference [--reference-device cpu|cuda]: also run the PyTorch reference EnKG
 //            (bench/enkg_reference.py, from ENKG_PYTORCH_DIR) at the same N, K, U, g on
 //            the same fields and prior weights, as an extra row of the table
@@ -27,8 +27,8 @@
 import { parseArgs } from 'node:util';
 
 import {
-  DPG, DPSGSG, EKI, EnKG, SCG, heldOutField, navierStokesInverseProblem, OnnxDenoiser, relativeL2, relativeL2Mean,
-  resolveBackend, SolveResult,
+  DPG, DPSGSG, EKI, EnKG, SCG, heldOutField, navierStokesInverseProblem, OnnxDenoiser, parseExecutionProviders,
+  relativeL2, relativeL2Mean, resolveBackend, SolveResult,
 } from '../lib';
 import type { Algorithm } from '../lib';
 import { NS_PRIOR_64 } from '../lib/paths';
@@ -121,7 +121,7 @@ async function main(): Promise<void> {
     options: {
       fields: { type: 'string' }, seeds: { type: 'string', default: '1' }, time: { type: 'string', default: '1' }, noise: { type: 'string', default: '0,1,2' }, algos: { type: 'string', default: ALL.join(',') },
       ensemble: { type: 'string' }, steps: { type: 'string' }, updates: { type: 'string' }, 'vp-steps': { type: 'string' }, backend: { type: 'string', default: 'auto' },
-      prior: { type: 'string', default: NS_PRIOR_64 }, out: { type: 'string' },
+      prior: { type: 'string', default: NS_PRIOR_64 }, 'prior-provider': { type: 'string', default: 'auto' }, out: { type: 'string' },
       reference: { type: 'boolean', default: false }, 'reference-device': { type: 'string', default: 'cpu' },
     },
   });
@@ -142,7 +142,8 @@ async function main(): Promise<void> {
   const names = String(values.algos).split(',') as Name[];
   for (const name of names) if (!ALL.includes(name)) throw new Error(`--algos: unknown algorithm '${name}' (known: ${ALL.join(', ')})`);
 
-  const prior = await OnnxDenoiser.load(String(values.prior), { executionProviders: gpu ? ['cuda', 'cpu'] : ['cpu'] });
+  const providers = parseExecutionProviders(String(values['prior-provider']), backend);
+  const prior = await OnnxDenoiser.load(String(values.prior), { executionProviders: providers });
   const enkg = new EnKG({ ensembleSize: N, steps: K, updates: U });
   const table = plans(names, enkg, vpSteps);
   console.log(`Navier-Stokes 64x64, Re 200, T = ${time}, observations 32x32; ${fields} held-out fields x ${seeds} seeds; backend ${backend}, prior on ${prior.executionProvider}`);

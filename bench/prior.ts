@@ -1,14 +1,17 @@
 // Benchmark of the shipped priors (npm run bench:prior): denoiser
 // evaluations per second against batch size on each execution provider, the
 // time of a full 40-step unconditional sample of 64 fields, and, for priors
-// with held-out data, the sample spectrum against the data's.
+// with held-out data, the sample spectrum against the data's. Every provider
+// after the first that loads is also checked against it: the largest
+// difference of one batch's output, relative to the output's largest value.
 //
-// Options: --models models/ns-vorticity-64.onnx,...  --providers cpu,cuda  --repeats 5  --out FILE
+// Options: --models models/ns-vorticity-64.onnx,...  --providers cpu,cuda,webgpu  --repeats 5
+//          --batches 1,8,64,256  --no-sample (skip the 64-field sample)  --out FILE
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { dealiasedShell, energySpectrum, OnnxDenoiser, readNpy, sampleODE } from '../lib';
+import { dealiasedShell, energySpectrum, OnnxDenoiser, parseExecutionProviders, readNpy, sampleODE } from '../lib';
 import { run, writeResults } from './common';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -28,6 +31,7 @@ async function main(): Promise<void> {
     options: {
       models: { type: 'string' }, providers: { type: 'string', default: 'cpu,cuda' },
       repeats: { type: 'string', default: '5' }, batches: { type: 'string', default: '1,8,64,256' }, out: { type: 'string' },
+      'no-sample': { type: 'boolean', default: false },
     },
   });
   const modelDir = path.join(ROOT, 'models');
@@ -37,8 +41,11 @@ async function main(): Promise<void> {
   const repeats = Number(values.repeats);
   const batches = String(values.batches).split(',').map(Number);
   const rows: Array<Record<string, unknown>> = [];
+  const providers = parseExecutionProviders(String(values.providers), 'cpu', '--providers');
   for (const model of models) {
-    for (const provider of String(values.providers).split(',') as Array<'cpu' | 'cuda'>) {
+    // The first provider's output on a fixed batch, which the others must match.
+    let reference: { provider: string; output: Float32Array } | undefined;
+    for (const provider of providers) {
       let prior: OnnxDenoiser;
       try {
         prior = await OnnxDenoiser.load(model, { executionProviders: [provider], maxBatch: 4096 });
@@ -48,6 +55,20 @@ async function main(): Promise<void> {
       }
       const d = prior.shape[0] * prior.shape[1] * prior.shape[2];
       console.log(`\n${path.basename(model)} on ${provider}, fields ${prior.shape.join('x')}`);
+      const probe = new Float32Array(16 * d).map((_, i) => Math.sin(0.37 * i) * 2);
+      const output = await prior.denoise(probe, Float32Array.from({ length: 16 }, (_, i) => 0.05 * 1.5 ** i), 16);
+      let agreement: number | undefined;
+      if (reference === undefined) {
+        reference = { provider, output };
+      } else {
+        let diff = 0, scale = 0;
+        for (let i = 0; i < output.length; i++) {
+          diff = Math.max(diff, Math.abs(output[i] - reference.output[i]));
+          scale = Math.max(scale, Math.abs(reference.output[i]));
+        }
+        agreement = diff / scale;
+        console.log(`  against ${reference.provider}: largest difference ${agreement.toExponential(2)} of the output's largest value (16 fields, sigma 0.05..14)`);
+      }
       console.log('  batch   ms/call   fields/s');
       for (const batch of batches) {
         const x = new Float32Array(batch * d).map((_, i) => Math.sin(i));
@@ -61,6 +82,11 @@ async function main(): Promise<void> {
         const ms = median(times);
         console.log(`  ${String(batch).padStart(5)} ${ms.toFixed(1).padStart(9)} ${((batch / ms) * 1000).toFixed(1).padStart(10)}`);
         rows.push({ model: path.basename(model), provider, batch, msPerCall: ms, fieldsPerSecond: (batch / ms) * 1000 });
+      }
+      if (values['no-sample']) {
+        rows.push({ model: path.basename(model), provider, agreement });
+        await prior.dispose();
+        continue;
       }
       const t0 = Date.now();
       const samples = await sampleODE(prior, { count: 64, steps: 40, seed: 1 });
@@ -78,7 +104,7 @@ async function main(): Promise<void> {
         spectrumRatio = { min: Math.min(...ratios), max: Math.max(...ratios), shells: ratios.length };
         console.log(`  sample / held-out energy per shell (1..${ratios.length}): min ${spectrumRatio.min.toFixed(2)}, max ${spectrumRatio.max.toFixed(2)}`);
       }
-      rows.push({ model: path.basename(model), provider, sampleSeconds, spectrumRatio });
+      rows.push({ model: path.basename(model), provider, agreement, sampleSeconds, spectrumRatio });
       await prior.dispose();
     }
   }

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { OnnxDenoiser, sampleODE } from '../lib';
+import { OnnxDenoiser, parseExecutionProviders, sampleODE } from '../lib';
 import { maxRelativeError, testRandom } from './helpers/reference';
 
 const FIXTURES = path.join(__dirname, 'fixtures', 'onnx');
@@ -89,7 +89,7 @@ describe('OnnxDenoiser', () => {
     fs.writeFileSync(junk, 'this is not a model');
     await expect(OnnxDenoiser.load(junk, { executionProviders: ['cpu'] })).rejects.toThrow(/junk.onnx/);
     await expect(OnnxDenoiser.load(fixture('tiny-denoiser.onnx'), { executionProviders: ['tpu' as 'cpu'] })).rejects.toThrow(
-      "Expected a non-empty list of 'cuda' and 'cpu' for executionProviders but received Array(1)");
+      "Expected a non-empty list of 'cuda', 'webgpu', 'cpu' for executionProviders but received Array(1)");
   });
 
   it("falls back from 'cuda' to the CPU with one line saying why", async () => {
@@ -102,6 +102,33 @@ describe('OnnxDenoiser', () => {
       }
       await fallback.dispose();
       await expect(fallback.denoise(new Float32Array(64), 1, 1)).rejects.toThrow('has been disposed');
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
+  it("reads --prior-provider lists: 'auto' follows the backend, names are checked", () => {
+    expect(parseExecutionProviders('auto', 'cuda')).toEqual(['cuda', 'cpu']);
+    expect(parseExecutionProviders('auto', 'cpu')).toEqual(['cpu']);
+    expect(parseExecutionProviders('webgpu, cpu', 'cpu')).toEqual(['webgpu', 'cpu']);
+    expect(() => parseExecutionProviders('gpu', 'cuda')).toThrow(
+      "--prior-provider must be auto or a comma-separated list of cuda, webgpu, cpu; got 'gpu'");
+    expect(() => parseExecutionProviders('cpu,', 'cpu', '--provider')).toThrow(/^--provider must be auto/);
+  });
+
+  // Where a GPU with a Vulkan driver exists this runs on WebGPU; elsewhere it
+  // falls back, and the answer must be the same either way.
+  it("gives the CPU's answer on 'webgpu' (or on its CPU fallback)", async () => {
+    const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      const gpu = await OnnxDenoiser.load(fixture('tiny-denoiser.onnx'), { executionProviders: ['webgpu', 'cpu'] });
+      expect(['webgpu', 'cpu']).toContain(gpu.executionProvider);
+      if (gpu.executionProvider === 'cpu') expect(String(warn.mock.calls[0][0])).toMatch(/runs on the cpu execution provider \(webgpu: /);
+      const x = testRandom(11).normals(4 * 64);
+      const sigmas = Float32Array.of(0.01, 0.3, 2, 40);
+      const got = await gpu.denoise(x, sigmas, 4);
+      await gpu.dispose();
+      expect(maxRelativeError(got, tinyNetwork(x, Array.from(sigmas, Math.fround)))).toBeLessThan(1e-5);
     } finally {
       warn.mockRestore();
     }

@@ -80,6 +80,8 @@ async function usageError(argv: string[]): Promise<Error> {
     expect((await usageError(['solve', 'navier-stokes', '--resolution', '128'])).message).toMatch(/--resolution 128 does not match the prior/);
     expect((await usageError(['solve', 'navier-stokes', '--sample', '1', '--truth', 'x.npy'])).message).toMatch(/alternatives/);
     expect((await usageError(['solve', 'navier-stokes', '--prior', '/nonexistent.onnx'])).message).toMatch(/does not exist/);
+    expect((await usageError(['solve', 'navier-stokes', '--prior-provider', 'tpu'])).message)
+      .toMatch(/--prior-provider must be auto or a comma-separated list of cuda, webgpu, cpu; got 'tpu'/);
     await expect(main(['solve', 'navier-stokes', '--sample', '999', '--quiet', '--out', path.join(dir, 'x')]))
       .rejects.toThrow(/Expected a sample index below 64/);
   });

@@ -5,9 +5,10 @@ import { parseArgs } from 'node:util';
 
 import { writeNpy } from '../io/npy';
 import { ColorMap, fieldGridPng } from '../io/png';
-import { OnnxDenoiser } from '../prior/onnx-denoiser';
+import { ExecutionProvider, OnnxDenoiser, parseExecutionProviders } from '../prior/onnx-denoiser';
 import { sampleODE } from '../prior/edm';
 import { ProgressBar } from './progress';
+import { UsageError } from './usage';
 
 export const SAMPLE_USAGE = `Usage: enkg sample --prior FILE.onnx --out DIR [options]
 
@@ -22,7 +23,8 @@ Options:
   --solver NAME    euler (default, SPEC.md) or heun
   --colormap NAME  auto (default: diverging for signed fields such as
                    vorticity, gray for images), diverging, gray or viridis
-  --provider NAME  cuda or cpu (default: cuda when available, else cpu)`;
+  --provider LIST  ONNX Runtime execution providers tried in order, from cuda,
+                   webgpu and cpu (default auto: cuda when available, else cpu)`;
 
 /** 'auto' reads the model card: images get gray, signed physical fields a diverging map. */
 function chooseColormap(requested: string, metadata: Record<string, string>): ColorMap {
@@ -52,8 +54,13 @@ export async function sample(argv: string[]): Promise<number> {
     if (!Number.isInteger(v) || v < (name === 'seed' ? 0 : 1)) throw new Error(`--${name} must be a ${name === 'seed' ? 'non-negative' : 'positive'} integer`);
   }
   if (values.solver !== 'euler' && values.solver !== 'heun') throw new Error(`--solver must be euler or heun, got '${values.solver}'`);
-  const providers = values.provider === undefined ? (['cuda', 'cpu'] as const) : [values.provider as 'cuda' | 'cpu'];
-  const prior = await OnnxDenoiser.load(values.prior, { executionProviders: [...providers] });
+  let providers: ExecutionProvider[];
+  try {
+    providers = values.provider === undefined ? ['cuda', 'cpu'] : parseExecutionProviders(values.provider, 'cuda', '--provider');
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const prior = await OnnxDenoiser.load(values.prior, { executionProviders: providers });
   try {
     const colormap = chooseColormap(String(values.colormap), prior.metadata);
     const evaluations = values.solver === 'heun' ? 2 * steps - 1 : steps;

@@ -17,7 +17,7 @@ import { imagePng, PanelImage, panelPng } from '../io/figure';
 import { readNpy, writeNpy } from '../io/npy';
 import { relativeL2, relativeL2Mean } from '../metrics/error';
 import { NS_HELD_OUT_64, NS_PRIOR_64 } from '../paths';
-import { OnnxDenoiser } from '../prior/onnx-denoiser';
+import { ExecutionProvider, OnnxDenoiser, parseExecutionProviders } from '../prior/onnx-denoiser';
 import { ForwardEvaluationError } from '../problems/forward-model';
 import { heldOutField, navierStokesInverseProblem } from '../problems/navier-stokes-inverse';
 import { ProgressBar } from './progress';
@@ -45,6 +45,10 @@ Options:
   --sample I         held-out field I of data/ns-64-heldout.npy (default 0)
   --truth FILE.npy   the ground truth instead: a [1, 1, R, R] or [R, R] physical field
   --prior FILE.onnx  diffusion prior (default: models/ns-vorticity-64.onnx)
+  --prior-provider P where the prior's network runs: auto (default: ONNX
+                     Runtime's CUDA provider then the CPU on the cuda backend,
+                     the CPU otherwise) or a list tried in order, from cuda,
+                     webgpu (a GPU through Vulkan) and cpu, e.g. webgpu,cpu
   --resolution R     grid size; must match the prior (default: the prior's)
   --backend NAME     cpu, cuda or auto (default auto)
   --out DIR          output directory (default ./enkg-navier-stokes)
@@ -122,7 +126,7 @@ export async function solve(argv: string[]): Promise<number> {
       algo: { type: 'string', default: 'enkg' }, ensemble: { type: 'string' }, steps: { type: 'string' },
       guidance: { type: 'string' }, updates: { type: 'string' }, noise: { type: 'string', default: '0' },
       seed: { type: 'string', default: '0' }, sample: { type: 'string' }, truth: { type: 'string' },
-      prior: { type: 'string' }, resolution: { type: 'string' }, backend: { type: 'string', default: 'auto' },
+      prior: { type: 'string' }, 'prior-provider': { type: 'string', default: 'auto' }, resolution: { type: 'string' }, backend: { type: 'string', default: 'auto' },
       out: { type: 'string', default: 'enkg-navier-stokes' }, json: { type: 'boolean', default: false },
       quiet: { type: 'boolean', default: false }, help: { type: 'boolean', default: false },
     },
@@ -146,6 +150,12 @@ export async function solve(argv: string[]): Promise<number> {
   const updates = integerOption(values.updates, 'updates', 0);
   const resolution = integerOption(values.resolution, 'resolution', 4);
   const backend = await resolveBackend(values.backend);
+  let providers: ExecutionProvider[];
+  try {
+    providers = parseExecutionProviders(String(values['prior-provider']), backend);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
   const defaults = defaultSizes(algo, backend);
   const sizes = { ensemble: requested.ensemble ?? defaults.ensemble, steps: requested.steps ?? defaults.steps };
   if (algo === 'enkg' || algo === 'eki') {
@@ -159,7 +169,7 @@ export async function solve(argv: string[]): Promise<number> {
   if (!fs.existsSync(priorFile)) {
     throw new UsageError(`the prior ${priorFile} does not exist${values.prior ? '' : ' (the shipped prior is missing from this installation; pass --prior FILE.onnx)'}`);
   }
-  const prior = await OnnxDenoiser.load(priorFile, { executionProviders: backend === 'cuda' ? ['cuda', 'cpu'] : ['cpu'] });
+  const prior = await OnnxDenoiser.load(priorFile, { executionProviders: providers });
   try {
     const R = prior.shape[1];
     if (resolution !== undefined && resolution !== R) {

@@ -5,6 +5,6 @@ export { GaussianMixturePrior } from './gaussian-mixture';
 export type { GaussianMixturePriorOptions } from './gaussian-mixture';
 export { karrasSigmas, sampleODE, odeToClean } from './edm';
 export type { KarrasOptions, OdeSolver, SampleOptions } from './edm';
-export { OnnxDenoiser } from './onnx-denoiser';
+export { EXECUTION_PROVIDERS, OnnxDenoiser, parseExecutionProviders } from './onnx-denoiser';
 export type { ExecutionProvider, OnnxDenoiserOptions } from './onnx-denoiser';
 export { onnxMetadata } from './onnx-metadata';

@@ -8,7 +8,31 @@ import { expected, requireInteger, requireKnownKeys, requireObject } from '../va
 import { denoiseArgs, Denoiser, fieldSize } from './denoiser';
 import { onnxMetadata } from './onnx-metadata';
 
-export type ExecutionProvider = 'cuda' | 'cpu';
+/**
+ * ONNX Runtime's execution providers a prior can run on: 'cuda' (needs the
+ * CUDA provider files, which the default offline install skips; README),
+ * 'webgpu' (bundled with onnxruntime-node; runs on any GPU with a Vulkan
+ * driver on Linux) and 'cpu'.
+ */
+export type ExecutionProvider = 'cuda' | 'webgpu' | 'cpu';
+export const EXECUTION_PROVIDERS: readonly ExecutionProvider[] = ['cuda', 'webgpu', 'cpu'];
+
+/**
+ * The providers to try for a prior, from a comma-separated list such as
+ * 'webgpu,cpu' (the --prior-provider flags), or 'auto': the CUDA provider then
+ * the CPU when the numerical backend is CUDA, the CPU alone otherwise.
+ * (WebGPU is asked for by name: where only a software Vulkan driver exists it
+ * would load and run slower than the CPU provider.)
+ */
+export function parseExecutionProviders(text: string, backend: 'cpu' | 'cuda', name = '--prior-provider'): ExecutionProvider[] {
+  if (text === 'auto') return backend === 'cuda' ? ['cuda', 'cpu'] : ['cpu'];
+  const list = text.split(',').map((p) => p.trim());
+  const unknown = list.find((p) => !(EXECUTION_PROVIDERS as readonly string[]).includes(p));
+  if (list.length === 0 || unknown !== undefined) {
+    throw new TypeError(`${name} must be auto or a comma-separated list of ${EXECUTION_PROVIDERS.join(', ')}; got '${text}'`);
+  }
+  return list as ExecutionProvider[];
+}
 
 export interface OnnxDenoiserOptions {
   /** Tried in order (default ['cuda', 'cpu']); the first that loads is used. */
@@ -152,8 +176,8 @@ export class OnnxDenoiser implements Denoiser {
     if (typeof path !== 'string') throw new TypeError(expected('a path to an .onnx file', 'path', path));
     requireKnownKeys(requireObject(opts, 'OnnxDenoiser.load(options)'), ['executionProviders', 'maxBatch', 'threads'], 'OnnxDenoiser.load');
     const providers = opts.executionProviders ?? ['cuda', 'cpu'];
-    if (!Array.isArray(providers) || providers.length === 0 || providers.some((p) => p !== 'cuda' && p !== 'cpu')) {
-      throw new TypeError(expected("a non-empty list of 'cuda' and 'cpu'", 'executionProviders', providers));
+    if (!Array.isArray(providers) || providers.length === 0 || providers.some((p) => !EXECUTION_PROVIDERS.includes(p))) {
+      throw new TypeError(expected(`a non-empty list of ${EXECUTION_PROVIDERS.map((p) => `'${p}'`).join(', ')}`, 'executionProviders', providers));
     }
     const maxBatch = opts.maxBatch === undefined ? 256 : requireInteger(opts.maxBatch, 'maxBatch', 1);
     const threads = opts.threads === undefined ? undefined : requireInteger(opts.threads, 'threads', 1);
