@@ -56,7 +56,7 @@ export async function sample(argv: string[]): Promise<number> {
   if (values.solver !== 'euler' && values.solver !== 'heun') throw new Error(`--solver must be euler or heun, got '${values.solver}'`);
   let providers: ExecutionProvider[];
   try {
-    providers = values.provider === undefined ? ['cuda', 'cpu'] : parseExecutionProviders(values.provider, 'cuda', '--provider');
+    providers = parseExecutionProviders(values.provider ?? 'auto', 'cuda', '--provider');
   } catch (error) {
     throw new UsageError((error as Error).message);
   }

@@ -28,7 +28,7 @@ export function parseExecutionProviders(text: string, backend: 'cpu' | 'cuda', n
   if (text === 'auto') return backend === 'cuda' ? ['cuda', 'cpu'] : ['cpu'];
   const list = text.split(',').map((p) => p.trim());
   const unknown = list.find((p) => !(EXECUTION_PROVIDERS as readonly string[]).includes(p));
-  if (list.length === 0 || unknown !== undefined) {
+  if (unknown !== undefined) {
     throw new TypeError(`${name} must be auto or a comma-separated list of ${EXECUTION_PROVIDERS.join(', ')}; got '${text}'`);
   }
   return list as ExecutionProvider[];
