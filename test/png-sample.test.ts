@@ -66,5 +66,7 @@ describe('enkg sample', () => {
     expect(Array.from(npy.data).every(Number.isFinite)).toBe(true);
     expect(chunks(fs.readFileSync(path.join(dir, 'samples.png')))[0].type).toBe('IHDR');
     await expect(main(['sample', '--out', dir])).rejects.toThrow('--prior and --out are required');
+    await expect(main(['sample', '--prior', path.join(__dirname, 'fixtures', 'onnx', 'tiny-denoiser.onnx'), '--out', dir, '--provider', 'tpu']))
+      .rejects.toMatchObject({ name: 'UsageError', message: "--provider must be auto or a comma-separated list of cuda, webgpu, cpu; got 'tpu'" });
   });
 });

@@ -5,10 +5,10 @@ import { parseArgs } from 'node:util';
 
 import { writeNpy } from '../io/npy';
 import { ColorMap, fieldGridPng } from '../io/png';
-import { ExecutionProvider, OnnxDenoiser, parseExecutionProviders } from '../prior/onnx-denoiser';
+import { OnnxDenoiser, parseExecutionProviders } from '../prior/onnx-denoiser';
 import { sampleODE } from '../prior/edm';
 import { ProgressBar } from './progress';
-import { UsageError } from './usage';
+import { asUsage } from './usage';
 
 export const SAMPLE_USAGE = `Usage: enkg sample --prior FILE.onnx --out DIR [options]
 
@@ -54,12 +54,7 @@ export async function sample(argv: string[]): Promise<number> {
     if (!Number.isInteger(v) || v < (name === 'seed' ? 0 : 1)) throw new Error(`--${name} must be a ${name === 'seed' ? 'non-negative' : 'positive'} integer`);
   }
   if (values.solver !== 'euler' && values.solver !== 'heun') throw new Error(`--solver must be euler or heun, got '${values.solver}'`);
-  let providers: ExecutionProvider[];
-  try {
-    providers = parseExecutionProviders(values.provider ?? 'auto', 'cuda', '--provider');
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
+  const providers = asUsage(() => parseExecutionProviders(values.provider ?? 'auto', 'cuda', '--provider'));
   const prior = await OnnxDenoiser.load(values.prior, { executionProviders: providers });
   try {
     const colormap = chooseColormap(String(values.colormap), prior.metadata);

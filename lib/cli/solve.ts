@@ -17,11 +17,11 @@ import { imagePng, PanelImage, panelPng } from '../io/figure';
 import { readNpy, writeNpy } from '../io/npy';
 import { relativeL2, relativeL2Mean } from '../metrics/error';
 import { NS_HELD_OUT_64, NS_PRIOR_64 } from '../paths';
-import { ExecutionProvider, OnnxDenoiser, parseExecutionProviders } from '../prior/onnx-denoiser';
+import { OnnxDenoiser, parseExecutionProviders } from '../prior/onnx-denoiser';
 import { ForwardEvaluationError } from '../problems/forward-model';
 import { heldOutField, navierStokesInverseProblem } from '../problems/navier-stokes-inverse';
 import { ProgressBar } from './progress';
-import { UsageError } from './usage';
+import { asUsage, UsageError } from './usage';
 
 export const ALGORITHMS = ['enkg', 'eki', 'dps-gsg-forward', 'dps-gsg-central', 'dpg', 'scg'] as const;
 export type AlgorithmName = typeof ALGORITHMS[number];
@@ -150,12 +150,7 @@ export async function solve(argv: string[]): Promise<number> {
   const updates = integerOption(values.updates, 'updates', 0);
   const resolution = integerOption(values.resolution, 'resolution', 4);
   const backend = await resolveBackend(values.backend);
-  let providers: ExecutionProvider[];
-  try {
-    providers = parseExecutionProviders(String(values['prior-provider']), backend);
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
+  const providers = asUsage(() => parseExecutionProviders(String(values['prior-provider']), backend));
   const defaults = defaultSizes(algo, backend);
   const sizes = { ensemble: requested.ensemble ?? defaults.ensemble, steps: requested.steps ?? defaults.steps };
   if (algo === 'enkg' || algo === 'eki') {

@@ -7,6 +7,15 @@ export class UsageError extends Error {
   }
 }
 
+/** Runs a parser of a command-line value; what it throws becomes a UsageError (exit 2). */
+export function asUsage<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
 /** A UsageError, or node:util parseArgs' complaint about an unknown or malformed option. */
 export function isUsageError(error: unknown): boolean {
   if (error instanceof UsageError) return true;
