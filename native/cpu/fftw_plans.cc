@@ -1,7 +1,14 @@
 #include "fftw_plans.h"
 
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <mutex>
+#include <string>
+#include <system_error>
 #include <utility>
 
 #include "../core/errors.h"
@@ -14,36 +21,90 @@ std::mutex& plannerMutex() {
   return m;
 }
 
-// Plans are measured (FFTW_MEASURE) on scratch arrays the first time a size
-// is used, then kept for the life of the process.
+// Reproducible plans. FFTW_MEASURE picks the fastest algorithm by timing
+// candidates, so two processes can pick different ones and round
+// differently: the same seed would then give different particles from one
+// run to the next. The measured choice is therefore stored as FFTW wisdom
+// in a file, and every later process plans from that file and gets the same
+// algorithm. Where no file can be kept (ENKG_FFTW_WISDOM=off, or a folder
+// that cannot be written), plans use FFTW_ESTIMATE, whose choice does not
+// depend on timing; it is up to 25% slower at 128^2.
+struct WisdomFile {
+  std::string path;  // empty: estimate
+};
+
+std::string wisdomFolder() {
+  const char* env = std::getenv("ENKG_FFTW_WISDOM");
+  if (env != nullptr) return std::string(env) == "off" ? std::string() : std::string(env);
+  const char* xdg = std::getenv("XDG_CACHE_HOME");
+  if (xdg != nullptr && *xdg != '\0') return std::string(xdg) + "/enkg";
+  const char* home = std::getenv("HOME");
+  if (home != nullptr && *home != '\0') return std::string(home) + "/.cache/enkg";
+  return std::string();
+}
+
+// Called under plannerMutex, once per precision: the wisdom file's path, or
+// empty when none can be kept.
+template <typename T>
+const WisdomFile& wisdomFile() {
+  static WisdomFile file;
+  static bool ready = false;
+  if (ready) return file;
+  ready = true;
+  const std::string folder = wisdomFolder();
+  if (folder.empty()) return file;
+  std::error_code ec;
+  std::filesystem::create_directories(folder, ec);
+  if (!std::filesystem::is_directory(folder, ec) || access(folder.c_str(), W_OK) != 0) return file;
+  file.path = folder + "/fftw-wisdom-" + Fftw<T>::tag + ".txt";
+  return file;
+}
+
+// Writes the wisdom next to the file and renames it over, so a reader never
+// sees half a file.
+template <typename T>
+void saveWisdom(const WisdomFile& file) {
+  const std::string tmp = file.path + "." + std::to_string(getpid()) + ".tmp";
+  if (Fftw<T>::exportWisdom(tmp.c_str()) != 0) std::rename(tmp.c_str(), file.path.c_str());
+  std::remove(tmp.c_str());
+}
+
+// Plans are made on scratch arrays the first time a size is used, then kept
+// for the life of the process.
 template <typename T, typename Plan, typename MakeForward, typename MakeInverse>
 std::pair<Plan, Plan> plansFor(int R, MakeForward makeForward, MakeInverse makeInverse) {
   static std::map<int, std::pair<Plan, Plan>> cache;
   std::lock_guard<std::mutex> lock(plannerMutex());
   auto it = cache.find(R);
   if (it != cache.end()) return it->second;
+  const WisdomFile& wisdom = wisdomFile<T>();
+  // What other processes stored since (a file from another FFTW version is
+  // refused by FFTW and overwritten below).
+  if (!wisdom.path.empty()) Fftw<T>::importWisdom(wisdom.path.c_str());
+  const unsigned flags = wisdom.path.empty() ? FFTW_ESTIMATE : FFTW_MEASURE;
   const size_t real = static_cast<size_t>(R) * R, half = static_cast<size_t>(R) * (R / 2 + 1);
   T* in = static_cast<T*>(Fftw<T>::allocate(real * sizeof(T)));
   auto* spec = static_cast<typename Fftw<T>::Complex*>(Fftw<T>::allocate(half * sizeof(typename Fftw<T>::Complex)));
-  Plan forward = makeForward(R, in, spec);
-  Plan inverse = makeInverse(R, spec, in);
+  Plan forward = makeForward(R, in, spec, flags);
+  Plan inverse = makeInverse(R, spec, in, flags);
   Fftw<T>::release(in);
   Fftw<T>::release(spec);
   if (forward == nullptr || inverse == nullptr) throw runtimeError("FFTW could not plan a " + std::to_string(R) + "^2 transform");
+  if (!wisdom.path.empty()) saveWisdom<T>(wisdom);
   cache[R] = {forward, inverse};
   return cache[R];
 }
 
 std::pair<fftwf_plan, fftwf_plan> floatPlans(int R) {
   return plansFor<float, fftwf_plan>(
-      R, [](int n, float* in, fftwf_complex* out) { return fftwf_plan_dft_r2c_2d(n, n, in, out, FFTW_MEASURE); },
-      [](int n, fftwf_complex* in, float* out) { return fftwf_plan_dft_c2r_2d(n, n, in, out, FFTW_MEASURE); });
+      R, [](int n, float* in, fftwf_complex* out, unsigned f) { return fftwf_plan_dft_r2c_2d(n, n, in, out, f); },
+      [](int n, fftwf_complex* in, float* out, unsigned f) { return fftwf_plan_dft_c2r_2d(n, n, in, out, f); });
 }
 
 std::pair<fftw_plan, fftw_plan> doublePlans(int R) {
   return plansFor<double, fftw_plan>(
-      R, [](int n, double* in, fftw_complex* out) { return fftw_plan_dft_r2c_2d(n, n, in, out, FFTW_MEASURE); },
-      [](int n, fftw_complex* in, double* out) { return fftw_plan_dft_c2r_2d(n, n, in, out, FFTW_MEASURE); });
+      R, [](int n, double* in, fftw_complex* out, unsigned f) { return fftw_plan_dft_r2c_2d(n, n, in, out, f); },
+      [](int n, fftw_complex* in, double* out, unsigned f) { return fftw_plan_dft_c2r_2d(n, n, in, out, f); });
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // FFTW plans for square real 2D transforms, created once per (size,
 // precision) and shared by every thread through FFTW's new-array execute
-// functions (thread-safe; only planning is serialised here).
+// functions (thread-safe; only planning is serialised here). Measured plans
+// are kept as FFTW wisdom on disk so that every process uses the same
+// algorithm (see fftw_plans.cc and ENKG_FFTW_WISDOM in the README).
 #pragma once
 
 #include <fftw3.h>
@@ -30,6 +32,9 @@ struct Fftw<float> {
   }
   static void* allocate(size_t bytes) { return fftwf_malloc(bytes); }
   static void release(void* p) { fftwf_free(p); }
+  static constexpr const char* tag = "f32";
+  static int importWisdom(const char* path) { return fftwf_import_wisdom_from_filename(path); }
+  static int exportWisdom(const char* path) { return fftwf_export_wisdom_to_filename(path); }
 };
 
 template <>
@@ -47,6 +52,9 @@ struct Fftw<double> {
   }
   static void* allocate(size_t bytes) { return fftw_malloc(bytes); }
   static void release(void* p) { fftw_free(p); }
+  static constexpr const char* tag = "f64";
+  static int importWisdom(const char* path) { return fftw_import_wisdom_from_filename(path); }
+  static int exportWisdom(const char* path) { return fftw_export_wisdom_to_filename(path); }
 };
 
 // An FFTW-aligned array of n elements (FFTW's SIMD plans need the same
