@@ -4,7 +4,7 @@ export type { BackendInfo, BackendName, BackendOption, CudaLibraryInfo } from '.
 export * from './ensemble';
 export { randomNormal, randomUniform, philox4x32 } from './random';
 export type { RandomArgs } from './random';
-export { NavierStokes2D } from './problems/navier-stokes';
+export { NavierStokes2D, STEP_BUDGET_PER_CELL_TIME } from './problems/navier-stokes';
 export type { NavierStokes2DOptions, SolveDetails } from './problems/navier-stokes';
 export { gaussianRandomField } from './problems/grf';
 export { navierStokesInverseProblem, heldOutField } from './problems/navier-stokes-inverse';

@@ -68,6 +68,20 @@ describe('NavierStokes2D maxSteps', () => {
     }
     expect(() => new NavierStokes2D({ resolution: R, maxSteps: -1 })).toThrow('Expected an integer >= 0 for maxSteps but received -1');
   });
+
+  it('has a default budget, 500 x resolution x time, that stops a field 10^4 times too strong instead of running for minutes', async () => {
+    const R = 16;
+    const model = new NavierStokes2D({ resolution: R });
+    expect(model.maxSteps).toBeUndefined();
+    expect([model.stepBudget(1), model.stepBudget(0.25), model.stepBudget(0)]).toEqual([8000, 2000, 1]);
+    expect(new NavierStokes2D({ resolution: R, maxSteps: 0 }).stepBudget(1)).toBe(0);
+    const calm = await gaussianRandomField({ resolution: R, count: 2, alpha: 2.5, tau: 7, seed: 4 });
+    const w0 = calm.map((v, i) => (i < R * R ? v * 10 : v * 1e5));
+    const { failures } = await model.solveDetailed(w0, 2);
+    expect(failures).toEqual([expect.objectContaining({ index: 1, reason: expect.stringContaining('more than maxSteps = 8000 time steps') })]);
+    const short = await model.solveDetailed(w0, 2, { time: 0.1 });
+    expect(short.failures[0].reason).toContain('more than maxSteps = 800 time steps');
+  });
 });
 
 describe('enkg data navier-stokes', () => {

@@ -34,9 +34,11 @@ export interface NavierStokes2DOptions {
   precision?: 'float32' | 'float64';
   backend?: BackendOption;
   /**
-   * Time-step budget per field (default 0: none). A field that would need
-   * more (a wild input whose CFL step collapses) stops and is reported as a
-   * failure instead of stalling the batch.
+   * Time-step budget per field. A field that would need more (a wild input
+   * whose CFL step collapses) stops and is reported as a failure instead of
+   * stalling the batch. Default: `STEP_BUDGET_PER_CELL_TIME x resolution x
+   * time` of the solve (at least 1), about 50 times what the prior's fields
+   * need (9-11 x resolution steps per unit time); 0: no budget.
    */
   maxSteps?: number;
   /**
@@ -51,6 +53,9 @@ export interface NavierStokes2DOptions {
    */
   kernel?: 'auto' | 'library' | 'fused';
 }
+
+/** The default step budget per grid cell along an axis and per unit time (see maxSteps). */
+export const STEP_BUDGET_PER_CELL_TIME = 500;
 
 const OPTION_KEYS = [
   'resolution', 'reynolds', 'time', 'downsample', 'noiseStd', 'scale', 'adaptive', 'dt', 'dtMode', 'forcing',
@@ -84,7 +89,8 @@ export class NavierStokes2D implements ForwardModel {
   readonly forcing: 'kolmogorov' | 'none';
   readonly precision: 'float32' | 'float64';
   readonly backend: BackendOption;
-  readonly maxSteps: number;
+  /** The step budget asked for; undefined: the default, which depends on each solve's time. */
+  readonly maxSteps: number | undefined;
   readonly kernel: 'auto' | 'library' | 'fused';
   readonly fieldShape: [1, number, number];
   readonly measurementSize: number;
@@ -115,7 +121,7 @@ export class NavierStokes2D implements ForwardModel {
     if (!['auto', 'cpu', 'cuda'].includes(this.backend)) {
       throw new TypeError(expected("'cpu', 'cuda' or 'auto'", 'backend', this.backend));
     }
-    this.maxSteps = opts.maxSteps === undefined ? 0 : requireInteger(opts.maxSteps, 'maxSteps', 0);
+    this.maxSteps = opts.maxSteps === undefined ? undefined : requireInteger(opts.maxSteps, 'maxSteps', 0);
     this.kernel = opts.kernel === undefined ? 'auto' : requireOneOf(opts.kernel, ['auto', 'library', 'fused'] as const, 'kernel');
     this.fieldShape = [1, this.resolution, this.resolution];
     this.measurementSize = (this.resolution / this.downsample) ** 2;
@@ -132,10 +138,11 @@ export class NavierStokes2D implements ForwardModel {
       throw new RangeError(expected(`batch x resolution^2 = ${batch} x ${R * R} = ${batch * R * R} floats`, 'w0.length', w0.length));
     }
     const backend = await resolveSpectralBackend(this.backend);
+    const maxSteps = this.stepBudget(time);
     const fields = new Float32Array(w0.length);
     const { failures, steps, kernel } = await callNative(() => native.navierStokesSolve(backend, w0, batch, {
       resolution: R, reynolds: this.reynolds, time, adaptive: this.adaptive, dt: this.dt ?? 1e-3,
-      dtMode: this.dtMode, forcing: this.forcing, precision: this.precision, maxSteps: this.maxSteps, kernel: this.kernel,
+      dtMode: this.dtMode, forcing: this.forcing, precision: this.precision, maxSteps, kernel: this.kernel,
     }, fields));
     return {
       fields,
@@ -143,10 +150,16 @@ export class NavierStokes2D implements ForwardModel {
       kernel,
       failures: failures.map(({ index, time, stepLimit }) => ({
         index, time,
-        reason: stepLimit ? `it needed more than maxSteps = ${this.maxSteps} time steps (stopped at t = ${time.toPrecision(4)})`
+        reason: stepLimit ? `it needed more than maxSteps = ${maxSteps} time steps (stopped at t = ${time.toPrecision(4)})`
           : `the vorticity became non-finite at t = ${time.toPrecision(4)}`,
       })),
     };
+  }
+
+  /** The step budget of a solve to `time`: maxSteps as given, else the default (see NavierStokes2DOptions.maxSteps). */
+  stepBudget(time: number): number {
+    if (this.maxSteps !== undefined) return this.maxSteps;
+    return Math.max(1, Math.ceil(STEP_BUDGET_PER_CELL_TIME * this.resolution * time));
   }
 
   /** Like solveDetailed, but rejects with a ForwardEvaluationError when any field fails. */
