@@ -5,12 +5,13 @@ import * as path from 'node:path';
 
 import { gaussianRandomField, NavierStokes2D, NavierStokes2DOptions, readNpy } from '../lib';
 import { main } from '../lib/cli/main';
+import * as grfModule from '../lib/problems/grf';
 
 describe('NavierStokes2D argument errors', () => {
   it.each([
     [{ resolution: 63 }, RangeError, 'Expected an even integer >= 4 for resolution but received 63'],
-    [{ resolution: 64, reynolds: -1 }, RangeError, 'Expected a finite number >= 0 for reynolds but received -1'],
-    [{ resolution: 64, reynolds: 0 }, RangeError, 'Expected a positive number for reynolds but received 0'],
+    [{ resolution: 64, reynolds: -1 }, RangeError, 'Expected a finite number > 0 for reynolds but received -1'],
+    [{ resolution: 64, reynolds: 0 }, RangeError, 'Expected a finite number > 0 for reynolds but received 0'],
     [{ resolution: 64, time: -0.5 }, RangeError, 'Expected a finite number >= 0 for time but received -0.5'],
     [{ resolution: 64, downsample: 3 }, RangeError, 'Expected a divisor of resolution = 64 for downsample but received 3'],
     [{ resolution: 64, adaptive: false }, TypeError, 'Expected a fixed step dt when adaptive is false for dt but received undefined'],
@@ -28,7 +29,12 @@ describe('NavierStokes2D argument errors', () => {
     const w0 = new Float32Array(3 * 64);
     w0[2 * 64 + 5] = Number.NaN;
     await expect(ns.solve(w0, 3)).rejects.toThrow(
-      new RangeError('Expected finite values for w0 but received NaN at particle 2 (element 5 of that particle)'));
+      new RangeError('Expected finite values for w0 but received NaN at field 2 (element 5 of that field)'));
+    // forward() names its own argument, x.
+    await expect(ns.forward(w0, 3)).rejects.toThrow(
+      new RangeError('Expected finite values for x but received NaN at field 2 (element 5 of that field)'));
+    await expect(ns.forward(new Float32Array(65), 1)).rejects.toThrow(
+      new RangeError('Expected batch x resolution^2 = 1 x 64 = 64 floats for x.length but received 65'));
     await expect(ns.solve(new Float32Array(64), 1, { time: -1 })).rejects.toThrow(
       new RangeError('Expected a finite number >= 0 for time but received -1'));
   });
@@ -42,7 +48,7 @@ describe('NavierStokes2D argument errors', () => {
     await expect(gaussianRandomField({ resolution: 10, count: 0, alpha: 2, tau: 3, seed: 1 })).rejects.toThrow(
       new RangeError('Expected an integer >= 1 for count but received 0'));
     await expect(gaussianRandomField({ resolution: 10, count: 1, alpha: 0, tau: 3, seed: 1 })).rejects.toThrow(
-      new RangeError('Expected a positive number for alpha but received 0'));
+      new RangeError('Expected a finite number > 0 for alpha but received 0'));
   });
 });
 
@@ -112,9 +118,42 @@ describe('enkg data navier-stokes', () => {
     expect(b.data).toEqual(expected);
   });
 
-  it('says what is missing or unknown', async () => {
-    await expect(main(['data', 'navier-stokes', '--count', '5'])).rejects.toThrow('--resolution is required');
+  it('says what is missing or unknown, as usage errors (exit 2)', async () => {
+    const usage = (args: string[], message: string) => expect(main(['data', 'navier-stokes', ...args])).rejects.toMatchObject({
+      name: 'UsageError', message: expect.stringContaining(message),
+    });
+    const base = ['--count', '2', '--resolution', '16', '--seed', '1', '--out', path.join(os.tmpdir(), 'enkg-never-written.npy')];
+    await usage(['--count', '5'], '--resolution is required');
+    await usage([...base, '--seed', '1.5'], "--seed must be an integer >= 0, got '1.5'");
+    await usage([...base, '--alpha=-1'], "--alpha must be a number > 0, got '-1'");
+    await usage([...base, '--tau', '0'], "--tau must be a number > 0, got '0'");
+    await usage([...base, '--resolution', '15'], 'resolution');
+    await usage([...base, '--backend', 'gpu'], "--backend must be cpu, cuda or auto, got 'gpu'");
+    await usage([...base, '--out', os.tmpdir()], 'is a folder');
+    expect(fs.existsSync(path.join(os.tmpdir(), 'enkg-never-written.npy'))).toBe(false);
     expect(await quiet(['data', 'burgers'])).toBe(2);
     await expect(main(['data', 'navier-stokes', '--frobnicate'])).rejects.toThrow("Unknown option '--frobnicate'");
+  });
+
+  it('never leaves a truncated file, nor replaces a good one, when a run fails half-way', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'enkg-data-fail-'));
+    const out = path.join(dir, 'fields.npy');
+    fs.writeFileSync(out, 'the previous, good file');
+    // The second batch's solve fails (its GRF draw is made to throw).
+    const grf = jest.spyOn(grfModule, 'gaussianRandomField');
+    grf.mockImplementationOnce(jest.requireActual('../lib/problems/grf').gaussianRandomField)
+      .mockImplementationOnce(() => Promise.reject(new Error('simulated failure')));
+    try {
+      await expect(quiet(['data', 'navier-stokes', '--count', '4', '--resolution', '16', '--seed', '1', '--out', out,
+        '--time', '0', '--batch', '2', '--backend', 'cpu'])).rejects.toThrow('simulated failure');
+    } finally {
+      grf.mockRestore();
+    }
+    expect(fs.readFileSync(out, 'utf8')).toBe('the previous, good file');
+    expect(fs.readdirSync(dir)).toEqual(['fields.npy']);
+    expect(await quiet(['data', 'navier-stokes', '--count', '4', '--resolution', '16', '--seed', '1', '--out', out,
+      '--time', '0', '--batch', '2', '--backend', 'cpu'])).toBe(0);
+    expect((await readNpy(out)).shape).toEqual([4, 1, 16, 16]);
+    expect(fs.readdirSync(dir)).toEqual(['fields.npy']);
   });
 });

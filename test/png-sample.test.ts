@@ -65,8 +65,19 @@ describe('enkg sample', () => {
     expect(npy.shape).toEqual([4, 1, 8, 8]);
     expect(Array.from(npy.data).every(Number.isFinite)).toBe(true);
     expect(chunks(fs.readFileSync(path.join(dir, 'samples.png')))[0].type).toBe('IHDR');
-    await expect(main(['sample', '--out', dir])).rejects.toThrow('--prior and --out are required');
-    await expect(main(['sample', '--prior', path.join(__dirname, 'fixtures', 'onnx', 'tiny-denoiser.onnx'), '--out', dir, '--provider', 'tpu']))
-      .rejects.toMatchObject({ name: 'UsageError', message: "--provider must be auto or a comma-separated list of cuda, webgpu, cpu; got 'tpu'" });
+    // Every bad flag is a usage error (exit 2), found before the model loads.
+    const tiny = path.join(__dirname, 'fixtures', 'onnx', 'tiny-denoiser.onnx');
+    const usage = (args: string[], message: string) => expect(main(['sample', ...args])).rejects.toMatchObject({
+      name: 'UsageError', message: expect.stringContaining(message),
+    });
+    await usage(['--out', dir], '--prior is required');
+    await usage(['--prior', tiny], '--out is required');
+    await usage(['--prior', tiny, '--out', dir, '--provider', 'tpu'], "--provider must be auto or a comma-separated list of cuda, webgpu, cpu; got 'tpu'");
+    await usage(['--prior', tiny, '--out', dir, '--count', '0'], "--count must be an integer >= 1, got '0'");
+    await usage(['--prior', tiny, '--out', dir, '--steps', '2.5'], "--steps must be an integer >= 1, got '2.5'");
+    await usage(['--prior', tiny, '--out', dir, '--seed=-1'], "--seed must be an integer >= 0, got '-1'");
+    await usage(['--prior', tiny, '--out', dir, '--solver', 'rk4'], "--solver must be euler or heun, got 'rk4'");
+    await usage(['--prior', tiny, '--out', dir, '--colormap', 'jet'], "--colormap must be auto, diverging, gray, viridis, got 'jet'");
+    await usage(['--prior', path.join(dir, 'missing.onnx'), '--out', dir], 'missing.onnx does not exist');
   });
 });

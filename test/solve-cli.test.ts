@@ -82,7 +82,32 @@ async function usageError(argv: string[]): Promise<Error> {
     expect((await usageError(['solve', 'navier-stokes', '--prior', '/nonexistent.onnx'])).message).toMatch(/does not exist/);
     expect((await usageError(['solve', 'navier-stokes', '--prior-provider', 'tpu'])).message)
       .toMatch(/--prior-provider must be auto or a comma-separated list of cuda, webgpu, cpu; got 'tpu'/);
-    await expect(main(['solve', 'navier-stokes', '--sample', '999', '--quiet', '--out', path.join(dir, 'x')]))
-      .rejects.toThrow(/Expected a sample index below 64/);
+    expect((await usageError(['solve', 'navier-stokes', '--sample', '999', '--quiet', '--out', path.join(dir, 'x')])).message)
+      .toMatch(/--sample: Expected a sample index below 64/);
+    expect((await usageError(['solve', 'navier-stokes', '--truth', path.join(dir, 'missing.npy')])).message)
+      .toMatch(/--truth .*missing\.npy does not exist/);
+    const garbage = path.join(dir, 'garbage.npy');
+    fs.writeFileSync(garbage, 'not numpy');
+    expect((await usageError(['solve', 'navier-stokes', '--truth', garbage])).message).toMatch(/--truth .*garbage\.npy: .*is not a \.npy file/);
+    expect((await usageError(['solve', 'navier-stokes', '--out', garbage])).message).toMatch(/--out .*garbage\.npy is a file; expected a folder/);
+    const twoChannel = path.join(__dirname, 'fixtures', 'onnx', 'two-channel.onnx');
+    expect((await usageError(['solve', 'navier-stokes', '--prior', twoChannel, '--prior-provider', 'cpu'])).message)
+      .toMatch(/two-channel\.onnx has fields of shape \[2, 8, 8\]; the Navier-Stokes problem needs \[1, R, R\]/);
+  });
+});
+
+describe('enkg without a command', () => {
+  it('prints the usage on stderr and exits with 2; `enkg help` prints it on stdout and exits with 0', async () => {
+    const error = jest.spyOn(console, 'error').mockImplementation(() => undefined);
+    const log = jest.spyOn(console, 'log').mockImplementation(() => undefined);
+    try {
+      expect(await main([])).toBe(2);
+      expect(error).toHaveBeenCalledWith(expect.stringContaining('Usage: enkg <command>'));
+      expect(await main(['help'])).toBe(0);
+      expect(log).toHaveBeenCalledWith(expect.stringContaining('Usage: enkg <command>'));
+    } finally {
+      error.mockRestore();
+      log.mockRestore();
+    }
   });
 });

@@ -1,13 +1,15 @@
 // `enkg data navier-stokes`: GRF initial vorticity evolved to t = 5 (the
 // prior's training distribution), written as float32 [N, 1, R, R] .npy in
 // physical units. `--time 0` writes the raw GRF fields.
+import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 
+import { BackendOption, resolveSpectralBackend } from '../backend';
 import { NpyWriter } from '../io/npy';
 import { gaussianRandomField } from '../problems/grf';
 import { NavierStokes2D } from '../problems/navier-stokes';
-import { BackendOption } from '../backend';
 import { ProgressBar } from './progress';
+import { asUsage, integerFlag, numberFlag, requiredFlag, UsageError } from './usage';
 
 export const DATA_USAGE = `Usage: enkg data navier-stokes --count N --resolution R --seed S --out FILE.npy [options]
 
@@ -24,16 +26,6 @@ Options:
   --alpha A --tau T GRF parameters (default 2.5 and 7)
   --batch B         fields per solver call (default 64)
   --backend NAME    cpu | cuda | auto (default auto)`;
-
-function numberFlag(value: string | undefined, name: string, fallback?: number): number {
-  if (value === undefined) {
-    if (fallback === undefined) throw new Error(`--${name} is required\n\n${DATA_USAGE}`);
-    return fallback;
-  }
-  const n = Number(value);
-  if (!Number.isFinite(n)) throw new Error(`--${name} must be a number, got '${value}'`);
-  return n;
-}
 
 export async function data(argv: string[]): Promise<number> {
   const [problem, ...rest] = argv;
@@ -54,40 +46,47 @@ export async function data(argv: string[]): Promise<number> {
     console.log(DATA_USAGE);
     return 0;
   }
-  const count = numberFlag(values.count, 'count');
-  const resolution = numberFlag(values.resolution, 'resolution');
-  const seed = numberFlag(values.seed, 'seed');
-  if (values.out === undefined) throw new Error(`--out is required\n\n${DATA_USAGE}`);
-  const time = numberFlag(values.time, 'time', 5);
-  const batch = numberFlag(values.batch, 'batch', 64);
-  if (!Number.isInteger(count) || count < 1) throw new Error(`--count must be a positive integer, got ${values.count}`);
-  if (!Number.isInteger(batch) || batch < 1) throw new Error(`--batch must be a positive integer, got ${values.batch}`);
-  const backend = (values.backend ?? 'auto') as BackendOption;
-  const solver = new NavierStokes2D({
-    resolution, reynolds: numberFlag(values.reynolds, 'reynolds', 200), time, backend,
-  });
-  const alpha = numberFlag(values.alpha, 'alpha', 2.5);
-  const tau = numberFlag(values.tau, 'tau', 7);
+  const count = requiredFlag(integerFlag(values.count, 'count', 1), 'count', DATA_USAGE);
+  const resolution = requiredFlag(integerFlag(values.resolution, 'resolution', 2), 'resolution', DATA_USAGE);
+  const seed = requiredFlag(integerFlag(values.seed, 'seed', 0), 'seed', DATA_USAGE);
+  const out = requiredFlag(values.out, 'out', DATA_USAGE);
+  const time = numberFlag(values.time, 'time', 0) ?? 5;
+  const batch = integerFlag(values.batch, 'batch', 1) ?? 64;
+  const alpha = numberFlag(values.alpha, 'alpha', 0, true) ?? 2.5;
+  const tau = numberFlag(values.tau, 'tau', 0, true) ?? 7;
+  const reynolds = numberFlag(values.reynolds, 'reynolds', 0, true) ?? 200;
+  const requested = values.backend ?? 'auto';
+  if (!['cpu', 'cuda', 'auto'].includes(requested)) throw new UsageError(`--backend must be cpu, cuda or auto, got '${requested}'`);
+  const solver = asUsage(() => new NavierStokes2D({ resolution, reynolds, time, backend: requested as BackendOption }));
+  if (fs.existsSync(out) && fs.statSync(out).isDirectory()) throw new UsageError(`--out ${out} is a folder; expected a file name (FILE.npy)`);
+  // An unavailable backend fails here, before anything is written.
+  const backend = await resolveSpectralBackend(requested as BackendOption);
 
-  const writer = await NpyWriter.open(values.out, '<f4', [count, 1, resolution, resolution]);
+  // The fields go to OUT.partial and become OUT only when all are written.
+  const writer = await NpyWriter.open(out, '<f4', [count, 1, resolution, resolution]);
   const bar = new ProgressBar(count, 'fields');
   bar.update(0);
   let failed = 0;
-  for (let start = 0; start < count; start += batch) {
-    const n = Math.min(batch, count - start);
-    const w0 = await gaussianRandomField({ resolution, count: n, alpha, tau, seed, stream: start, backend });
-    if (time === 0) {
-      await writer.append(w0);
-    } else {
-      const { fields, failures } = await solver.solveDetailed(w0, n);
-      failed += failures.length;
-      for (const f of failures) console.error(`\nfield ${start + f.index}: ${f.reason}`);
-      await writer.append(fields);
+  try {
+    for (let start = 0; start < count; start += batch) {
+      const n = Math.min(batch, count - start);
+      const w0 = await gaussianRandomField({ resolution, count: n, alpha, tau, seed, stream: start, backend });
+      if (time === 0) {
+        await writer.append(w0);
+      } else {
+        const { fields, failures } = await solver.solveDetailed(w0, n);
+        failed += failures.length;
+        for (const f of failures) console.error(`\nfield ${start + f.index}: ${f.reason}`);
+        await writer.append(fields);
+      }
+      bar.update(start + n);
     }
-    bar.update(start + n);
+  } catch (error) {
+    await writer.abort();
+    throw error;
   }
   await writer.close();
-  console.error(`wrote ${values.out}: float32 [${count}, 1, ${resolution}, ${resolution}]` +
+  console.error(`wrote ${out}: float32 [${count}, 1, ${resolution}, ${resolution}]` +
     `${time === 0 ? ' (GRF fields)' : `, t = ${time}`}${failed ? `; ${failed} fields failed (NaN rows)` : ''}`);
   return failed > 0 ? 1 : 0;
 }

@@ -29,9 +29,13 @@ Environment:
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+  if (command === undefined) {
+    console.error(USAGE);
+    return 2;
+  }
+  if (command === 'help' || command === '--help' || command === '-h') {
     console.log(USAGE);
-    return command === undefined ? 1 : 0;
+    return 0;
   }
   if (command === '--version' || command === '-v') {
     console.log(version);

@@ -8,7 +8,7 @@ import { ColorMap, fieldGridPng } from '../io/png';
 import { OnnxDenoiser, parseExecutionProviders } from '../prior/onnx-denoiser';
 import { sampleODE } from '../prior/edm';
 import { ProgressBar } from './progress';
-import { asUsage } from './usage';
+import { asUsage, integerFlag, requiredFlag, UsageError } from './usage';
 
 export const SAMPLE_USAGE = `Usage: enkg sample --prior FILE.onnx --out DIR [options]
 
@@ -26,10 +26,11 @@ Options:
   --provider LIST  ONNX Runtime execution providers tried in order, from cuda,
                    webgpu and cpu (default auto: cuda when available, else cpu)`;
 
+const COLORMAP_CHOICES = ['auto', 'diverging', 'gray', 'viridis'];
+
 /** 'auto' reads the model card: images get gray, signed physical fields a diverging map. */
 function chooseColormap(requested: string, metadata: Record<string, string>): ColorMap {
-  if (requested === 'diverging' || requested === 'gray' || requested === 'viridis') return requested;
-  if (requested !== 'auto') throw new Error(`--colormap must be auto, diverging, gray or viridis, got '${requested}'`);
+  if (requested !== 'auto') return requested as ColorMap;
   const text = `${metadata.dataset ?? ''} ${metadata.normalization ?? ''}`.toLowerCase();
   return /mnist|image|pixel|\[-1, ?1\]/.test(text) ? 'gray' : 'diverging';
 }
@@ -48,16 +49,19 @@ export async function sample(argv: string[]): Promise<number> {
     console.log(SAMPLE_USAGE);
     return 0;
   }
-  if (!values.prior || !values.out) throw new Error(`--prior and --out are required\n\n${SAMPLE_USAGE}`);
-  const count = Number(values.count), steps = Number(values.steps), seed = Number(values.seed);
-  for (const [name, v] of [['count', count], ['steps', steps], ['seed', seed]] as const) {
-    if (!Number.isInteger(v) || v < (name === 'seed' ? 0 : 1)) throw new Error(`--${name} must be a ${name === 'seed' ? 'non-negative' : 'positive'} integer`);
+  const priorFile = requiredFlag(values.prior, 'prior', SAMPLE_USAGE), out = requiredFlag(values.out, 'out', SAMPLE_USAGE);
+  const count = integerFlag(values.count, 'count', 1)!, steps = integerFlag(values.steps, 'steps', 1)!;
+  const seed = integerFlag(values.seed, 'seed', 0)!;
+  if (values.solver !== 'euler' && values.solver !== 'heun') throw new UsageError(`--solver must be euler or heun, got '${values.solver}'`);
+  const requestedColormap = String(values.colormap);
+  if (!COLORMAP_CHOICES.includes(requestedColormap)) {
+    throw new UsageError(`--colormap must be ${COLORMAP_CHOICES.join(', ')}, got '${requestedColormap}'`);
   }
-  if (values.solver !== 'euler' && values.solver !== 'heun') throw new Error(`--solver must be euler or heun, got '${values.solver}'`);
   const providers = asUsage(() => parseExecutionProviders(values.provider ?? 'auto', 'cuda', '--provider'));
-  const prior = await OnnxDenoiser.load(values.prior, { executionProviders: providers });
+  if (!fs.existsSync(priorFile)) throw new UsageError(`--prior ${priorFile} does not exist`);
+  const prior = await OnnxDenoiser.load(priorFile, { executionProviders: providers });
   try {
-    const colormap = chooseColormap(String(values.colormap), prior.metadata);
+    const colormap = chooseColormap(requestedColormap, prior.metadata);
     const evaluations = values.solver === 'heun' ? 2 * steps - 1 : steps;
     const bar = new ProgressBar(count * evaluations, 'evaluations');
     const timer = setInterval(() => bar.update(Math.min(prior.evaluations, count * evaluations)), 500);
@@ -65,8 +69,8 @@ export async function sample(argv: string[]): Promise<number> {
     const samples = await sampleODE(prior, { count, steps, seed, solver: values.solver }).finally(() => clearInterval(timer));
     bar.update(count * evaluations);
     const [C, H, W] = prior.shape;
-    fs.mkdirSync(values.out, { recursive: true });
-    const npy = path.join(values.out, 'samples.npy'), png = path.join(values.out, 'samples.png');
+    fs.mkdirSync(out, { recursive: true });
+    const npy = path.join(out, 'samples.npy'), png = path.join(out, 'samples.png');
     await writeNpy(npy, samples, [count, C, H, W]);
     const firstChannel = new Float32Array(count * H * W);
     for (let n = 0; n < count; n++) firstChannel.set(samples.subarray(n * C * H * W, n * C * H * W + H * W), n * H * W);

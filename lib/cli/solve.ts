@@ -21,7 +21,7 @@ import { OnnxDenoiser, parseExecutionProviders } from '../prior/onnx-denoiser';
 import { ForwardEvaluationError } from '../problems/forward-model';
 import { heldOutField, navierStokesInverseProblem } from '../problems/navier-stokes-inverse';
 import { ProgressBar } from './progress';
-import { asUsage, UsageError } from './usage';
+import { asUsage, integerFlag, numberFlag, UsageError } from './usage';
 
 export const ALGORITHMS = ['enkg', 'eki', 'dps-gsg-forward', 'dps-gsg-central', 'dpg', 'scg'] as const;
 export type AlgorithmName = typeof ALGORITHMS[number];
@@ -94,22 +94,11 @@ export function makeAlgorithm(algo: AlgorithmName, sizes: Sizes, extra: { guidan
   }
 }
 
-function integerOption(value: string | undefined, name: string, min: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}, got '${value}'`);
-  return n;
-}
-
-function numberOption(value: string | undefined, name: string, min: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n < min) throw new UsageError(`--${name} must be a number >= ${min}, got '${value}'`);
-  return n;
-}
-
 async function readTruth(file: string, R: number): Promise<Float32Array> {
-  const npy = await readNpy(file);
+  if (!fs.existsSync(file)) throw new UsageError(`--truth ${file} does not exist`);
+  const npy = await readNpy(file).catch((error: Error) => {
+    throw new UsageError(`--truth ${file}: ${error.message}`);
+  });
   const size = npy.shape.reduce((a, b) => a * b, 1);
   if (size !== R * R) {
     throw new UsageError(`--truth ${file} holds shape [${npy.shape.join(', ')}]; expected one ${R}x${R} field ([1, 1, ${R}, ${R}] or [${R}, ${R}])`);
@@ -142,13 +131,13 @@ export async function solve(argv: string[]): Promise<number> {
   if (!ALGORITHMS.includes(algo)) throw new UsageError(`--algo must be one of ${ALGORITHMS.join(', ')}, got '${values.algo}'`);
   if (values.sample !== undefined && values.truth !== undefined) throw new UsageError('--sample and --truth are alternatives: give one');
   if (!['cpu', 'cuda', 'auto'].includes(values.backend as string)) throw new UsageError(`--backend must be cpu, cuda or auto, got '${values.backend}'`);
-  const noise = numberOption(values.noise, 'noise', 0)!;
-  const seed = integerOption(values.seed, 'seed', 0)!;
-  const sampleIndex = integerOption(values.sample, 'sample', 0) ?? 0;
-  const requested = { ensemble: integerOption(values.ensemble, 'ensemble', 1), steps: integerOption(values.steps, 'steps', 1) };
-  const guidance = numberOption(values.guidance, 'guidance', 0);
-  const updates = integerOption(values.updates, 'updates', 0);
-  const resolution = integerOption(values.resolution, 'resolution', 4);
+  const noise = numberFlag(values.noise, 'noise', 0)!;
+  const seed = integerFlag(values.seed, 'seed', 0)!;
+  const sampleIndex = integerFlag(values.sample, 'sample', 0) ?? 0;
+  const requested = { ensemble: integerFlag(values.ensemble, 'ensemble', 1), steps: integerFlag(values.steps, 'steps', 1) };
+  const guidance = numberFlag(values.guidance, 'guidance', 0);
+  const updates = integerFlag(values.updates, 'updates', 0);
+  const resolution = integerFlag(values.resolution, 'resolution', 4);
   const backend = await resolveBackend(values.backend);
   const providers = asUsage(() => parseExecutionProviders(String(values['prior-provider']), backend));
   const defaults = defaultSizes(algo, backend);
@@ -160,17 +149,24 @@ export async function solve(argv: string[]): Promise<number> {
   const cpuUpdates = algo === 'enkg' && backend === 'cpu' && updates === undefined ? 1 : updates;
   const algorithm = makeAlgorithm(algo, sizes, { guidance, updates: cpuUpdates, cpu: backend === 'cpu' });
 
+  const out = path.resolve(values.out as string);
+  if (fs.existsSync(out) && !fs.statSync(out).isDirectory()) throw new UsageError(`--out ${out} is a file; expected a folder (new or existing)`);
   const priorFile = values.prior ?? NS_PRIOR_64;
   if (!fs.existsSync(priorFile)) {
     throw new UsageError(`the prior ${priorFile} does not exist${values.prior ? '' : ' (the shipped prior is missing from this installation; pass --prior FILE.onnx)'}`);
   }
   const prior = await OnnxDenoiser.load(priorFile, { executionProviders: providers });
   try {
-    const R = prior.shape[1];
+    const [C, R, W] = prior.shape;
+    if (C !== 1 || R !== W) {
+      throw new UsageError(`the prior ${priorFile} has fields of shape [${prior.shape.join(', ')}]; the Navier-Stokes problem needs [1, R, R] (one square vorticity field)`);
+    }
     if (resolution !== undefined && resolution !== R) {
       throw new UsageError(`--resolution ${resolution} does not match the prior (${priorFile} is ${R}x${R}); train or pass a prior of that size`);
     }
-    const truth = values.truth ? await readTruth(values.truth, R) : await heldOutField(sampleIndex, NS_HELD_OUT_64);
+    const truth = values.truth ? await readTruth(values.truth, R) : await heldOutField(sampleIndex, NS_HELD_OUT_64).catch((error: Error) => {
+      throw values.sample !== undefined && error instanceof RangeError ? new UsageError(`--sample: ${error.message}`) : error;
+    });
     if (!values.truth && R !== 64) throw new UsageError(`the held-out fields are 64x64 but the prior is ${R}x${R}: pass --truth FILE.npy`);
     const { problem, model, observation } = await navierStokesInverseProblem({ prior, truth, noise, seed, backend });
 
@@ -190,7 +186,6 @@ export async function solve(argv: string[]): Promise<number> {
     });
     const { mean: misfit, counted } = dataMisfit(finalY, N, observation);
 
-    const out = path.resolve(values.out as string);
     fs.mkdirSync(out, { recursive: true });
     const error = result.mean.map((v, j) => Math.abs(v - truth[j]));
     const m = Math.round(Math.sqrt(model.measurementSize));

@@ -22,3 +22,27 @@ export function isUsageError(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_');
 }
+
+/** An integer flag >= min; undefined when absent. A bad value is a UsageError naming the flag. */
+export function integerFlag(value: string | undefined, name: string, min: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isSafeInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}, got '${value}'`);
+  return n;
+}
+
+/** A finite number flag >= min (> min with `exclusive`); undefined when absent. */
+export function numberFlag(value: string | undefined, name: string, min: number, exclusive = false): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < min || (exclusive && n === min)) {
+    throw new UsageError(`--${name} must be a number ${exclusive ? '>' : '>='} ${min}, got '${value}'`);
+  }
+  return n;
+}
+
+/** A flag that must be given: its value, else a UsageError followed by the command's usage text. */
+export function requiredFlag<T>(value: T | undefined, name: string, usage: string): T {
+  if (value === undefined) throw new UsageError(`--${name} is required\n\n${usage}`);
+  return value;
+}

@@ -63,20 +63,35 @@ export async function writeNpy(path: string, data: NpyArray, shape: readonly num
 /**
  * Writes a .npy file piece by piece: the header for the full shape first,
  * then the data in order as it is produced (for outputs larger than memory
- * or produced over a long run).
+ * or produced over a long run). The pieces go to `PATH.partial`, which
+ * `close()` renames to PATH once every element is there: a run that fails or
+ * is stopped half-way never leaves a truncated PATH, nor replaces a good one.
+ * `abort()` removes the partial file.
  */
 export class NpyWriter {
   private written = 0;
-  private constructor(private readonly file: fs.promises.FileHandle, readonly shape: readonly number[], private readonly total: number) {}
+  private closed = false;
+  private constructor(
+    private readonly file: fs.promises.FileHandle, readonly path: string, private readonly partial: string,
+    readonly shape: readonly number[], private readonly total: number,
+  ) {}
 
   static async open(path: string, dtype: NpyDtype, shape: readonly number[]): Promise<NpyWriter> {
     checkShape(shape, shape.reduce((a, b) => a * b, 1));
-    const file = await fs.promises.open(path, 'w');
-    await file.write(npyHeader(dtype, shape));
-    return new NpyWriter(file, shape, shape.reduce((a, b) => a * b, 1));
+    const partial = `${path}.partial`;
+    const file = await fs.promises.open(partial, 'w');
+    try {
+      await file.write(npyHeader(dtype, shape));
+    } catch (error) {
+      await file.close();
+      await fs.promises.rm(partial, { force: true });
+      throw error;
+    }
+    return new NpyWriter(file, path, partial, shape, shape.reduce((a, b) => a * b, 1));
   }
 
   async append(data: NpyArray): Promise<void> {
+    if (this.closed) throw new Error(`The .npy writer for ${this.path} is already closed`);
     if (this.written + data.length > this.total) {
       throw new RangeError(`Expected at most ${this.total - this.written} more elements for the .npy file but received ${data.length}`);
     }
@@ -84,11 +99,24 @@ export class NpyWriter {
     this.written += data.length;
   }
 
+  /** Finishes the file: PATH appears, complete. Fewer elements than the shape holds is an error (and PATH is not written). */
   async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
     await this.file.close();
     if (this.written !== this.total) {
-      throw new Error(`The .npy file was closed after ${this.written} of ${this.total} elements`);
+      await fs.promises.rm(this.partial, { force: true });
+      throw new Error(`The .npy file ${this.path} was closed after ${this.written} of ${this.total} elements; nothing was written`);
     }
+    await fs.promises.rename(this.partial, this.path);
+  }
+
+  /** Gives up: removes the partial file and leaves PATH as it was. */
+  async abort(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.file.close();
+    await fs.promises.rm(this.partial, { force: true });
   }
 }
 
