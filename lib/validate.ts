@@ -58,9 +58,10 @@ export function requireNumber(value: unknown, name: string, min = -Infinity): nu
 
 /** A finite number > 0. */
 export function requirePositive(value: unknown, name: string): number {
-  const v = requireNumber(value, name, 0);
-  if (v === 0) throw new RangeError(expected('a positive number', name, v));
-  return v;
+  const what = 'a finite number > 0';
+  if (typeof value !== 'number') throw new TypeError(expected(what, name, value));
+  if (!Number.isFinite(value) || value <= 0) throw new RangeError(expected(what, name, value));
+  return value;
 }
 
 /** A grid size for the spectral kernels: an even integer >= 4. */

@@ -74,6 +74,7 @@ describe('OnnxDenoiser', () => {
   it.each([
     ['missing-sigma.onnx', /input 'sigma' is missing/],
     ['fixed-batch.onnx', /x has a fixed batch of 2 \(x: float32 \[2, 1, 8, 8\]\); expected a dynamic batch axis/],
+    ['fixed-sigma.onnx', /sigma has a fixed batch of 2 \(sigma: float32 \[2\]\); expected a dynamic batch axis/],
     ['wrong-rank.onnx', /x has rank 3 \(x: float32 \[B, 8, 8\]\); expected rank 4/],
     ['float64.onnx', /x: float64 \[B, 1, 8, 8\] is not a float32 tensor/],
   ])('refuses %s at load, saying what it has and what is expected', async (file, message) => {

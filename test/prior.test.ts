@@ -134,6 +134,16 @@ describe('GaussianMixturePrior', () => {
       'Expected positive semi-definite matrices for covariances[0] but received an indefinite matrix');
     expect(() => new GaussianMixturePrior({ means: [[0, 0], [1]], variances: [1, 1] })).toThrow(
       'Expected 2 numbers for means[1].length but received 1');
+    expect(() => new GaussianMixturePrior({ means: [[NaN, 0]], variances: [1] })).toThrow(
+      'Expected finite numbers for means[0][0] but received NaN');
+    expect(() => new GaussianMixturePrior({ means: [[0, 0]], variances: [1, 1] })).toThrow(
+      'Expected one entry per mean (1) for variances.length but received 2');
+    expect(() => new GaussianMixturePrior({ means: [[0, 0], [1, 1]], covariances: [[[1, 0], [0, 1]]] })).toThrow(
+      'Expected one entry per mean (2) for covariances.length but received 1');
+    expect(() => new GaussianMixturePrior({ means: [[0]], covariances: [[[Infinity]]] })).toThrow(
+      'Expected finite numbers for covariances[0][0][0] but received Infinity');
+    expect(() => new GaussianMixturePrior({ means: [[0]], variances: [Infinity] })).toThrow(
+      'Expected finite non-negative variances for variances[0] but received Infinity');
   });
 });
 

@@ -89,10 +89,17 @@ export class GaussianMixturePrior implements Denoiser {
     this.shape = [1, 1, d];
     this.mus = opts.means.map((m, j) => {
       if (m.length !== d) throw new RangeError(expected(`${d} numbers`, `means[${j}].length`, m.length));
+      const bad = Array.from(m).findIndex((v) => typeof v !== 'number' || !Number.isFinite(v));
+      if (bad >= 0) throw new RangeError(expected('finite numbers', `means[${j}][${bad}]`, m[bad]));
       return Float64Array.from(m);
     });
     if ((opts.covariances === undefined) === (opts.variances === undefined)) {
       throw new TypeError(expected('exactly one of covariances or variances', 'options', 'both or neither', true));
+    }
+    const perComponent = opts.covariances ?? opts.variances!;
+    if (!Array.isArray(perComponent) || perComponent.length !== K) {
+      const name = opts.covariances !== undefined ? 'covariances' : 'variances';
+      throw new RangeError(expected(`one entry per mean (${K})`, `${name}.length`, Array.isArray(perComponent) ? perComponent.length : perComponent));
     }
     this.sigmas = [];
     for (let j = 0; j < K; j++) {
@@ -102,7 +109,12 @@ export class GaussianMixturePrior implements Denoiser {
         if (c === undefined || c.length !== d) throw new RangeError(expected(`${d} rows`, `covariances[${j}]`, c?.length));
         for (let i = 0; i < d; i++) {
           if (c[i].length !== d) throw new RangeError(expected(`${d} numbers`, `covariances[${j}][${i}].length`, c[i].length));
-          for (let k = 0; k < d; k++) sigma[i * d + k] = c[i][k];
+          for (let k = 0; k < d; k++) {
+            if (typeof c[i][k] !== 'number' || !Number.isFinite(c[i][k])) {
+              throw new RangeError(expected('finite numbers', `covariances[${j}][${i}][${k}]`, c[i][k]));
+            }
+            sigma[i * d + k] = c[i][k];
+          }
         }
         for (let i = 0; i < d; i++) {
           for (let k = 0; k < i; k++) {
@@ -115,7 +127,9 @@ export class GaussianMixturePrior implements Denoiser {
         const v = opts.variances?.[j];
         for (let i = 0; i < d; i++) {
           const vi = typeof v === 'number' ? v : v?.[i];
-          if (typeof vi !== 'number' || !(vi >= 0)) throw new RangeError(expected('non-negative variances', `variances[${j}]`, vi));
+          if (typeof vi !== 'number' || !(vi >= 0) || vi === Infinity) {
+            throw new RangeError(expected('finite non-negative variances', `variances[${j}]`, vi));
+          }
           sigma[i * d + i] = vi;
         }
       }

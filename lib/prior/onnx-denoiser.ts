@@ -132,7 +132,11 @@ function checkContract(path: string, inputs: ValueInfo[], outputs: ValueInfo[]):
   if (!chw.every((n) => typeof n === 'number' && n > 0)) {
     throw contractError(path, `x has symbolic C, H or W (${describeValue(x)}); expected fixed sizes`);
   }
-  if ((sigma.shape ?? []).length !== 1) throw contractError(path, `sigma has shape [${(sigma.shape ?? []).join(', ')}]; expected [B]`);
+  const ss = sigma.shape ?? [];
+  if (ss.length !== 1) throw contractError(path, `sigma has shape [${ss.join(', ')}]; expected [B]`);
+  if (typeof ss[0] === 'number' && ss[0] > 0) {
+    throw contractError(path, `sigma has a fixed batch of ${ss[0]} (${describeValue(sigma)}); expected a dynamic batch axis`);
+  }
   const ds = denoised.shape ?? [];
   if (ds.length !== 4 || ds.slice(1).some((n, i) => typeof n === 'number' && n !== chw[i])) {
     throw contractError(path, `denoised is ${describeValue(denoised)}; expected the shape of x`);

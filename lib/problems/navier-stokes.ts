@@ -172,6 +172,14 @@ export class NavierStokes2D implements ForwardModel {
   /** Normalized fields -> noiseless observations (the solution at T, subsampled), batch x m. */
   async forward(x: Float32Array, batch: number): Promise<Float32Array> {
     requireFloat32Array(x, 'x');
+    requireInteger(batch, 'batch', 1);
+    const R2 = this.resolution * this.resolution;
+    if (x.length !== batch * R2) throw new RangeError(expected(`batch x resolution^2 = ${batch} x ${R2} = ${batch * R2} floats`, 'x.length', x.length));
+    const bad = x.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) {
+      const field = Math.floor(bad / R2);
+      throw new RangeError(expected('finite values', 'x', `${x[bad]} at field ${field} (element ${bad - field * R2} of that field)`, true));
+    }
     const w0 = x.map((v) => v * this.scale);
     const { fields, failures } = await this.solveDetailed(w0, batch);
     const y = this.subsample(fields, batch);

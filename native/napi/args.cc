@@ -73,13 +73,13 @@ Backend backendName(const Napi::Value& value, const std::string& name) {
   throw typeError("'cpu' or 'cuda'", name, describe(value));
 }
 
-void requireFinite(const float* data, size_t length, size_t rowLength, const std::string& name) {
+void requireFinite(const float* data, size_t length, size_t rowLength, const std::string& name, const char* row) {
   const size_t bad = firstNonFinite(data, length);
   if (bad == length) return;
-  const size_t row = bad / rowLength, column = bad % rowLength;
+  const size_t index = bad / rowLength, column = bad % rowLength;
   throw rangeError("finite values", name,
-                   describeFloat(data[bad]) + " at particle " + std::to_string(row) + " (element " +
-                       std::to_string(column) + " of that particle)");
+                   describeFloat(data[bad]) + " at " + row + " " + std::to_string(index) + " (element " +
+                       std::to_string(column) + " of that " + row + ")");
 }
 
 Napi::Array numberArray(Napi::Env env, const std::vector<double>& values) {

@@ -29,9 +29,10 @@ double finiteNumber(const Napi::Value& value, const std::string& name);
 uint64_t seedValue(const Napi::Value& value, const std::string& name);
 Backend backendName(const Napi::Value& value, const std::string& name);
 
-// Throws a RangeError naming `name` and the first particle (row of
-// `rowLength` floats) holding a NaN or an infinity.
-void requireFinite(const float* data, size_t length, size_t rowLength, const std::string& name);
+// Throws a RangeError naming `name` and the first row of `rowLength` floats
+// (a particle, or what `row` calls it) holding a NaN or an infinity.
+void requireFinite(const float* data, size_t length, size_t rowLength, const std::string& name,
+                   const char* row = "particle");
 
 // A JavaScript array of numbers.
 Napi::Array numberArray(Napi::Env env, const std::vector<double>& values);

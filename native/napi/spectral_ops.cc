@@ -106,7 +106,7 @@ Napi::Value NavierStokesSolve(const Napi::CallbackInfo& info) {
     return runTask(
         info.Env(), "enkg.navierStokesSolve",
         [=, &device]() {
-          requireFinite(w0->data, w0->length, field, "w0");
+          requireFinite(w0->data, w0->length, field, "w0", "field");
           std::lock_guard<std::mutex> lock(device.mutex());
 #ifdef ENKG_WITH_CUDA
           if (!device.isHost()) {
@@ -197,7 +197,7 @@ Napi::Value SpectralFilter(const Napi::CallbackInfo& info) {
     Device& device = deviceFor(Backend::Cpu);
     return runTask(info.Env(), "enkg.spectralFilter", [=, &device]() {
       (void)gains;
-      requireFinite(x->data, x->length, field, "x");
+      requireFinite(x->data, x->length, field, "x", "field");
       std::lock_guard<std::mutex> lock(device.mutex());
       spectralFilterCpu(x->data, out->data, batch, R, g, perField);
     });
@@ -221,7 +221,7 @@ Napi::Value ShellSpectrum(const Napi::CallbackInfo& info) {
     return runTask(
         info.Env(), "enkg.shellSpectrum",
         [=, &device]() {
-          requireFinite(x->data, x->length, field, "x");
+          requireFinite(x->data, x->length, field, "x", "field");
           std::lock_guard<std::mutex> lock(device.mutex());
           shellSpectrumCpu(x->data, batch, R, spectrum->data());
         },

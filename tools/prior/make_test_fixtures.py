@@ -10,6 +10,9 @@
   wrong-rank.onnx      x of rank 3
   float64.onnx         float64 input and output (no conv: ONNX Runtime's CPU
                        provider has no float64 Conv)
+  fixed-sigma.onnx     x with a dynamic batch but sigma fixed at 2
+  two-channel.onnx     a valid prior on 2x8x8 fields (the Navier-Stokes problem
+                       needs one channel)
 
 Run with Debian's python3-torch:  /usr/bin/python3 tools/prior/make_test_fixtures.py
 """
@@ -60,7 +63,9 @@ class Rank3(Tiny):
 
 
 def export(net, args, path, inputs, dynamic=True):
-    axes = {name: {0: "B"} for name in inputs + ["denoised"]} if dynamic else None
+    if dynamic is True:
+        dynamic = inputs + ["denoised"]
+    axes = {name: {0: "B"} for name in dynamic} if dynamic else None
     torch.onnx.export(net, args, path, input_names=inputs, output_names=["denoised"], dynamic_axes=axes, opset_version=17)
 
 
@@ -80,6 +85,8 @@ def main():
     export(net, (x, sigma), os.path.join(OUT, "fixed-batch.onnx"), ["x", "sigma"], dynamic=False)
     export(Rank3(), (x[:, 0], sigma), os.path.join(OUT, "wrong-rank.onnx"), ["x", "sigma"])
     export(NoConv(), (x.double(), sigma.double()), os.path.join(OUT, "float64.onnx"), ["x", "sigma"])
+    export(net, (x, sigma), os.path.join(OUT, "fixed-sigma.onnx"), ["x", "sigma"], dynamic=["x", "denoised"])
+    export(NoConv(), (torch.randn(2, 2, 8, 8), sigma), os.path.join(OUT, "two-channel.onnx"), ["x", "sigma"])
     print("wrote", sorted(os.listdir(OUT)))
 
 
