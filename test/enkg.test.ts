@@ -171,4 +171,12 @@ describe('EnKG failures and bad input', () => {
     expect(() => new EnKG({ thresholdStart: 2 })).toThrow(/EnKG thresholdStart/);
     await expect(enkg.solve({ prior, forward, observation }, { seeed: 1 } as never)).rejects.toThrow(/'seeed'/);
   });
+
+  it('accepts a problem that carries more than InverseProblem names (a truth kept beside it, a class instance)', async () => {
+    const { prior, forward, observation, truth } = await linearProblem();
+    const withTruth = { prior, forward, observation, truth };
+    const result = await new EnKG({ ensembleSize: 4, steps: 3 }).solve(withTruth, { seed: 2 });
+    const plain = await new EnKG({ ensembleSize: 4, steps: 3 }).solve({ prior, forward, observation }, { seed: 2 });
+    expect(result.particles).toEqual(plain.particles);
+  });
 });

@@ -97,7 +97,8 @@ const SOLVE_KEYS = ['seed', 'backend', 'signal', 'onProgress', 'onForwardFailure
 /** Checks a problem against itself: field shapes agree, the observation has m finite floats. */
 export function checkProblem(problem: unknown): { d: number; m: number } {
   const p = requireObject(problem, 'problem') as unknown as InverseProblem;
-  requireKnownKeys(p as unknown as Record<string, unknown>, ['prior', 'forward', 'observation', 'misfit'], 'problem');
+  // Other properties are the caller's (a truth kept beside the problem, a
+  // class that implements InverseProblem): they are left alone.
   if (typeof p.prior?.denoise !== 'function' || !Array.isArray(p.prior.shape)) {
     throw new TypeError(expected('a Denoiser (shape, denoise)', 'problem.prior', p.prior));
   }
