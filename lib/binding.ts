@@ -49,6 +49,8 @@ export interface NativeNavierStokesOptions {
   kernel?: 'auto' | 'library' | 'fused';
   /** Test-only: walk each phase of the CPU run of the fused kernel backwards. */
   itemOrder?: 'forward' | 'reverse';
+  /** Setting element 0 non-zero stops the solve (the result then has cancelled: true). */
+  cancel?: Int32Array;
 }
 
 export interface NativeAddon {
@@ -69,7 +71,9 @@ export interface NativeAddon {
   benchSgemm(backend: NativeBackend, size: number, repeats: number): Promise<number[]>;
   navierStokesSolve(
     backend: NativeBackend, w0: Float32Array, batch: number, options: NativeNavierStokesOptions, out: Float32Array,
-  ): Promise<{ failures: Array<{ index: number; time: number; stepLimit: boolean }>; steps: number; kernel: 'library' | 'fused' }>;
+  ): Promise<{
+    failures: Array<{ index: number; time: number; stepLimit: boolean }>; steps: number; kernel: 'library' | 'fused'; cancelled: boolean;
+  }>;
   gaussianRandomField(
     backend: NativeBackend, out: Float32Array, count: number,
     options: { resolution: number; alpha: number; tau: number; seed: number; stream?: number },

@@ -145,6 +145,26 @@ describe('EnKG failures and bad input', () => {
     expect(forward.calls).toBeLessThan(20);
   });
 
+  it('passes its signal to the forward model, and stops waiting for one that ignores it', async () => {
+    const { prior, forward, observation } = await linearProblem();
+    const signals: Array<AbortSignal | undefined> = [];
+    let calls = 0;
+    const stuck: ForwardModel = {
+      fieldShape: forward.fieldShape, measurementSize: m,
+      forward(x, batch, options) {
+        signals.push(options?.signal);
+        // The second evaluation never returns (a hung simulator).
+        return ++calls === 1 ? forward.forward(x, batch) : new Promise<Float32Array>(() => undefined);
+      },
+    };
+    const controller = new AbortController();
+    const run = new EnKG({ ensembleSize: 8, steps: 10 }).solve({ prior, forward: stuck, observation }, { seed: 1, signal: controller.signal });
+    while (calls < 2) await new Promise((resolve) => setTimeout(resolve, 5));
+    controller.abort();
+    await expect(run).rejects.toMatchObject({ name: 'AbortError' });
+    expect(signals).toEqual([controller.signal, controller.signal]);
+  });
+
   it('reports progress once per step with the data misfit', async () => {
     const { prior, forward, observation } = await linearProblem();
     const events: Array<{ step: number; steps: number; phase: string; misfit: number }> = [];

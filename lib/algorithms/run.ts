@@ -3,6 +3,7 @@
 // section 5), times its phases, honours the abort signal, and turns failed
 // forward evaluations into recorded, excluded particles rather than NaN in
 // the ensemble.
+import { abortError, raceAbort } from '../abort';
 import { BackendName, BackendOption, resolveBackend } from '../backend';
 import { meanAndStd } from '../metrics/moments';
 import { Denoiser, fieldSize } from '../prior/denoiser';
@@ -10,6 +11,8 @@ import { ForwardEvaluationError, ForwardModel, SampleFailure } from '../problems
 import {
   expected, requireFloat32Array, requireInteger, requireKnownKeys, requireObject, requireOneOf,
 } from '../validate';
+
+export { abortError };
 
 export interface InverseProblem {
   prior: Denoiser;
@@ -84,14 +87,6 @@ export interface Algorithm {
   solve(problem: InverseProblem, opts?: SolveOptions): Promise<SolveResult>;
 }
 
-/** The abort error of the web platform (DOMException 'AbortError'), with the signal's reason as cause. */
-export function abortError(signal: AbortSignal): Error {
-  const reason = signal.reason;
-  if (reason instanceof Error && reason.name === 'AbortError') return reason;
-  const error = Object.assign(new Error('The solve was aborted'), { name: 'AbortError', cause: reason });
-  return error;
-}
-
 const SOLVE_KEYS = ['seed', 'backend', 'signal', 'onProgress', 'onForwardFailure'] as const;
 
 /** Checks a problem against itself: field shapes agree, the observation has m finite floats. */
@@ -131,7 +126,7 @@ class CountingDenoiser implements Denoiser {
       const jvp = inner.jvp.bind(inner);
       this.jvp = async (x, sigma, v, batch) => {
         this.run.checkAbort();
-        const out = await this.run.timed('denoiser', () => jvp(x, sigma, v, batch));
+        const out = await this.run.timed('denoiser', () => raceAbort(jvp(x, sigma, v, batch), this.run.signal));
         this.run.countDenoiser(batch);
         return checkFinite(out, 'prior.jvp', sigma);
       };
@@ -144,12 +139,12 @@ class CountingDenoiser implements Denoiser {
     this.run.checkAbort();
     const d = fieldSize(this.shape);
     const out = await this.run.timed('denoiser', async () => {
-      if (batch <= this.maxBatch) return this.inner.denoise(x, sigma, batch);
+      if (batch <= this.maxBatch) return raceAbort(this.inner.denoise(x, sigma, batch), this.run.signal);
       const result = new Float32Array(batch * d);
       for (let start = 0; start < batch; start += this.maxBatch) {
         const n = Math.min(this.maxBatch, batch - start);
         const s = typeof sigma === 'number' ? sigma : sigma.subarray(start, start + n);
-        result.set(await this.inner.denoise(x.subarray(start * d, (start + n) * d), s, n), start * d);
+        result.set(await raceAbort(this.inner.denoise(x.subarray(start * d, (start + n) * d), s, n), this.run.signal), start * d);
         this.run.checkAbort();
       }
       return result;
@@ -261,7 +256,9 @@ export class RunContext {
     const { forward } = this.problem;
     const outcome = await this.timed('forward', async (): Promise<ForwardOutcome> => {
       try {
-        const y = await forward.forward(x, batch);
+        // The signal goes to models that can stop early (NavierStokes2D
+        // does); the race stops waiting for those that cannot.
+        const y = await raceAbort(this.signal ? forward.forward(x, batch, { signal: this.signal }) : forward.forward(x, batch), this.signal);
         if (!(y instanceof Float32Array) || y.length !== batch * this.m) {
           throw new RangeError(expected(`batch x m = ${batch * this.m} floats from forward.forward`, 'its result', y));
         }

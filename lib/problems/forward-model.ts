@@ -9,14 +9,20 @@ export interface ForwardModel {
   /**
    * G(x) for `batch` fields (batch x C x H x W, normalized units) ->
    * batch x m measurements. Rejects, never returns garbage, when a field's
-   * evaluation fails (see ForwardEvaluationError).
+   * evaluation fails (see ForwardEvaluationError). The algorithms pass
+   * their abort signal in `options`: a model that can stop early rejects
+   * with an AbortError; one that ignores it is simply no longer waited for.
    */
-  forward(x: Float32Array, batch: number): Promise<Float32Array>;
+  forward(x: Float32Array, batch: number, options?: ForwardOptions): Promise<Float32Array>;
   /**
    * Optional exact gradient of a per-particle misfit with respect to the
    * field, for the gradient-based baselines; black-box models leave it out.
    */
   misfitGradient?(x: Float32Array, residuals: Float32Array, batch: number): Promise<Float32Array>;
+}
+
+export interface ForwardOptions {
+  signal?: AbortSignal;
 }
 
 /** One field whose evaluation failed, and why. */

@@ -8,7 +8,8 @@ import {
   expected, requireEvenResolution, requireFloat32Array, requireInteger, requireKnownKeys, requireNumber, requireObject,
   requireOneOf, requirePositive,
 } from '../validate';
-import { ForwardEvaluationError, ForwardModel, SampleFailure } from './forward-model';
+import { abortError } from '../abort';
+import { ForwardEvaluationError, ForwardModel, ForwardOptions, SampleFailure } from './forward-model';
 
 export interface NavierStokes2DOptions {
   resolution: number;
@@ -61,6 +62,13 @@ const OPTION_KEYS = [
   'resolution', 'reynolds', 'time', 'downsample', 'noiseStd', 'scale', 'adaptive', 'dt', 'dtMode', 'forcing',
   'precision', 'backend', 'maxSteps', 'kernel',
 ] as const;
+
+export interface SolveFieldOptions {
+  /** The end time (default: the model's `time`). */
+  time?: number;
+  /** Stops the solve early with an AbortError. */
+  signal?: AbortSignal;
+}
 
 export interface SolveDetails {
   /** batch x R x R, physical units; NaN rows for failed fields. */
@@ -127,12 +135,19 @@ export class NavierStokes2D implements ForwardModel {
     this.measurementSize = (this.resolution / this.downsample) ** 2;
   }
 
-  /** Evolves `batch` fields (physical units) to `time` (default: the model's T); fails fields are reported, not hidden. */
-  async solveDetailed(w0: Float32Array, batch: number, opts: { time?: number } = {}): Promise<SolveDetails> {
+  /**
+   * Evolves `batch` fields (physical units) to `time` (default: the model's
+   * T); failed fields are reported, not hidden. `signal` stops the solve
+   * within a time step or two (an AbortError); the fused GPU kernel, one
+   * launch per solve, finishes its launch first.
+   */
+  async solveDetailed(w0: Float32Array, batch: number, opts: SolveFieldOptions = {}): Promise<SolveDetails> {
     requireFloat32Array(w0, 'w0');
     requireInteger(batch, 'batch', 1);
-    requireKnownKeys(requireObject(opts, 'solve(options)'), ['time'], 'solve');
+    requireKnownKeys(requireObject(opts, 'solve(options)'), ['time', 'signal'], 'solve');
     const time = opts.time === undefined ? this.time : requireNumber(opts.time, 'time', 0);
+    const signal = opts.signal;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError(expected('an AbortSignal', 'signal', signal));
     const R = this.resolution;
     if (w0.length !== batch * R * R) {
       throw new RangeError(expected(`batch x resolution^2 = ${batch} x ${R * R} = ${batch * R * R} floats`, 'w0.length', w0.length));
@@ -140,10 +155,16 @@ export class NavierStokes2D implements ForwardModel {
     const backend = await resolveSpectralBackend(this.backend);
     const maxSteps = this.stepBudget(time);
     const fields = new Float32Array(w0.length);
-    const { failures, steps, kernel } = await callNative(() => native.navierStokesSolve(backend, w0, batch, {
+    if (signal?.aborted) throw abortError(signal, 'The Navier-Stokes solve');
+    const cancel = new Int32Array(1);
+    const stop = () => { cancel[0] = 1; };
+    signal?.addEventListener('abort', stop, { once: true });
+    const { failures, steps, kernel, cancelled } = await callNative(() => native.navierStokesSolve(backend, w0, batch, {
       resolution: R, reynolds: this.reynolds, time, adaptive: this.adaptive, dt: this.dt ?? 1e-3,
       dtMode: this.dtMode, forcing: this.forcing, precision: this.precision, maxSteps, kernel: this.kernel,
-    }, fields));
+      ...(signal ? { cancel } : {}),
+    }, fields)).finally(() => signal?.removeEventListener('abort', stop));
+    if (cancelled || signal?.aborted) throw abortError(signal!, 'The Navier-Stokes solve');
     return {
       fields,
       steps,
@@ -163,14 +184,14 @@ export class NavierStokes2D implements ForwardModel {
   }
 
   /** Like solveDetailed, but rejects with a ForwardEvaluationError when any field fails. */
-  async solve(w0: Float32Array, batch: number, opts: { time?: number } = {}): Promise<Float32Array> {
+  async solve(w0: Float32Array, batch: number, opts: SolveFieldOptions = {}): Promise<Float32Array> {
     const { fields, failures } = await this.solveDetailed(w0, batch, opts);
     if (failures.length > 0) throw failureError(failures, batch, fields);
     return fields;
   }
 
   /** Normalized fields -> noiseless observations (the solution at T, subsampled), batch x m. */
-  async forward(x: Float32Array, batch: number): Promise<Float32Array> {
+  async forward(x: Float32Array, batch: number, opts: ForwardOptions = {}): Promise<Float32Array> {
     requireFloat32Array(x, 'x');
     requireInteger(batch, 'batch', 1);
     const R2 = this.resolution * this.resolution;
@@ -180,24 +201,25 @@ export class NavierStokes2D implements ForwardModel {
       const field = Math.floor(bad / R2);
       throw new RangeError(expected('finite values', 'x', `${x[bad]} at field ${field} (element ${bad - field * R2} of that field)`, true));
     }
+    requireKnownKeys(requireObject(opts, 'forward(options)'), ['signal'], 'forward');
     const w0 = x.map((v) => v * this.scale);
-    const { fields, failures } = await this.solveDetailed(w0, batch);
+    const { fields, failures } = await this.solveDetailed(w0, batch, opts.signal ? { signal: opts.signal } : {});
     const y = this.subsample(fields, batch);
     if (failures.length > 0) throw failureError(failures, batch, y);
     return y;
   }
 
   /** forward(x) plus N(0, noiseStd^2) noise; sample b draws from Philox stream b of `seed`. */
-  async observe(x: Float32Array, opts: { seed: number }): Promise<Float32Array> {
+  async observe(x: Float32Array, opts: { seed: number; signal?: AbortSignal }): Promise<Float32Array> {
     requireFloat32Array(x, 'x');
-    requireKnownKeys(requireObject(opts, 'observe(options)'), ['seed'], 'observe');
+    requireKnownKeys(requireObject(opts, 'observe(options)'), ['seed', 'signal'], 'observe');
     const seed = requireInteger(opts.seed, 'seed', 0);
     const R2 = this.resolution * this.resolution;
     if (x.length === 0 || x.length % R2 !== 0) {
       throw new RangeError(expected(`a positive multiple of resolution^2 = ${R2}`, 'x.length', x.length));
     }
     const batch = x.length / R2;
-    const y = await this.forward(x, batch);
+    const y = await this.forward(x, batch, opts.signal ? { signal: opts.signal } : {});
     if (this.noiseStd > 0) {
       const noise = await randomNormal({ count: this.measurementSize, streams: batch, seed, backend: 'cpu' });
       for (let i = 0; i < y.length; i++) y[i] += this.noiseStd * noise[i];

@@ -43,7 +43,17 @@ struct NavierStokesOptions {
   // result must not change (a phase whose items depend on each other would
   // race on a GPU).
   bool reverseItems = false;
+  // Set non-zero by another thread (an AbortSignal in JavaScript) to stop
+  // the solve early; the solvers look at it once per time step (the fused
+  // GPU kernel, one launch for the whole solve, cannot look).
+  const int32_t* cancel = nullptr;
 };
+
+// True once the caller asked the solve to stop. The flag is written by the
+// JavaScript thread; a relaxed atomic load sees it within a step or two.
+inline bool cancelRequested(const NavierStokesOptions& o) {
+  return o.cancel != nullptr && __atomic_load_n(o.cancel, __ATOMIC_RELAXED) != 0;
+}
 
 struct SampleFailure {
   int64_t index;
@@ -58,6 +68,7 @@ struct NavierStokesReport {
   // steps the batch took together), counted alike on every backend.
   int64_t steps = 0;
   bool fused = false;  // which kernel ran
+  bool cancelled = false;  // stopped by cancelRequested: the fields are not a result
 };
 
 // Wavenumbers and operators of one grid, in double; solvers convert.

@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <complex>
 #include <limits>
@@ -179,6 +180,7 @@ NavierStokesReport solvePerSample(const float* w0, float* out, int64_t batch, co
   std::vector<double> failedAt(static_cast<size_t>(batch), -1.0);
   std::vector<char> outOfSteps(static_cast<size_t>(batch), 0);
   std::vector<int64_t> stepsTaken(static_cast<size_t>(batch), 0);
+  std::atomic<bool> cancelled{false};
 #pragma omp parallel
   {
     Workspace<T> ws(g);
@@ -186,12 +188,17 @@ NavierStokesReport solvePerSample(const float* w0, float* out, int64_t batch, co
     FftwArray<std::complex<T>, T> wh(g.half);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t b = 0; b < batch; ++b) {
+      if (cancelled.load(std::memory_order_relaxed)) continue;
       stepper.toSpectrum(w0 + b * g.real, wh.data());
       double time = 0.0;
       double dt = nextStep(stepper, wh.data(), o, g);
       bool ok = std::isfinite(dt);
       int64_t steps = 0;
       while (ok && time < o.time) {
+        if (cancelRequested(o)) {
+          cancelled = true;
+          break;
+        }
         if (o.maxSteps > 0 && steps == o.maxSteps) {
           ok = false;
           outOfSteps[b] = 1;
@@ -214,6 +221,7 @@ NavierStokesReport solvePerSample(const float* w0, float* out, int64_t batch, co
     }
   }
   NavierStokesReport report;
+  report.cancelled = cancelled;
   for (int64_t b = 0; b < batch; ++b) {
     if (failedAt[b] >= 0) report.failures.push_back({b, failedAt[b], outOfSteps[b] != 0});
     report.steps = std::max(report.steps, stepsTaken[b]);
@@ -229,7 +237,7 @@ NavierStokesReport solveBatch(const float* w0, float* out, int64_t batch, const 
   std::vector<double> dts(static_cast<size_t>(batch));
   std::vector<double> failedAt(static_cast<size_t>(batch), -1.0);
   double time = 0.0, current = 0.0;
-  bool done = false;
+  bool done = false, cancelled = false;
   std::vector<char> outOfSteps(static_cast<size_t>(batch), 0);
   int64_t steps = 0;
 #pragma omp parallel
@@ -254,6 +262,7 @@ NavierStokesReport solveBatch(const float* w0, float* out, int64_t batch, const 
           if (failedAt[b] < 0) dt = std::min(dt, dts[b]);
         }
         done = !(time < o.time) || !std::isfinite(dt);
+        if (!done && cancelRequested(o)) done = cancelled = true;
         if (!done && o.maxSteps > 0 && steps == o.maxSteps) {
           // Out of steps: every field still running fails at this time.
           done = true;
@@ -289,6 +298,7 @@ NavierStokesReport solveBatch(const float* w0, float* out, int64_t batch, const 
   }
   NavierStokesReport report;
   report.steps = steps;
+  report.cancelled = cancelled;
   for (int64_t b = 0; b < batch; ++b) {
     if (failedAt[b] >= 0) report.failures.push_back({b, failedAt[b], outOfSteps[b] != 0});
   }

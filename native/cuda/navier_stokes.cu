@@ -386,7 +386,13 @@ NavierStokesReport solve(Device& device, const float* w0Host, float* outHost, in
   // its steps).
   const int kCheck = 8;
   ENKG_CUDA(cudaMemsetAsync(clock.busyAt, 0xFF, sizeof(long long), stream));  // -1
+  bool cancelled = false;
   for (int64_t iteration = 0; o.time > 0; ++iteration) {
+    // The host is at most a queue of launches ahead of the device.
+    if (cancelRequested(o)) {
+      cancelled = true;
+      break;
+    }
     planStep<<<linearGrid(batch), 256, 0, stream>>>(clock, batch, o.time, static_cast<long long>(iteration));
     nonlinear(wh.get(), n1.get());
     heun<T, false><<<grid, 256, 0, stream>>>(g, wh.get(), n1.get(), nullptr, wt.get(), clock.current);
@@ -417,6 +423,7 @@ NavierStokesReport solve(Device& device, const float* w0Host, float* outHost, in
   ENKG_CUDA(cudaMemcpyAsync(outHost, staging.get(), reals * sizeof(float), cudaMemcpyDeviceToHost, stream));
   ENKG_CUDA(cudaStreamSynchronize(stream));
   NavierStokesReport report;
+  report.cancelled = cancelled;
   for (long long taken : steps) report.steps = std::max<int64_t>(report.steps, taken);
   std::vector<SampleFailure>& failures = report.failures;
   for (int64_t f = 0; f < batch; ++f) {

@@ -8,7 +8,6 @@
 namespace enkg {
 namespace napi {
 
-namespace {
 std::string describe(const Napi::Value& value) {
   if (value.IsUndefined()) return "undefined";
   if (value.IsNull()) return "null";
@@ -21,6 +20,7 @@ std::string describe(const Napi::Value& value) {
   return "a value of type " + std::string(value.IsObject() ? "object" : "other");
 }
 
+namespace {
 std::string describeFloat(float v) {
   if (std::isnan(v)) return "NaN";
   return v > 0 ? "Infinity" : "-Infinity";

@@ -24,6 +24,8 @@ struct FloatView {
 };
 
 FloatView floatArray(const Napi::Value& value, const std::string& name);
+// A short description of a received value for error messages ('undefined', "'text'", 3, "an Array").
+std::string describe(const Napi::Value& value);
 int64_t positiveInteger(const Napi::Value& value, const std::string& name);
 double finiteNumber(const Napi::Value& value, const std::string& name);
 uint64_t seedValue(const Napi::Value& value, const std::string& name);

@@ -90,7 +90,18 @@ Napi::Value NavierStokesSolve(const Napi::CallbackInfo& info) {
     const Backend backend = backendName(info[0], "backend");
     auto w0 = std::make_shared<FloatView>(floatArray(info[1], "w0"));
     const int64_t batch = positiveInteger(info[2], "batch");
-    const NavierStokesOptions opts = parseOptions(info[3]);
+    NavierStokesOptions opts = parseOptions(info[3]);
+    // An Int32Array whose first element JavaScript sets to stop the solve.
+    auto cancel = std::make_shared<Napi::ObjectReference>();
+    const Napi::Value flag = info[3].As<Napi::Object>().Get("cancel");
+    if (!flag.IsUndefined()) {
+      if (!flag.IsTypedArray() || flag.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array ||
+          flag.As<Napi::TypedArray>().ElementLength() < 1) {
+        throw typeError("an Int32Array of length >= 1", "cancel", describe(flag));
+      }
+      opts.cancel = flag.As<Napi::Int32Array>().Data();
+      *cancel = Napi::Persistent(flag.As<Napi::Object>());
+    }
     auto out = std::make_shared<FloatView>(floatArray(info[4], "out"));
     const size_t field = static_cast<size_t>(opts.resolution) * opts.resolution;
     if (w0->length != field * static_cast<size_t>(batch)) {
@@ -130,6 +141,8 @@ Napi::Value NavierStokesSolve(const Napi::CallbackInfo& info) {
           result.Set("failures", list);
           result.Set("steps", static_cast<double>(report->steps));
           result.Set("kernel", report->fused ? "fused" : "library");
+          result.Set("cancelled", report->cancelled);
+          (void)cancel;  // keeps the flag's array alive until here
           return result;
         });
   });

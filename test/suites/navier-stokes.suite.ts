@@ -187,6 +187,29 @@ export function defineNavierStokesSuite(backend: BackendName, kernel: 'auto' | '
       await expect(ns.solve(fields, 3)).rejects.toThrow(/^Navier-Stokes solve failed for 1 of 3 fields: field 1 \(the vorticity became non-finite at t = /);
     });
 
+    // The library kernels look at the signal every time step (on a GPU, every
+    // launch of a step); the fused GPU kernel is one launch per solve.
+    const cancellable = kernel === 'library' || (backend === 'cpu' && kernel === 'auto');
+    (cancellable ? it : it.skip)('stops within a few steps when its signal aborts, in both dtModes, and frees the device', async () => {
+      const R = 16;
+      const w0 = await gaussianRandomField({ resolution: R, count: 2, alpha: 2.5, tau: 7, seed: 6, backend });
+      for (const dtMode of ['sample', 'batch'] as const) {
+        // T = 10^5 takes about 10^7 steps per field: minutes, unless the solve stops.
+        const ns = new NavierStokes2D({ resolution: R, time: 1e5, dtMode, ...solver });
+        const controller = new AbortController();
+        const run = ns.solveDetailed(w0, 2, { signal: controller.signal });
+        setTimeout(() => controller.abort(), 50);
+        await expect(run).rejects.toMatchObject({ name: 'AbortError', message: 'The Navier-Stokes solve was aborted' });
+        // The native solve has let go of the device: the next solve runs.
+        const next = await new NavierStokes2D({ resolution: R, time: 0.01, dtMode, ...solver }).solve(w0, 2);
+        expect(next.every(Number.isFinite)).toBe(true);
+      }
+      const aborted = new AbortController();
+      aborted.abort(new Error('stop'));
+      await expect(new NavierStokes2D({ resolution: R, ...solver }).forward(w0, 2, { signal: aborted.signal }))
+        .rejects.toMatchObject({ name: 'AbortError', cause: new Error('stop') });
+    }, 30000);
+
     it('forward() is the solution at T of scale * x, subsampled by 2; observe() adds seeded noise', async () => {
       const R = 16;
       const x = await gaussianRandomField({ resolution: R, count: 2, alpha: 2.5, tau: 7, seed: 5, backend });
