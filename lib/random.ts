@@ -3,7 +3,7 @@
 // streams or values are drawn together. See native/core/philox.h.
 import { BackendOption, resolveBackend } from './backend';
 import { callNative, native } from './binding';
-import { expected, requireInteger, requireKnownKeys, requireObject } from './validate';
+import { allocateFloats, expected, requireInteger, requireKnownKeys, requireObject } from './validate';
 
 export interface RandomArgs {
   /** Values per stream. */
@@ -29,7 +29,7 @@ async function draw(kind: 'randomNormal' | 'randomUniform', args: RandomArgs): P
     throw new RangeError(expected('stream + streams below 2^53', 'stream', stream));
   }
   const backend = await resolveBackend(args.backend);
-  const out = new Float32Array(count * streams);
+  const out = allocateFloats(count * streams, 'count x streams', 'the draws returned');
   await callNative(() => native[kind](backend, out, count, streams, seed, stream));
   return out;
 }

@@ -95,3 +95,16 @@ export function rowLength(array: Float32Array, ensembleSize: number, name: strin
   }
   return array.length / ensembleSize;
 }
+
+/** The largest Float32Array this runtime makes. */
+const MAX_FLOATS = 2 ** 32;
+
+/** A zeroed Float32Array of n elements, or a RangeError naming what it was for (not V8's bare one). */
+export function allocateFloats(n: number, name: string, what: string): Float32Array {
+  if (n > MAX_FLOATS) throw new RangeError(expected(`at most 2^32 floats in all (${what})`, name, n));
+  try {
+    return new Float32Array(n);
+  } catch {
+    throw new RangeError(`Could not allocate ${n} floats (${(n * 4 / 2 ** 30).toFixed(1)} GiB) for ${name} (${what})`);
+  }
+}

@@ -1,6 +1,6 @@
 // Every bad input gets a TypeError/RangeError whose message names the
 // argument, what was expected and what was received; nothing crashes.
-import { Ensemble, ensembleMean, kalmanStep, KalmanStepArgs, randomNormal } from '../lib';
+import { Ensemble, ensembleMean, gaussianRandomField, kalmanStep, KalmanStepArgs, randomNormal } from '../lib';
 import { native } from '../lib/binding';
 import { testRandom } from './helpers/reference';
 
@@ -128,11 +128,16 @@ describe('other entry points', () => {
       new RangeError('Expected finite values for particles but received NaN at particle 1 (element 1 of that particle)'));
   });
 
-  it('randomNormal rejects a negative or fractional seed and a zero count', async () => {
+  it('randomNormal rejects a negative or fractional seed, a zero count and sizes no Float32Array holds', async () => {
     await expect(randomNormal({ count: 4, seed: -1 })).rejects.toThrow(
       new RangeError('Expected an integer >= 0 for seed but received -1'));
     await expect(randomNormal({ count: 0, seed: 1 })).rejects.toThrow(
       new RangeError('Expected an integer >= 1 for count but received 0'));
+    // Sizes past what a Float32Array holds: a message naming the argument, not V8's bare one.
+    await expect(randomNormal({ count: 1e12, seed: 1 })).rejects.toThrow(
+      new RangeError('Expected at most 2^32 floats in all (the draws returned) for count x streams but received 1000000000000'));
+    await expect(gaussianRandomField({ resolution: 4096, count: 1e6, alpha: 2, tau: 3, seed: 1 })).rejects.toThrow(
+      /Expected at most 2\^32 floats in all \(the fields returned\) for count x resolution\^2/);
   });
 
   it('Ensemble rejects non-finite measurements without touching its particles', async () => {

@@ -25,7 +25,8 @@ Commands:
 Options:
   --version         print the version
 Environment:
-  ENKG_BACKEND=cpu  force the CPU backend; ENKG_CUDA_LIB_DIR: where libcublas and libcufft live (dirs, colon-separated)`;
+  ENKG_BACKEND=cpu  force the CPU backend; ENKG_CUDA_LIB_DIR: where libcublas and libcufft live (dirs, colon-separated)
+  ENKG_FFTW_WISDOM  folder for the CPU solver's FFTW plans (default ~/.cache/enkg; off: unmeasured plans)`;
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

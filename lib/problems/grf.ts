@@ -1,7 +1,7 @@
 // Gaussian random fields on the torus [0, 2pi]^2 (SPEC.md section 1).
 import { BackendOption, resolveSpectralBackend } from '../backend';
 import { callNative, native } from '../binding';
-import { requireEvenResolution, requireInteger, requireKnownKeys, requireObject, requirePositive } from '../validate';
+import { allocateFloats, requireEvenResolution, requireInteger, requireKnownKeys, requireObject, requirePositive } from '../validate';
 
 export interface GaussianRandomFieldArgs {
   resolution: number;
@@ -32,7 +32,7 @@ export async function gaussianRandomField(args: GaussianRandomFieldArgs): Promis
   const seed = requireInteger(args.seed, 'seed', 0);
   const stream = args.stream === undefined ? 0 : requireInteger(args.stream, 'stream', 0);
   const backend = await resolveSpectralBackend(args.backend);
-  const out = new Float32Array(count * resolution * resolution);
+  const out = allocateFloats(count * resolution * resolution, 'count x resolution^2', 'the fields returned');
   await callNative(() => native.gaussianRandomField(backend, out, count, { resolution, alpha, tau, seed, stream }));
   return out;
 }
