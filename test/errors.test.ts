@@ -107,6 +107,17 @@ describe('the native layer checks again and never aborts', () => {
       'Expected count x streams = 4 floats for out.length but received 3');
     throwsNamed(() => native.philox4x32(new Uint32Array(3), new Uint32Array(2)), 'TypeError',
       'Expected a Uint32Array of length 4 for counter but received another value');
+    // Sizes whose products overflow are refused, not wrapped into a small buffer.
+    throwsNamed(() => native.benchKalman('cpu', 2 ** 40, 2 ** 40, 1, 1), 'RangeError',
+      'Expected a product below 2^63 for N x d but received 1099511627776 x 1099511627776');
+    throwsNamed(() => native.navierStokesSolve('cpu', new Float32Array(16), 1,
+      { resolution: 4, reynolds: 1, time: 1, adaptive: true, dt: 1, dtMode: 'sample', forcing: 'none', precision: 'float32',
+        cancel: new Float32Array(1) as unknown as Int32Array }, new Float32Array(16)), 'TypeError',
+    'Expected an Int32Array of length >= 1 for cancel but received a typed array of another element type');
+  });
+
+  it('refuses a buffer whose byte size overflows instead of allocating a wrapped-around one', async () => {
+    await expect(native.benchSgemm('cpu', 2 ** 31, 1)).rejects.toThrow('cannot allocate 4611686018427387904 floats: the size overflows');
   });
 
   it('honours byteOffset of typed-array views', async () => {

@@ -11,6 +11,8 @@
 #include <mutex>
 #include <string>
 
+#include "errors.h"
+
 namespace enkg {
 
 enum class Backend { Cpu, Cuda };
@@ -84,6 +86,11 @@ class DeviceBuffer {
  public:
   DeviceBuffer() = default;
   DeviceBuffer(Device& device, size_t count) : device_(&device), count_(count) {
+    // A count whose byte size does not fit in size_t (a product of sizes
+    // that overflowed) is refused here rather than wrapped to a tiny buffer.
+    if (count > SIZE_MAX / sizeof(float) / 2) {
+      throw runtimeError("cannot allocate " + std::to_string(count) + " floats: the size overflows");
+    }
     data_ = count > 0 ? device.alloc(count) : nullptr;
   }
   DeviceBuffer(const DeviceBuffer&) = delete;

@@ -7,7 +7,9 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <memory>
+#include <tuple>
 #include <vector>
 
 #include "../core/kalman.h"
@@ -43,6 +45,9 @@ Napi::Value BenchKalman(const Napi::CallbackInfo& info) {
     const int64_t N = positiveInteger(info[1], "N"), d = positiveInteger(info[2], "d"),
                   m = positiveInteger(info[3], "m"), repeats = positiveInteger(info[4], "repeats");
     const int choice = orderingChoice(info[5]);
+    for (const auto& [rows, cols, name] : {std::tuple{N, d, "N x d"}, std::tuple{N, m, "N x m"}}) {
+      if (rows > INT64_MAX / cols) throw rangeError("a product below 2^63", name, std::to_string(rows) + " x " + std::to_string(cols));
+    }
     auto result = std::make_shared<BenchResult>();
     return runTask(
         info.Env(), "enkg.benchKalman",
