@@ -109,15 +109,26 @@ describe('the native layer checks again and never aborts', () => {
       'Expected a Uint32Array of length 4 for counter but received another value');
     // Sizes whose products overflow are refused, not wrapped into a small buffer.
     throwsNamed(() => native.benchKalman('cpu', 2 ** 40, 2 ** 40, 1, 1), 'RangeError',
-      'Expected a product below 2^63 for N x d but received 1099511627776 x 1099511627776');
+      'Expected a size below 2^53 floats for N x d but received 1099511627776 x 1099511627776');
     throwsNamed(() => native.navierStokesSolve('cpu', new Float32Array(16), 1,
       { resolution: 4, reynolds: 1, time: 1, adaptive: true, dt: 1, dtMode: 'sample', forcing: 'none', precision: 'float32',
         cancel: new Float32Array(1) as unknown as Int32Array }, new Float32Array(16)), 'TypeError',
     'Expected an Int32Array of length >= 1 for cancel but received a typed array of another element type');
   });
 
-  it('refuses a buffer whose byte size overflows instead of allocating a wrapped-around one', async () => {
-    await expect(native.benchSgemm('cpu', 2 ** 31, 1)).rejects.toThrow('cannot allocate 4611686018427387904 floats: the size overflows');
+  it('refuses sizes whose product would wrap around and match a small array (the kernels would write past it)', () => {
+    const F = (n: number) => new Float32Array(n);
+    const wrapped = 'RangeError';
+    throwsNamed(() => native.randomNormal('cpu', F(1), 2 ** 32 + 1, 2 ** 32 - 1, 1, 0), wrapped,
+      'Expected a size below 2^53 floats for count x streams but received 4294967297 x 4294967295');
+    throwsNamed(() => new native.NativeEnsemble('cpu', 274177, 67280421310721), wrapped,
+      'Expected a size below 2^53 floats for ensembleSize x particleSize but received 274177 x 67280421310721');
+    throwsNamed(() => native.gaussianRandomField('cpu', F(0), 2 ** 52, { resolution: 64, alpha: 2, tau: 3, seed: 1 }), wrapped,
+      'Expected a size below 2^53 floats for count x resolution^2 but received 4096 x 4503599627370496');
+    throwsNamed(() => native.shellSpectrum(F(0), 2 ** 52, 64), wrapped,
+      'Expected a size below 2^53 floats for batch x resolution^2 but received 4096 x 4503599627370496');
+    throwsNamed(() => native.benchSgemm('cpu', 2 ** 32, 1), wrapped,
+      'Expected a size below 2^53 floats for size x size but received 4294967296 x 4294967296');
   });
 
   it('honours byteOffset of typed-array views', async () => {

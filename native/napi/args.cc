@@ -27,6 +27,14 @@ std::string describeFloat(float v) {
 }
 }  // namespace
 
+size_t floatCount(uint64_t a, uint64_t b, const std::string& name) {
+  constexpr uint64_t kMax = (uint64_t{1} << 53);  // beyond any typed array
+  if (a != 0 && b > kMax / a) {
+    throw rangeError("a size below 2^53 floats", name, std::to_string(a) + " x " + std::to_string(b));
+  }
+  return static_cast<size_t>(a * b);
+}
+
 FloatView floatArray(const Napi::Value& value, const std::string& name) {
   if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
     throw typeError("a Float32Array", name, describe(value));

@@ -24,6 +24,10 @@ struct FloatView {
 };
 
 FloatView floatArray(const Napi::Value& value, const std::string& name);
+// a x b as a count of floats, or a RangeError naming `name` when the product
+// would not fit (a wrapped-around product could match a small array and let
+// a kernel write past it).
+size_t floatCount(uint64_t a, uint64_t b, const std::string& name);
 // A short description of a received value for error messages ('undefined', "'text'", 3, "an Array").
 std::string describe(const Napi::Value& value);
 int64_t positiveInteger(const Napi::Value& value, const std::string& name);

@@ -7,9 +7,7 @@
 
 #include <chrono>
 #include <cmath>
-#include <cstdint>
 #include <memory>
-#include <tuple>
 #include <vector>
 
 #include "../core/kalman.h"
@@ -45,9 +43,7 @@ Napi::Value BenchKalman(const Napi::CallbackInfo& info) {
     const int64_t N = positiveInteger(info[1], "N"), d = positiveInteger(info[2], "d"),
                   m = positiveInteger(info[3], "m"), repeats = positiveInteger(info[4], "repeats");
     const int choice = orderingChoice(info[5]);
-    for (const auto& [rows, cols, name] : {std::tuple{N, d, "N x d"}, std::tuple{N, m, "N x m"}}) {
-      if (rows > INT64_MAX / cols) throw rangeError("a product below 2^63", name, std::to_string(rows) + " x " + std::to_string(cols));
-    }
+    const size_t Nd = floatCount(N, d, "N x d"), Nm = floatCount(N, m, "N x m");
     auto result = std::make_shared<BenchResult>();
     return runTask(
         info.Env(), "enkg.benchKalman",
@@ -57,14 +53,15 @@ Napi::Value BenchKalman(const Napi::CallbackInfo& info) {
           const Ordering ordering = choice < 0 ? chooseOrdering(N, d, m) : static_cast<Ordering>(choice);
           result->ordering = ordering;
           result->multiplyAdds = orderingCost(ordering, N, d, m);
-          DeviceBuffer X(device, N * d), Xout(device, N * d), Y(device, N * m), R(device, N * m);
+          DeviceBuffer X(device, Nd), Xout(device, Nd), Y(device, Nm), R(device, Nm);
           device.randomNormal(X.get(), d, N, 1, 0);
           device.randomNormal(Y.get(), m, N, 2, 0);
           device.randomNormal(R.get(), m, N, 3, 0);
           // Square sgemm with the same multiply-add count: s^3 = cost.
           const int64_t s = std::max<int64_t>(1, std::llround(std::cbrt(result->multiplyAdds)));
           result->sgemmSize = s;
-          DeviceBuffer A(device, s * s), B(device, s * s), C(device, s * s);
+          const size_t square = floatCount(s, s, "sgemm size x size");
+          DeviceBuffer A(device, square), B(device, square), C(device, square);
           device.randomNormal(A.get(), s, s, 4, 0);
           device.randomNormal(B.get(), s, s, 5, 0);
           for (int64_t rep = -1; rep < repeats; ++rep) {  // rep -1 is the warm-up
@@ -99,13 +96,14 @@ Napi::Value BenchSgemm(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     const Backend backend = backendName(info[0], "backend");
     const int64_t s = positiveInteger(info[1], "size"), repeats = positiveInteger(info[2], "repeats");
+    const size_t square = floatCount(s, s, "size x size");
     auto times = std::make_shared<std::vector<double>>();
     return runTask(
         info.Env(), "enkg.benchSgemm",
         [=]() {
           Device& device = deviceFor(backend);
           std::lock_guard<std::mutex> lock(device.mutex());
-          DeviceBuffer A(device, s * s), B(device, s * s), C(device, s * s);
+          DeviceBuffer A(device, square), B(device, square), C(device, square);
           device.randomNormal(A.get(), s, s, 4, 0);
           device.randomNormal(B.get(), s, s, 5, 0);
           for (int64_t rep = -1; rep < repeats; ++rep) {

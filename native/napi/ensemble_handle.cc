@@ -34,7 +34,7 @@ EnsembleHandle::EnsembleHandle(const Napi::CallbackInfo& info) : Napi::ObjectWra
     d_ = positiveInteger(info[2], "particleSize");
     device_ = &deviceFor(backend_);
     std::lock_guard<std::mutex> lock(device_->mutex());
-    data_ = DeviceBuffer(*device_, static_cast<size_t>(N_) * d_);
+    data_ = DeviceBuffer(*device_, floatCount(N_, d_, "ensembleSize x particleSize"));
     return info.Env().Undefined();
   });
 }

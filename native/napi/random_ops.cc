@@ -24,8 +24,9 @@ Napi::Value Random(const Napi::CallbackInfo& info) {
     const uint64_t streams = static_cast<uint64_t>(positiveInteger(info[3], "streams"));
     const uint64_t seed = seedValue(info[4], "seed");
     const uint64_t first = seedValue(info[5], "stream");
-    if (out->length != count * streams) {
-      throw rangeError("count x streams = " + std::to_string(count * streams) + " floats", "out.length",
+    const size_t total = floatCount(count, streams, "count x streams");
+    if (out->length != total) {
+      throw rangeError("count x streams = " + std::to_string(total) + " floats", "out.length",
                        std::to_string(out->length));
     }
     return runTask(info.Env(), kNormal ? "enkg.randomNormal" : "enkg.randomUniform", [=]() {

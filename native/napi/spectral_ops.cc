@@ -104,7 +104,7 @@ Napi::Value NavierStokesSolve(const Napi::CallbackInfo& info) {
     }
     auto out = std::make_shared<FloatView>(floatArray(info[4], "out"));
     const size_t field = static_cast<size_t>(opts.resolution) * opts.resolution;
-    if (w0->length != field * static_cast<size_t>(batch)) {
+    if (w0->length != floatCount(field, batch, "batch x resolution^2")) {
       throw rangeError("batch x resolution^2 = " + std::to_string(batch) + " x " + std::to_string(field) + " floats",
                        "w0.length", std::to_string(w0->length));
     }
@@ -165,7 +165,7 @@ Napi::Value GaussianRandomField(const Napi::CallbackInfo& info) {
     opts.seed = seedValue(o.Get("seed"), "seed");
     opts.firstStream = o.Get("stream").IsUndefined() ? 0 : seedValue(o.Get("stream"), "stream");
     const size_t field = static_cast<size_t>(opts.resolution) * opts.resolution;
-    if (out->length != field * static_cast<size_t>(count)) {
+    if (out->length != floatCount(field, count, "count x resolution^2")) {
       throw rangeError("count x resolution^2 = " + std::to_string(count * field) + " floats", "out.length",
                        std::to_string(out->length));
     }
@@ -197,13 +197,13 @@ Napi::Value SpectralFilter(const Napi::CallbackInfo& info) {
     auto gains = std::make_shared<Napi::ObjectReference>(Napi::Persistent(gainArray.As<Napi::Object>()));
     const double* g = gainArray.Data();
     const size_t half = static_cast<size_t>(R) * (R / 2 + 1), field = static_cast<size_t>(R) * R;
-    const bool perField = gainArray.ElementLength() == half * static_cast<size_t>(batch) && batch > 1;
+    const bool perField = gainArray.ElementLength() == floatCount(half, batch, "batch x spectrum size") && batch > 1;
     if (gainArray.ElementLength() != half && !perField) {
       throw rangeError(std::to_string(half) + " or batch x " + std::to_string(half) + " gains", "gains.length",
                        std::to_string(gainArray.ElementLength()));
     }
     auto out = std::make_shared<FloatView>(floatArray(info[4], "out"));
-    if (x->length != field * static_cast<size_t>(batch) || out->length != x->length) {
+    if (x->length != floatCount(field, batch, "batch x resolution^2") || out->length != x->length) {
       throw rangeError("batch x resolution^2 = " + std::to_string(field * batch) + " floats", "x.length and out.length",
                        std::to_string(x->length) + " and " + std::to_string(out->length));
     }
@@ -225,7 +225,7 @@ Napi::Value ShellSpectrum(const Napi::CallbackInfo& info) {
     const int64_t batch = positiveInteger(info[1], "batch");
     const int R = resolutionValue(info[2]);
     const size_t field = static_cast<size_t>(R) * R;
-    if (x->length != field * static_cast<size_t>(batch)) {
+    if (x->length != floatCount(field, batch, "batch x resolution^2")) {
       throw rangeError("batch x resolution^2 = " + std::to_string(field * batch) + " floats", "x.length",
                        std::to_string(x->length));
     }
