@@ -116,6 +116,19 @@ describe('the native layer checks again and never aborts', () => {
     'Expected an Int32Array of length >= 1 for cancel but received a typed array of another element type');
   });
 
+  it('takes no pointer into a buffer that could shrink or be detached before the worker runs', async () => {
+    const resizable = new ArrayBuffer(64, { maxByteLength: 64 } as never);
+    throwsNamed(() => native.randomNormal('cpu', new Float32Array(resizable), 4, 4, 1, 0), 'TypeError',
+      'Expected a Float32Array over a fixed-length buffer for out but received one over a resizable ArrayBuffer');
+    // An options getter that detaches the array runs before the array is read.
+    const out = new Float32Array(16 * 16);
+    const options = {
+      get resolution() { structuredClone(out.buffer, { transfer: [out.buffer] }); return 16; }, alpha: 2, tau: 3, seed: 1,
+    };
+    throwsNamed(() => native.gaussianRandomField('cpu', out, 1, options), 'RangeError',
+      'Expected count x resolution^2 = 256 floats for out.length but received 0');
+  });
+
   it('refuses sizes whose product would wrap around and match a small array (the kernels would write past it)', () => {
     const F = (n: number) => new Float32Array(n);
     const wrapped = 'RangeError';

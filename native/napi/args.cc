@@ -40,6 +40,11 @@ FloatView floatArray(const Napi::Value& value, const std::string& name) {
     throw typeError("a Float32Array", name, describe(value));
   }
   Napi::Float32Array array = value.As<Napi::Float32Array>();
+  // A resizable buffer could shrink under a running worker.
+  const Napi::Value buffer = array.Get("buffer");
+  if (buffer.IsObject() && buffer.As<Napi::Object>().Get("resizable").ToBoolean().Value()) {
+    throw typeError("a Float32Array over a fixed-length buffer", name, "one over a resizable ArrayBuffer");
+  }
   FloatView view;
   view.data = array.Data();  // already includes byteOffset
   view.length = array.ElementLength();

@@ -88,8 +88,9 @@ NavierStokesOptions parseOptions(const Napi::Value& value) {
 Napi::Value NavierStokesSolve(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     const Backend backend = backendName(info[0], "backend");
-    auto w0 = std::make_shared<FloatView>(floatArray(info[1], "w0"));
     const int64_t batch = positiveInteger(info[2], "batch");
+    // Options first: reading them can run JavaScript (getters), which must
+    // not see the arrays after their pointers were taken.
     NavierStokesOptions opts = parseOptions(info[3]);
     // An Int32Array whose first element JavaScript sets to stop the solve.
     auto cancel = std::make_shared<Napi::ObjectReference>();
@@ -102,6 +103,7 @@ Napi::Value NavierStokesSolve(const Napi::CallbackInfo& info) {
       opts.cancel = flag.As<Napi::Int32Array>().Data();
       *cancel = Napi::Persistent(flag.As<Napi::Object>());
     }
+    auto w0 = std::make_shared<FloatView>(floatArray(info[1], "w0"));
     auto out = std::make_shared<FloatView>(floatArray(info[4], "out"));
     const size_t field = static_cast<size_t>(opts.resolution) * opts.resolution;
     if (w0->length != floatCount(field, batch, "batch x resolution^2")) {
@@ -152,7 +154,6 @@ Napi::Value NavierStokesSolve(const Napi::CallbackInfo& info) {
 Napi::Value GaussianRandomField(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     const Backend backend = backendName(info[0], "backend");
-    auto out = std::make_shared<FloatView>(floatArray(info[1], "out"));
     const int64_t count = positiveInteger(info[2], "count");
     if (!info[3].IsObject()) throw typeError("an options object", "options", "another value");
     const Napi::Object o = info[3].As<Napi::Object>();
@@ -164,6 +165,7 @@ Napi::Value GaussianRandomField(const Napi::CallbackInfo& info) {
     if (!(opts.tau > 0)) throw rangeError("a positive number", "tau", formatNumber(opts.tau));
     opts.seed = seedValue(o.Get("seed"), "seed");
     opts.firstStream = o.Get("stream").IsUndefined() ? 0 : seedValue(o.Get("stream"), "stream");
+    auto out = std::make_shared<FloatView>(floatArray(info[1], "out"));  // after the options (see NavierStokesSolve)
     const size_t field = static_cast<size_t>(opts.resolution) * opts.resolution;
     if (out->length != floatCount(field, count, "count x resolution^2")) {
       throw rangeError("count x resolution^2 = " + std::to_string(count * field) + " floats", "out.length",
