@@ -196,13 +196,19 @@ export class NavierStokes2D implements ForwardModel {
     requireInteger(batch, 'batch', 1);
     const R2 = this.resolution * this.resolution;
     if (x.length !== batch * R2) throw new RangeError(expected(`batch x resolution^2 = ${batch} x ${R2} = ${batch * R2} floats`, 'x.length', x.length));
-    const bad = x.findIndex((v) => !Number.isFinite(v));
+    requireKnownKeys(requireObject(opts, 'forward(options)'), ['signal'], 'forward');
+    // One pass scales to physical units and finds the first non-finite value.
+    const w0 = new Float32Array(x.length);
+    let bad = -1;
+    for (let i = 0; i < x.length; i++) {
+      const v = x[i];
+      if (bad < 0 && !Number.isFinite(v)) bad = i;
+      w0[i] = v * this.scale;
+    }
     if (bad >= 0) {
       const field = Math.floor(bad / R2);
       throw new RangeError(expected('finite values', 'x', `${x[bad]} at field ${field} (element ${bad - field * R2} of that field)`, true));
     }
-    requireKnownKeys(requireObject(opts, 'forward(options)'), ['signal'], 'forward');
-    const w0 = x.map((v) => v * this.scale);
     const { fields, failures } = await this.solveDetailed(w0, batch, opts.signal ? { signal: opts.signal } : {});
     const y = this.subsample(fields, batch);
     if (failures.length > 0) throw failureError(failures, batch, y);
