@@ -28,10 +28,8 @@ std::mutex& plannerMutex() {
 // in a file, and every later process plans from that file and gets the same
 // algorithm. Where no file can be kept (ENKG_FFTW_WISDOM=off, or a folder
 // that cannot be written), plans use FFTW_ESTIMATE, whose choice does not
-// depend on timing; it is up to 25% slower at 128^2.
-struct WisdomFile {
-  std::string path;  // empty: estimate
-};
+// depend on timing, but it is 1.6x (64^2) to 2.7x (128^2) slower
+// (bench/RESULTS.md).
 
 std::string wisdomFolder() {
   const char* env = std::getenv("ENKG_FFTW_WISDOM");
@@ -43,29 +41,30 @@ std::string wisdomFolder() {
   return std::string();
 }
 
-// Called under plannerMutex, once per precision: the wisdom file's path, or
-// empty when none can be kept.
+// The wisdom file of one precision, or empty when none can be kept (then
+// plans are estimated). Worked out once, on first use.
 template <typename T>
-const WisdomFile& wisdomFile() {
-  static WisdomFile file;
-  static bool ready = false;
-  if (ready) return file;
-  ready = true;
+std::string wisdomPathNow() {
   const std::string folder = wisdomFolder();
-  if (folder.empty()) return file;
+  if (folder.empty()) return folder;
   std::error_code ec;
   std::filesystem::create_directories(folder, ec);
-  if (!std::filesystem::is_directory(folder, ec) || access(folder.c_str(), W_OK) != 0) return file;
-  file.path = folder + "/fftw-wisdom-" + Fftw<T>::tag + ".txt";
-  return file;
+  if (!std::filesystem::is_directory(folder, ec) || access(folder.c_str(), W_OK) != 0) return std::string();
+  return folder + "/fftw-wisdom-" + Fftw<T>::tag + ".txt";
+}
+
+template <typename T>
+const std::string& wisdomPath() {
+  static const std::string path = wisdomPathNow<T>();
+  return path;
 }
 
 // Writes the wisdom next to the file and renames it over, so a reader never
 // sees half a file.
 template <typename T>
-void saveWisdom(const WisdomFile& file) {
-  const std::string tmp = file.path + "." + std::to_string(getpid()) + ".tmp";
-  if (Fftw<T>::exportWisdom(tmp.c_str()) != 0) std::rename(tmp.c_str(), file.path.c_str());
+void saveWisdom(const std::string& path) {
+  const std::string tmp = path + "." + std::to_string(getpid()) + ".tmp";
+  if (Fftw<T>::exportWisdom(tmp.c_str()) != 0) std::rename(tmp.c_str(), path.c_str());
   std::remove(tmp.c_str());
 }
 
@@ -77,11 +76,11 @@ std::pair<Plan, Plan> plansFor(int R, MakeForward makeForward, MakeInverse makeI
   std::lock_guard<std::mutex> lock(plannerMutex());
   auto it = cache.find(R);
   if (it != cache.end()) return it->second;
-  const WisdomFile& wisdom = wisdomFile<T>();
+  const std::string& wisdom = wisdomPath<T>();
   // What other processes stored since (a file from another FFTW version is
   // refused by FFTW and overwritten below).
-  if (!wisdom.path.empty()) Fftw<T>::importWisdom(wisdom.path.c_str());
-  const unsigned flags = wisdom.path.empty() ? FFTW_ESTIMATE : FFTW_MEASURE;
+  if (!wisdom.empty()) Fftw<T>::importWisdom(wisdom.c_str());
+  const unsigned flags = wisdom.empty() ? FFTW_ESTIMATE : FFTW_MEASURE;
   const size_t real = static_cast<size_t>(R) * R, half = static_cast<size_t>(R) * (R / 2 + 1);
   T* in = static_cast<T*>(Fftw<T>::allocate(real * sizeof(T)));
   auto* spec = static_cast<typename Fftw<T>::Complex*>(Fftw<T>::allocate(half * sizeof(typename Fftw<T>::Complex)));
@@ -90,7 +89,7 @@ std::pair<Plan, Plan> plansFor(int R, MakeForward makeForward, MakeInverse makeI
   Fftw<T>::release(in);
   Fftw<T>::release(spec);
   if (forward == nullptr || inverse == nullptr) throw runtimeError("FFTW could not plan a " + std::to_string(R) + "^2 transform");
-  if (!wisdom.path.empty()) saveWisdom<T>(wisdom);
+  if (!wisdom.empty()) saveWisdom<T>(wisdom);
   cache[R] = {forward, inverse};
   return cache[R];
 }
