@@ -4,12 +4,12 @@
 import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 
-import { BackendOption, resolveSpectralBackend } from '../backend';
+import { resolveSpectralBackend } from '../backend';
 import { NpyWriter } from '../io/npy';
 import { gaussianRandomField } from '../problems/grf';
 import { NavierStokes2D } from '../problems/navier-stokes';
 import { ProgressBar } from './progress';
-import { asUsage, integerFlag, numberFlag, requiredFlag, UsageError } from './usage';
+import { asUsage, backendFlag, integerFlag, numberFlag, requiredFlag, UsageError } from './usage';
 
 export const DATA_USAGE = `Usage: enkg data navier-stokes --count N --resolution R --seed S --out FILE.npy [options]
 
@@ -55,12 +55,11 @@ export async function data(argv: string[]): Promise<number> {
   const alpha = numberFlag(values.alpha, 'alpha', 0, true) ?? 2.5;
   const tau = numberFlag(values.tau, 'tau', 0, true) ?? 7;
   const reynolds = numberFlag(values.reynolds, 'reynolds', 0, true) ?? 200;
-  const requested = values.backend ?? 'auto';
-  if (!['cpu', 'cuda', 'auto'].includes(requested)) throw new UsageError(`--backend must be cpu, cuda or auto, got '${requested}'`);
-  const solver = asUsage(() => new NavierStokes2D({ resolution, reynolds, time, backend: requested as BackendOption }));
+  const requested = backendFlag(values.backend);
+  const solver = asUsage(() => new NavierStokes2D({ resolution, reynolds, time, backend: requested }));
   if (fs.existsSync(out) && fs.statSync(out).isDirectory()) throw new UsageError(`--out ${out} is a folder; expected a file name (FILE.npy)`);
   // An unavailable backend fails here, before anything is written.
-  const backend = await resolveSpectralBackend(requested as BackendOption);
+  const backend = await resolveSpectralBackend(requested);
 
   // The fields go to OUT.partial and become OUT only when all are written.
   const writer = await NpyWriter.open(out, '<f4', [count, 1, resolution, resolution]);

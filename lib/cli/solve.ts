@@ -21,7 +21,7 @@ import { OnnxDenoiser, parseExecutionProviders } from '../prior/onnx-denoiser';
 import { ForwardEvaluationError } from '../problems/forward-model';
 import { heldOutField, navierStokesInverseProblem } from '../problems/navier-stokes-inverse';
 import { ProgressBar } from './progress';
-import { asUsage, integerFlag, numberFlag, UsageError } from './usage';
+import { asUsage, backendFlag, integerFlag, numberFlag, UsageError } from './usage';
 
 export const ALGORITHMS = ['enkg', 'eki', 'dps-gsg-forward', 'dps-gsg-central', 'dpg', 'scg'] as const;
 export type AlgorithmName = typeof ALGORITHMS[number];
@@ -130,7 +130,6 @@ export async function solve(argv: string[]): Promise<number> {
   const algo = values.algo as AlgorithmName;
   if (!ALGORITHMS.includes(algo)) throw new UsageError(`--algo must be one of ${ALGORITHMS.join(', ')}, got '${values.algo}'`);
   if (values.sample !== undefined && values.truth !== undefined) throw new UsageError('--sample and --truth are alternatives: give one');
-  if (!['cpu', 'cuda', 'auto'].includes(values.backend as string)) throw new UsageError(`--backend must be cpu, cuda or auto, got '${values.backend}'`);
   const noise = numberFlag(values.noise, 'noise', 0)!;
   const seed = integerFlag(values.seed, 'seed', 0)!;
   const sampleIndex = integerFlag(values.sample, 'sample', 0) ?? 0;
@@ -138,7 +137,7 @@ export async function solve(argv: string[]): Promise<number> {
   const guidance = numberFlag(values.guidance, 'guidance', 0);
   const updates = integerFlag(values.updates, 'updates', 0);
   const resolution = integerFlag(values.resolution, 'resolution', 4);
-  const backend = await resolveBackend(values.backend);
+  const backend = await resolveBackend(backendFlag(values.backend));
   const providers = asUsage(() => parseExecutionProviders(String(values['prior-provider']), backend));
   const defaults = defaultSizes(algo, backend);
   const sizes = { ensemble: requested.ensemble ?? defaults.ensemble, steps: requested.steps ?? defaults.steps };

@@ -1,5 +1,7 @@
 // Usage errors (a bad flag or value): the CLI prints them and exits with 2,
 // apart from failures of the work itself (exit 1).
+import { BackendOption } from '../backend';
+
 export class UsageError extends Error {
   constructor(message: string) {
     super(message);
@@ -39,6 +41,13 @@ export function numberFlag(value: string | undefined, name: string, min: number,
     throw new UsageError(`--${name} must be a number ${exclusive ? '>' : '>='} ${min}, got '${value}'`);
   }
   return n;
+}
+
+/** --backend: cpu, cuda or auto (default auto). */
+export function backendFlag(value: string | undefined): BackendOption {
+  const backend = value ?? 'auto';
+  if (backend !== 'cpu' && backend !== 'cuda' && backend !== 'auto') throw new UsageError(`--backend must be cpu, cuda or auto, got '${backend}'`);
+  return backend;
 }
 
 /** A flag that must be given: its value, else a UsageError followed by the command's usage text. */

@@ -209,7 +209,7 @@ export class NavierStokes2D implements ForwardModel {
       const field = Math.floor(bad / R2);
       throw new RangeError(expected('finite values', 'x', `${x[bad]} at field ${field} (element ${bad - field * R2} of that field)`, true));
     }
-    const { fields, failures } = await this.solveDetailed(w0, batch, opts.signal ? { signal: opts.signal } : {});
+    const { fields, failures } = await this.solveDetailed(w0, batch, opts);
     const y = this.subsample(fields, batch);
     if (failures.length > 0) throw failureError(failures, batch, y);
     return y;
