@@ -27,16 +27,17 @@
 import { parseArgs } from 'node:util';
 
 import {
-  DPG, DPSGSG, EKI, EnKG, SCG, heldOutField, navierStokesInverseProblem, OnnxDenoiser, parseExecutionProviders,
+  EnKG, heldOutField, navierStokesInverseProblem, OnnxDenoiser, parseExecutionProviders,
   relativeL2, relativeL2Mean, resolveBackend, SolveResult,
 } from '../lib';
 import type { Algorithm } from '../lib';
+import { algorithmEntry, ALGORITHM_NAMES } from '../lib/algorithms/registry';
 import { NS_PRIOR_64 } from '../lib/paths';
 
 import { run, runReferenceScript, writeResults } from './common';
 
-const ALL = ['enkg', 'eki', 'dps-gsg-forward', 'dps-gsg-central', 'dpg', 'scg'] as const;
-type Name = typeof ALL[number];
+const ALL = ALGORITHM_NAMES;
+type Name = string;
 
 interface Plan {
   name: Name;
@@ -46,40 +47,13 @@ interface Plan {
   settings: Record<string, number | string>;
 }
 
-/** Each algorithm sized to spend about `budget` forward evaluations. */
+/** Each algorithm of the registry sized to spend about EnKG's forward budget, U N (guided steps). */
 function plans(names: readonly Name[], enkg: EnKG, vpSteps: number): Plan[] {
   const { ensembleSize: N } = enkg.config;
   const budget = enkg.config.updates * N * enkg.guidedSteps();
-  const out: Plan[] = [];
-  for (const name of names) {
-    if (name === 'enkg') {
-      out.push({ name, algorithm: enkg, budget, settings: { N, K: enkg.config.steps, U: enkg.config.updates, g: enkg.config.guidanceScale } });
-    } else if (name === 'eki') {
-      const iterations = Math.max(1, Math.round(budget / N));
-      out.push({ name, algorithm: new EKI({ ensembleSize: N, iterations }), budget: iterations * N, settings: { N, iterations } });
-    } else if (name === 'dps-gsg-forward' || name === 'dps-gsg-central') {
-      const central = name === 'dps-gsg-central';
-      let queries = Math.max(2, Math.round(budget / vpSteps) - 1);
-      if (central && queries % 2) queries += 1;
-      const steps = Math.max(2, Math.round(budget / (queries + 1)));
-      out.push({
-        name, budget: steps * (queries + 1), settings: { steps, queries },
-        algorithm: new DPSGSG({ scheme: central ? 'central' : 'forward', queries, steps }),
-      });
-    } else if (name === 'dpg') {
-      const mcSamples = Math.max(2, Math.round(budget / vpSteps) - 1);
-      const steps = Math.max(2, Math.round(budget / (mcSamples + 1)));
-      out.push({ name, algorithm: new DPG({ mcSamples, steps }), budget: steps * (mcSamples + 1), settings: { steps, mcSamples } });
-    } else {
-      // G = K - 1 - floor(K / 4) guided steps at the default threshold 0.25.
-      const candidates = Math.max(2, Math.round(budget / (0.75 * vpSteps)));
-      let steps = 2;
-      while (steps - 1 - Math.floor(steps / 4) < budget / candidates) steps++;
-      const guided = steps - 1 - Math.floor(steps / 4);
-      out.push({ name, algorithm: new SCG({ candidates, steps }), budget: guided * candidates, settings: { steps, candidates } });
-    }
-  }
-  return out;
+  return names.map((name) => (name === 'enkg'
+    ? { name, algorithm: enkg, budget, settings: { N, K: enkg.config.steps, U: enkg.config.updates, g: enkg.config.guidanceScale } }
+    : { name, ...algorithmEntry(name).forBudget(budget, { ensemble: N, vpSteps }) }));
 }
 
 interface ReferenceRun { relativeL2: number; relativeL2Mean: number; misfit: number; forwardEvaluations: number; seconds: number }

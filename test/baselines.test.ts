@@ -458,3 +458,17 @@ describe('bad input', () => {
     await expect(new DPG({ mcSamples: 4, steps: 2 }).solve(problem)).rejects.toThrow(/DPG evaluates the loss .* cannot use problem.misfit/);
   });
 });
+
+describe('the algorithm registry', () => {
+  it('sizes every algorithm to about the forward budget it is given', () => {
+    const { ALGORITHM_REGISTRY } = require('../lib/algorithms/registry') as typeof import('../lib/algorithms/registry');
+    for (const entry of ALGORITHM_REGISTRY) {
+      for (const budget of [640, 5000]) {
+        const plan = entry.forBudget(budget, { ensemble: 64, vpSteps: 34 });
+        expect(plan.algorithm.name).toBeTruthy();
+        // Within a fifth of the budget (rounding to whole steps and queries).
+        expect(Math.abs(plan.budget - budget) / budget).toBeLessThan(0.2);
+      }
+    }
+  });
+});

@@ -8,7 +8,9 @@ import * as path from 'node:path';
 import { readNpy } from '../lib';
 import { main } from '../lib/cli/main';
 import { isUsageError } from '../lib/cli/usage';
+import { ALGORITHM_NAMES } from '../lib/algorithms/registry';
 import { NS_PRIOR_64 } from '../lib/paths';
+import { PROBLEM_NAMES } from '../lib/problems/registry';
 
 const shipped = fs.existsSync(NS_PRIOR_64);
 if (!shipped) console.warn(`Skipping the enkg solve checks: ${NS_PRIOR_64} is not in this checkout`);
@@ -70,9 +72,31 @@ async function usageError(argv: string[]): Promise<Error> {
     expect(bad.stderr).toMatch(/Unknown option '--ensembel'/);
   }, 120000);
 
+  it('observes at --time T, a flag of the navier-stokes entry, and records it', async () => {
+    const out = path.join(dir, 'short');
+    expect(await main(['solve', 'navier-stokes', '--time', '0.25', '--ensemble', '4', '--steps', '3', '--out', out, '--quiet', '--backend', 'cpu'])).toBe(0);
+    const result = JSON.parse(fs.readFileSync(path.join(out, 'result.json'), 'utf8'));
+    expect(result.problem).toMatchObject({ name: 'navier-stokes', time: 0.25, noise: 0 });
+    expect((await usageError(['solve', 'navier-stokes', '--time', '0'])).message).toMatch(/--time must be a number > 0, got '0'/);
+  }, 120000);
+
+  it('lists every problem and algorithm of the registries in its help', async () => {
+    const log = jest.spyOn(console, 'log').mockImplementation(() => undefined);
+    try {
+      expect(await main(['solve', '--help'])).toBe(0);
+      const text = String(log.mock.calls[0][0]);
+      for (const name of PROBLEM_NAMES) expect(text).toContain(`  ${name} `);
+      for (const name of ALGORITHM_NAMES) expect(text).toContain(` ${name} `);
+      expect(await main(['solve', 'navier-stokes', '--help'])).toBe(0);
+      expect(String(log.mock.calls[1][0])).toMatch(/navier-stokes options:\n  --sample I/);
+    } finally {
+      log.mockRestore();
+    }
+  });
+
   it('names the bad input in its usage errors', async () => {
     await usageError(['solve', 'navier-stokes', '--frobnicate']);
-    expect((await usageError(['solve', 'heat-equation'])).message).toMatch(/one problem, navier-stokes; got 'heat-equation'/);
+    expect((await usageError(['solve', 'heat-equation'])).message).toMatch(/one problem, one of navier-stokes.*; got 'heat-equation'/);
     expect((await usageError(['solve', 'navier-stokes', '--algo', 'magic'])).message).toMatch(/--algo must be one of enkg, eki/);
     expect((await usageError(['solve', 'navier-stokes', '--ensemble', '1'])).message).toMatch(/--ensemble must be at least 2/);
     expect((await usageError(['solve', 'navier-stokes', '--ensemble', 'many'])).message).toMatch(/--ensemble must be an integer >= 1, got 'many'/);

@@ -17,9 +17,9 @@ Commands:
                     training / test fields for the Navier-Stokes prior
   sample --prior FILE.onnx --out DIR [--count 16 --steps 40]
                     unconditional samples of a prior (.npy and a PNG grid)
-  solve navier-stokes [--algo enkg --ensemble N --steps K --noise S --out DIR]
-                    the inverse problem: EnKG or a baseline on a held-out field
-                    (enkg solve --help for every option)
+  solve PROBLEM [--algo enkg --ensemble N --steps K --noise S --out DIR]
+                    an inverse problem (navier-stokes, ...): EnKG or a baseline
+                    on a held-out truth (enkg solve --help lists the problems)
   help              this text
 
 Options:

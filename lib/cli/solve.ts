@@ -1,173 +1,162 @@
-// `enkg solve navier-stokes`: the main job. Recovers a held-out initial
-// vorticity field from its noisy, subsampled flow at T = 1 with EnKG (or a
-// baseline) and the shipped prior, and writes result.json, panel.png, each
-// image as a PNG and the particles as .npy.
+// `enkg solve <problem>`: the main job. Sets up a problem of the registry
+// (lib/problems/registry.ts) from its flags, recovers its ground truth with
+// EnKG or a baseline of the algorithm registry, and writes result.json,
+// panel.png, each image as a PNG and the particles as .npy. Nothing here
+// names a particular problem or algorithm.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseArgs, ParseArgsConfig } from 'node:util';
 
-import { DPG } from '../algorithms/dpg';
-import { DPSGSG } from '../algorithms/dps-gsg';
-import { EKI } from '../algorithms/eki';
-import { EnKG } from '../algorithms/enkg';
-import { Algorithm, dataMisfit, SolveResult } from '../algorithms/run';
-import { SCG } from '../algorithms/scg';
-import { BackendName, resolveBackend } from '../backend';
+import { ALGORITHM_NAMES, ALGORITHM_REGISTRY, algorithmEntry, AlgorithmSizes } from '../algorithms/registry';
+import { dataMisfit, SolveResult } from '../algorithms/run';
+import { resolveBackend } from '../backend';
 import { imagePng, PanelImage, panelPng } from '../io/figure';
-import { readNpy, writeNpy } from '../io/npy';
+import { writeNpy } from '../io/npy';
 import { relativeL2, relativeL2Mean } from '../metrics/error';
-import { NS_HELD_OUT_64, NS_PRIOR_64 } from '../paths';
 import { OnnxDenoiser, parseExecutionProviders } from '../prior/onnx-denoiser';
 import { ForwardEvaluationError } from '../problems/forward-model';
-import { heldOutField, navierStokesInverseProblem } from '../problems/navier-stokes-inverse';
+import { PROBLEM_NAMES, PROBLEM_REGISTRY, problemEntry, ProblemEntry } from '../problems/registry';
 import { ProgressBar } from './progress';
 import { asUsage, backendFlag, integerFlag, numberFlag, UsageError } from './usage';
 
-export const ALGORITHMS = ['enkg', 'eki', 'dps-gsg-forward', 'dps-gsg-central', 'dpg', 'scg'] as const;
-export type AlgorithmName = typeof ALGORITHMS[number];
+type Options = NonNullable<ParseArgsConfig['options']>;
 
-export const SOLVE_USAGE = `Usage: enkg solve navier-stokes [options]
+/** The flags every problem takes. */
+const COMMON_FLAGS: Options = {
+  algo: { type: 'string', default: 'enkg' }, ensemble: { type: 'string' }, steps: { type: 'string' },
+  guidance: { type: 'string' }, updates: { type: 'string' }, noise: { type: 'string' },
+  seed: { type: 'string', default: '0' }, truth: { type: 'string' },
+  prior: { type: 'string' }, 'prior-provider': { type: 'string', default: 'auto' }, backend: { type: 'string', default: 'auto' },
+  out: { type: 'string' }, json: { type: 'boolean', default: false },
+  quiet: { type: 'boolean', default: false }, help: { type: 'boolean', default: false },
+};
 
-Recovers the initial vorticity of a 2D Navier-Stokes flow (Re 200, torus)
-from its solution at T = 1, subsampled by 2 and noisy, using only forward
-evaluations of the solver and a diffusion prior (SPEC.md section 4.1).
-
-Options:
-  --algo NAME        enkg (default), eki, dps-gsg-forward, dps-gsg-central, dpg, scg
-  --ensemble N       particles (default: 64 on the CPU, 512 on a GPU)
-  --steps K          diffusion steps (EnKG default 20 on the CPU, 80 on a GPU;
-                     EKI: iterations; DPS/DPG/SCG: VP steps, default 100 / 1000)
+function commonHelp(entry?: ProblemEntry): string {
+  const enkgDefaults = (key: 'ensemble' | 'steps') => {
+    const [cpu, gpu] = (['cpu', 'cuda'] as const).map((b) => (entry ? chooseSizes(entry, 'enkg', b, {}) : algorithmEntry('enkg').defaults(b))[key]);
+    return `EnKG ${cpu} on the CPU, ${gpu} on a GPU${entry ? '' : ' unless the problem sets its own'}`;
+  };
+  const algos = ALGORITHM_REGISTRY.map((a) => `                     ${a.name.padEnd(16)} ${a.summary}`).join('\n');
+  return `Options:
+  --algo NAME        the algorithm (default enkg):
+${algos}
+  --ensemble N       particles (default: the algorithm's for this problem and
+                     backend; ${enkgDefaults('ensemble')})
+  --steps K          EnKG: diffusion steps (${enkgDefaults('steps')});
+                     EKI: iterations; DPS/DPG/SCG: VP steps (100 / 1000)
   --guidance G       guidance scale (default: the algorithm's; EnKG 2)
   --updates U        EnKG corrections per guided step (default 1 on the CPU,
                      2 on a GPU as in the reference)
-  --noise SIGMA      observation noise std, physical units (default 0)
+  --noise SIGMA      observation noise std, ${entry ? `${entry.noiseUnits} (default ${entry.defaultNoise})` : 'in the problem\'s units (default: the problem\'s)'}
   --seed S           seed of the particles and of the observation noise (default 0)
-  --sample I         held-out field I of data/ns-64-heldout.npy (default 0)
-  --truth FILE.npy   the ground truth instead: a [1, 1, R, R] or [R, R] physical field
-  --prior FILE.onnx  diffusion prior (default: models/ns-vorticity-64.onnx)
+  --truth FILE       the ground truth instead of a shipped one: ${entry ? entry.truthHelp : 'see enkg solve PROBLEM --help'}
+  --prior FILE.onnx  diffusion prior (default: the problem's shipped prior${entry ? `, ${path.relative(process.cwd(), entry.defaultPrior)}` : ''})
   --prior-provider P where the prior's network runs: auto (default: ONNX
                      Runtime's CUDA provider then the CPU on the cuda backend,
                      the CPU otherwise) or a list tried in order, from cuda,
                      webgpu (a GPU through Vulkan) and cpu, e.g. webgpu,cpu
-  --resolution R     grid size; must match the prior (default: the prior's)
   --backend NAME     cpu, cuda or auto (default auto)
-  --out DIR          output directory (default ./enkg-navier-stokes)
+  --out DIR          output directory (default ./enkg-PROBLEM)
   --json             print only the result JSON on stdout
   --quiet            no progress bar
 
 Writes DIR/result.json, DIR/panel.png (truth, observation, mean, |error|, std),
 DIR/{truth,observation,mean,error,std}.png and DIR/particles.npy.`;
-
-interface Sizes {
-  ensemble: number;
-  steps: number;
 }
 
-/** Defaults sized to about two minutes on a 2-core CPU, and to the paper's scale on a GPU. */
-function defaultSizes(algo: AlgorithmName, backend: BackendName): Sizes {
-  const gpu = backend === 'cuda';
-  switch (algo) {
-    case 'enkg': return gpu ? { ensemble: 512, steps: 80 } : { ensemble: 64, steps: 20 };
-    case 'eki': return gpu ? { ensemble: 512, steps: 200 } : { ensemble: 64, steps: 18 };
-    case 'dps-gsg-forward': case 'dps-gsg-central': return gpu ? { ensemble: 1, steps: 1000 } : { ensemble: 1, steps: 100 };
-    case 'dpg': return gpu ? { ensemble: 1, steps: 1000 } : { ensemble: 1, steps: 100 };
-    case 'scg': return gpu ? { ensemble: 1, steps: 1000 } : { ensemble: 1, steps: 100 };
+export function solveUsage(entry?: ProblemEntry): string {
+  if (!entry) {
+    const problems = PROBLEM_REGISTRY.map((p) => `  ${p.name.padEnd(18)} ${p.summary}`).join('\n');
+    return `Usage: enkg solve PROBLEM [options]
+
+Solves an inverse problem with a diffusion prior using only forward
+evaluations. PROBLEM is one of:
+${problems}
+
+enkg solve PROBLEM --help lists the problem's own options.
+
+${commonHelp()}`;
   }
+  const own = Object.values(entry.flags).map((f) => `  ${f.help}`).join('\n');
+  return `Usage: enkg solve ${entry.name} [options]
+
+${entry.description}
+
+${entry.name} options:
+${own}
+
+${commonHelp(entry)}`;
 }
 
-export function makeAlgorithm(algo: AlgorithmName, sizes: Sizes, extra: { guidance?: number; updates?: number; cpu: boolean }): Algorithm {
-  const g = extra.guidance === undefined ? {} : { guidanceScale: extra.guidance };
-  switch (algo) {
-    case 'enkg':
-      return new EnKG({ ensembleSize: sizes.ensemble, steps: sizes.steps, ...g, ...(extra.updates === undefined ? {} : { updates: extra.updates }) });
-    case 'eki':
-      return new EKI({ ensembleSize: sizes.ensemble, iterations: sizes.steps, ...g });
-    case 'dps-gsg-forward': case 'dps-gsg-central':
-      return new DPSGSG({
-        ensembleSize: sizes.ensemble, steps: sizes.steps, scheme: algo === 'dps-gsg-forward' ? 'forward' : 'central',
-        ...(extra.cpu ? { queries: 64 } : {}), ...g,
-      });
-    case 'dpg':
-      return new DPG({ ensembleSize: sizes.ensemble, steps: sizes.steps, ...(extra.cpu ? { mcSamples: 64 } : {}), ...g });
-    case 'scg':
-      return new SCG({ ensembleSize: sizes.ensemble, steps: sizes.steps, ...(extra.cpu ? { candidates: 32 } : {}) });
-  }
+/** Every problem's flags, so a first pass can find the problem wherever its name stands. */
+function allFlags(): Options {
+  const options: Options = { ...COMMON_FLAGS };
+  for (const entry of PROBLEM_REGISTRY) for (const [name, flag] of Object.entries(entry.flags)) options[name] = { type: flag.type };
+  return options;
 }
 
-async function readTruth(file: string, R: number): Promise<Float32Array> {
-  if (!fs.existsSync(file)) throw new UsageError(`--truth ${file} does not exist`);
-  const npy = await readNpy(file).catch((error: Error) => {
-    throw new UsageError(`--truth ${file}: ${error.message}`);
-  });
-  const size = npy.shape.reduce((a, b) => a * b, 1);
-  if (size !== R * R) {
-    throw new UsageError(`--truth ${file} holds shape [${npy.shape.join(', ')}]; expected one ${R}x${R} field ([1, 1, ${R}, ${R}] or [${R}, ${R}])`);
-  }
-  const truth = Float32Array.from(npy.data as Float32Array, (v) => Number(v) / 10);
-  if (!truth.every(Number.isFinite)) throw new UsageError(`--truth ${file} contains non-finite values`);
-  return truth;
+/** Sizes: the flags, else the problem's defaults for this algorithm, else the algorithm's. */
+function chooseSizes(entry: ProblemEntry, algo: string, backend: 'cpu' | 'cuda', requested: Partial<AlgorithmSizes>): AlgorithmSizes {
+  const own = algorithmEntry(algo).defaults(backend);
+  const problem = entry.sizes?.(algo, backend) ?? {};
+  const pick = <K extends keyof AlgorithmSizes>(key: K) => requested[key] ?? problem[key] ?? own[key];
+  return { ensemble: pick('ensemble')!, steps: pick('steps')!, updates: pick('updates') };
 }
 
 export async function solve(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv, strict: true, allowPositionals: true,
-    options: {
-      algo: { type: 'string', default: 'enkg' }, ensemble: { type: 'string' }, steps: { type: 'string' },
-      guidance: { type: 'string' }, updates: { type: 'string' }, noise: { type: 'string', default: '0' },
-      seed: { type: 'string', default: '0' }, sample: { type: 'string' }, truth: { type: 'string' },
-      prior: { type: 'string' }, 'prior-provider': { type: 'string', default: 'auto' }, resolution: { type: 'string' }, backend: { type: 'string', default: 'auto' },
-      out: { type: 'string', default: 'enkg-navier-stokes' }, json: { type: 'boolean', default: false },
-      quiet: { type: 'boolean', default: false }, help: { type: 'boolean', default: false },
-    },
-  });
-  if (values.help) {
-    console.log(SOLVE_USAGE);
+  const first = parseArgs({ args: argv, strict: false, allowPositionals: true, options: allFlags() });
+  const name = first.positionals[0];
+  const entry = name === undefined ? undefined : problemEntry(name);
+  if (first.values.help && (name === undefined || entry)) {
+    console.log(solveUsage(entry));
     return 0;
   }
-  if (positionals.length !== 1 || positionals[0] !== 'navier-stokes') {
-    throw new UsageError(`enkg solve takes one problem, navier-stokes; got ${positionals.length ? `'${positionals.join(' ')}'` : 'none'}\n\n${SOLVE_USAGE}`);
-  }
-  const algo = values.algo as AlgorithmName;
-  if (!ALGORITHMS.includes(algo)) throw new UsageError(`--algo must be one of ${ALGORITHMS.join(', ')}, got '${values.algo}'`);
-  if (values.sample !== undefined && values.truth !== undefined) throw new UsageError('--sample and --truth are alternatives: give one');
-  const noise = numberFlag(values.noise, 'noise', 0)!;
-  const seed = integerFlag(values.seed, 'seed', 0)!;
-  const sampleIndex = integerFlag(values.sample, 'sample', 0) ?? 0;
-  const requested = { ensemble: integerFlag(values.ensemble, 'ensemble', 1), steps: integerFlag(values.steps, 'steps', 1) };
-  const guidance = numberFlag(values.guidance, 'guidance', 0);
-  const updates = integerFlag(values.updates, 'updates', 0);
-  const resolution = integerFlag(values.resolution, 'resolution', 4);
-  const backend = await resolveBackend(backendFlag(values.backend));
-  const providers = asUsage(() => parseExecutionProviders(String(values['prior-provider']), backend));
-  const defaults = defaultSizes(algo, backend);
-  const sizes = { ensemble: requested.ensemble ?? defaults.ensemble, steps: requested.steps ?? defaults.steps };
-  if (algo === 'enkg' || algo === 'eki') {
-    if (sizes.ensemble < 2) throw new UsageError(`--ensemble must be at least 2 for ${algo} (it needs ensemble statistics), got ${sizes.ensemble}`);
-  }
-  // On the CPU one correction per step buys a larger ensemble in the same time.
-  const cpuUpdates = algo === 'enkg' && backend === 'cpu' && updates === undefined ? 1 : updates;
-  const algorithm = makeAlgorithm(algo, sizes, { guidance, updates: cpuUpdates, cpu: backend === 'cpu' });
+  const notOne = (got: string[]) => new UsageError(`enkg solve takes one problem, one of ${PROBLEM_NAMES.join(', ')}; `
+    + `got ${got.length ? `'${got.join(' ')}'` : 'none'}\n\n${solveUsage()}`);
+  if (!entry) throw notOne(first.positionals);
+  // The strict pass names an unknown or misspelt flag (whose value the first pass took for a positional).
+  const ownFlags: Options = {};
+  for (const [flag, spec] of Object.entries(entry.flags)) ownFlags[flag] = { type: spec.type };
+  const { values, positionals } = parseArgs({ args: argv, strict: true, allowPositionals: true, options: { ...COMMON_FLAGS, ...ownFlags } });
+  if (positionals.length !== 1) throw notOne(positionals);
 
-  const out = path.resolve(values.out as string);
+  const algo = String(values.algo);
+  if (!ALGORITHM_NAMES.includes(algo)) throw new UsageError(`--algo must be one of ${ALGORITHM_NAMES.join(', ')}, got '${algo}'`);
+  const algoEntry = algorithmEntry(algo);
+  if (entry.sampleFlag && values[entry.sampleFlag] !== undefined && values.truth !== undefined) {
+    throw new UsageError(`--${entry.sampleFlag} and --truth are alternatives: give one`);
+  }
+  const noise = numberFlag(values.noise as string | undefined, 'noise', 0) ?? entry.defaultNoise;
+  const seed = integerFlag(values.seed as string, 'seed', 0)!;
+  const requested: Partial<AlgorithmSizes> = {
+    ensemble: integerFlag(values.ensemble as string | undefined, 'ensemble', 1),
+    steps: integerFlag(values.steps as string | undefined, 'steps', 1),
+    updates: integerFlag(values.updates as string | undefined, 'updates', 0),
+  };
+  const guidance = numberFlag(values.guidance as string | undefined, 'guidance', 0);
+  const backend = await resolveBackend(backendFlag(values.backend as string));
+  const providers = asUsage(() => parseExecutionProviders(String(values['prior-provider']), backend));
+  const sizes = chooseSizes(entry, algo, backend, requested);
+  if (algoEntry.ensembleBased && sizes.ensemble < 2) {
+    throw new UsageError(`--ensemble must be at least 2 for ${algo} (it needs ensemble statistics), got ${sizes.ensemble}`);
+  }
+  const algorithm = asUsage(() => algoEntry.create({ ...sizes, guidance, cpu: backend === 'cpu' }));
+
+  const out = path.resolve((values.out as string | undefined) ?? `enkg-${entry.name}`);
   if (fs.existsSync(out) && !fs.statSync(out).isDirectory()) throw new UsageError(`--out ${out} is a file; expected a folder (new or existing)`);
-  const priorFile = values.prior ?? NS_PRIOR_64;
+  const priorFile = (values.prior as string | undefined) ?? entry.defaultPrior;
   if (!fs.existsSync(priorFile)) {
     throw new UsageError(`the prior ${priorFile} does not exist${values.prior ? '' : ' (the shipped prior is missing from this installation; pass --prior FILE.onnx)'}`);
   }
   const prior = await OnnxDenoiser.load(priorFile, { executionProviders: providers });
   try {
-    const [C, R, W] = prior.shape;
-    if (C !== 1 || R !== W) {
-      throw new UsageError(`the prior ${priorFile} has fields of shape [${prior.shape.join(', ')}]; the Navier-Stokes problem needs [1, R, R] (one square vorticity field)`);
-    }
-    if (resolution !== undefined && resolution !== R) {
-      throw new UsageError(`--resolution ${resolution} does not match the prior (${priorFile} is ${R}x${R}); train or pass a prior of that size`);
-    }
-    const truth = values.truth ? await readTruth(values.truth, R) : await heldOutField(sampleIndex, NS_HELD_OUT_64).catch((error: Error) => {
-      throw values.sample !== undefined && error instanceof RangeError ? new UsageError(`--sample: ${error.message}`) : error;
+    const flags: Record<string, string | boolean | undefined> = {};
+    for (const flag of Object.keys(entry.flags)) flags[flag] = values[flag] as string | boolean | undefined;
+    const instance = await entry.setup({
+      prior, priorFile, flags, truthFile: values.truth as string | undefined, noise, seed, backend,
     });
-    if (!values.truth && R !== 64) throw new UsageError(`the held-out fields are 64x64 but the prior is ${R}x${R}: pass --truth FILE.npy`);
-    const { problem, model, observation } = await navierStokesInverseProblem({ prior, truth, noise, seed, backend });
+    const { problem, truth } = instance;
+    const [C, H, W] = prior.shape;
 
     const bar = values.quiet ? undefined : new ProgressBar(sizes.steps, 'steps');
     const result: SolveResult = await algorithm.solve(problem, {
@@ -179,41 +168,36 @@ export async function solve(argv: string[]): Promise<number> {
     // ensemble; it is a metric, not part of the algorithm's cost.
     // Particles whose final solve fails (NaN rows) are left out of the mean
     // and counted in metrics.misfitFailures.
-    const finalY = await model.forward(result.particles, N).catch((error: unknown) => {
+    const finalY = await problem.forward.forward(result.particles, N).catch((error: unknown) => {
       if (error instanceof ForwardEvaluationError) return error.partial;
       throw error;
     });
-    const { mean: misfit, counted } = dataMisfit(finalY, N, observation);
-
-    fs.mkdirSync(out, { recursive: true });
-    const error = result.mean.map((v, j) => Math.abs(v - truth[j]));
-    const m = Math.round(Math.sqrt(model.measurementSize));
-    const range = [-1, 1].map((s) => s * Math.max(...truth.map(Math.abs))) as [number, number];
-    const images: Record<string, PanelImage> = {
-      truth: { title: 'ground truth', values: truth, height: R, width: R, colormap: 'diverging', range },
-      observation: { title: `observation t=1`, values: observation, height: m, width: m, colormap: 'diverging' },
-      mean: { title: `${algo} mean`, values: result.mean, height: R, width: R, colormap: 'diverging', range },
-      error: { title: 'abs error', values: error, height: R, width: R, colormap: 'viridis' },
-      std: { title: 'ensemble std', values: result.std, height: R, width: R, colormap: 'viridis' },
-    };
-    const metrics = {
+    const { mean: misfit, counted } = dataMisfit(finalY, N, problem.observation);
+    const own = instance.metrics ? await instance.metrics(result.particles, N) : { values: {} };
+    const metrics: Record<string, number> = {
       relativeL2: relativeL2(result.particles, N, truth),
       relativeL2Mean: relativeL2Mean(result.particles, N, truth),
+      ...own.values,
       misfit,
       misfitFailures: N - counted,
     };
+
+    const error = result.mean.map((v, j) => Math.abs(v - truth[j]));
+    const images: Record<string, PanelImage> = {
+      truth: instance.fieldImage(truth, 'ground truth'),
+      observation: instance.observationImage,
+      mean: instance.fieldImage(result.mean, `${algo} mean`),
+      error: { title: 'abs error', values: error, height: H, width: W, colormap: 'viridis' },
+      std: { title: 'ensemble std', values: result.std, height: H, width: W, colormap: 'viridis' },
+    };
+    const headline = instance.headline?.(metrics)
+      ?? `relative L2 ${metrics.relativeL2.toFixed(4)} (ensemble mean ${metrics.relativeL2Mean.toFixed(4)})`;
+    const caption = `${algo}  N=${N}  K=${sizes.steps}  noise=${noise}  ${headline}`;
     const files: Record<string, string> = { panel: 'panel.png', particles: 'particles.npy' };
-    const caption = `${algo}  N=${N}  K=${sizes.steps}  noise=${noise}  rel L2 ${metrics.relativeL2.toFixed(3)} (mean ${metrics.relativeL2Mean.toFixed(3)})`;
-    fs.writeFileSync(path.join(out, 'panel.png'), panelPng(Object.values(images), { caption }));
-    for (const [name, image] of Object.entries(images)) {
-      fs.writeFileSync(path.join(out, `${name}.png`), imagePng(image, R === m ? 3 : undefined));
-      files[name] = `${name}.png`;
-    }
-    await writeNpy(path.join(out, 'particles.npy'), result.particles, [N, 1, R, R]);
+    for (const key of Object.keys(images)) files[key] = `${key}.png`;
     const report = {
       problem: {
-        name: 'navier-stokes', resolution: R, reynolds: model.reynolds, time: model.time, downsample: model.downsample,
-        noise, measurementSize: model.measurementSize, truth: values.truth ? path.resolve(values.truth) : { file: NS_HELD_OUT_64, sample: sampleIndex },
+        name: entry.name, noise, ...instance.describe,
         prior: { file: path.resolve(priorFile), executionProvider: prior.executionProvider, metadata: prior.metadata },
       },
       algorithm: algo,
@@ -221,17 +205,24 @@ export async function solve(argv: string[]): Promise<number> {
       seed,
       backend,
       metrics,
+      ...(own.notes ? { metricNotes: own.notes } : {}),
       cost: result.cost,
       failures: result.failures,
       trace: result.trace,
       files,
     };
+
+    fs.mkdirSync(out, { recursive: true });
+    fs.writeFileSync(path.join(out, 'panel.png'), panelPng(Object.values(images), { caption }));
+    for (const [key, image] of Object.entries(images)) {
+      fs.writeFileSync(path.join(out, `${key}.png`), imagePng(image));
+    }
+    await writeNpy(path.join(out, 'particles.npy'), result.particles, [N, C, H, W]);
     fs.writeFileSync(path.join(out, 'result.json'), `${JSON.stringify(report, null, 2)}\n`);
     if (values.json) {
       console.log(JSON.stringify(report));
     } else {
-      console.error(`${algo}: relative L2 ${metrics.relativeL2.toFixed(4)} (ensemble mean ${metrics.relativeL2Mean.toFixed(4)}), `
-        + `misfit ${misfit.toExponential(3)}, ${result.cost.forwardEvaluations} forward evaluations, `
+      console.error(`${algo}: ${headline}, misfit ${misfit.toExponential(3)}, ${result.cost.forwardEvaluations} forward evaluations, `
         + `${result.cost.wallSeconds.toFixed(1)} s; wrote ${out}/result.json and panel.png`);
     }
     return 0;

@@ -1,13 +1,10 @@
 // Usage errors (a bad flag or value): the CLI prints them and exits with 2,
 // apart from failures of the work itself (exit 1).
 import { BackendOption } from '../backend';
+import { UsageError } from '../errors';
+import { integerFlag, numberFlag } from '../flags';
 
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
-}
+export { UsageError, integerFlag, numberFlag };
 
 /** Runs a parser of a command-line value; what it throws becomes a UsageError (exit 2). */
 export function asUsage<T>(parse: () => T): T {
@@ -23,24 +20,6 @@ export function isUsageError(error: unknown): boolean {
   if (error instanceof UsageError) return true;
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_');
-}
-
-/** An integer flag >= min; undefined when absent. A bad value is a UsageError naming the flag. */
-export function integerFlag(value: string | undefined, name: string, min: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isSafeInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}, got '${value}'`);
-  return n;
-}
-
-/** A finite number flag >= min (> min with `exclusive`); undefined when absent. */
-export function numberFlag(value: string | undefined, name: string, min: number, exclusive = false): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n < min || (exclusive && n === min)) {
-    throw new UsageError(`--${name} must be a number ${exclusive ? '>' : '>='} ${min}, got '${value}'`);
-  }
-  return n;
 }
 
 /** --backend: cpu, cuda or auto (default auto). */

@@ -1,0 +1,84 @@
+// `enkg solve navier-stokes`: the problem registry's entry for the
+// Navier-Stokes inverse problem of SPEC.md section 4.1 (recover the initial
+// vorticity from the subsampled, noisy flow at time T).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { UsageError } from '../errors';
+import { integerFlag, numberFlag } from '../flags';
+import type { PanelImage } from '../io/figure';
+import { readNpy } from '../io/npy';
+import { NS_HELD_OUT_64, NS_PRIOR_64 } from '../paths';
+import { heldOutField, navierStokesInverseProblem } from './navier-stokes-inverse';
+import type { ProblemEntry, ProblemSetupOptions } from './registry';
+
+/** Physical vorticity = normalized x this (the prior's units are w / 10). */
+const SCALE = 10;
+
+async function readTruth(file: string, R: number): Promise<Float32Array> {
+  if (!fs.existsSync(file)) throw new UsageError(`--truth ${file} does not exist`);
+  const npy = await readNpy(file).catch((error: Error) => {
+    throw new UsageError(`--truth ${file}: ${error.message}`);
+  });
+  const size = npy.shape.reduce((a, b) => a * b, 1);
+  if (size !== R * R) {
+    throw new UsageError(`--truth ${file} holds shape [${npy.shape.join(', ')}]; expected one ${R}x${R} field ([1, 1, ${R}, ${R}] or [${R}, ${R}])`);
+  }
+  const truth = Float32Array.from(npy.data as Float32Array, (v) => Number(v) / SCALE);
+  if (!truth.every(Number.isFinite)) throw new UsageError(`--truth ${file} contains non-finite values`);
+  return truth;
+}
+
+async function setup(opts: ProblemSetupOptions) {
+  const { prior, priorFile, flags } = opts;
+  const [C, R, W] = prior.shape;
+  if (C !== 1 || R !== W) {
+    throw new UsageError(`the prior ${priorFile} has fields of shape [${prior.shape.join(', ')}]; the Navier-Stokes problem needs [1, R, R] (one square vorticity field)`);
+  }
+  const resolution = integerFlag(flags.resolution as string | undefined, 'resolution', 4);
+  if (resolution !== undefined && resolution !== R) {
+    throw new UsageError(`--resolution ${resolution} does not match the prior (${priorFile} is ${R}x${R}); train or pass a prior of that size`);
+  }
+  const time = numberFlag(flags.time as string | undefined, 'time', 0, true) ?? 1;
+  const sampleIndex = integerFlag(flags.sample as string | undefined, 'sample', 0) ?? 0;
+  if (!opts.truthFile && R !== 64) throw new UsageError(`the held-out fields are 64x64 but the prior is ${R}x${R}: pass --truth FILE.npy`);
+  const truth = opts.truthFile ? await readTruth(opts.truthFile, R) : await heldOutField(sampleIndex, NS_HELD_OUT_64, SCALE).catch((error: Error) => {
+    throw flags.sample !== undefined && error instanceof RangeError ? new UsageError(`--sample: ${error.message}`) : error;
+  });
+  const { problem, model, observation } = await navierStokesInverseProblem({
+    prior, truth, noise: opts.noise, seed: opts.seed, backend: opts.backend, time, scale: SCALE,
+  });
+  const m = Math.round(Math.sqrt(model.measurementSize));
+  const peak = truth.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
+  const range: [number, number] = [-peak, peak];
+  return {
+    problem,
+    truth,
+    describe: {
+      resolution: R, reynolds: model.reynolds, time: model.time, downsample: model.downsample, units: `normalized (vorticity / ${SCALE})`,
+      measurementSize: model.measurementSize,
+      truth: opts.truthFile ? path.resolve(opts.truthFile) : { file: NS_HELD_OUT_64, sample: sampleIndex },
+    },
+    fieldImage: (values: Float32Array, title: string): PanelImage => ({ title, values, height: R, width: R, colormap: 'diverging', range }),
+    observationImage: { title: `observation t=${model.time}`, values: observation, height: m, width: m, colormap: 'diverging' } as PanelImage,
+  };
+}
+
+export const navierStokesEntry: ProblemEntry = {
+  name: 'navier-stokes',
+  summary: 'initial vorticity of a 2D flow from its subsampled, noisy state at time T (SPEC.md 4.1)',
+  description: `Recovers the initial vorticity of a 2D Navier-Stokes flow (Re 200, torus)
+from its solution at T (default 1), subsampled by 2 and noisy, using only forward
+evaluations of the solver and a diffusion prior (SPEC.md section 4.1).`,
+  flags: {
+    sample: { type: 'string', help: '--sample I         held-out field I of data/ns-64-heldout.npy (default 0)' },
+    time: { type: 'string', help: '--time T           observation time (default 1, the paper\'s; 0.25 and 0.5 are easier)' },
+    resolution: { type: 'string', help: '--resolution R     grid size; must match the prior (default: the prior\'s)' },
+  },
+  sampleFlag: 'sample',
+  truthHelp: 'a [1, 1, R, R] or [R, R] .npy field in physical units',
+  defaultPrior: NS_PRIOR_64,
+  defaultNoise: 0,
+  noiseUnits: 'physical units',
+  setup,
+};
