@@ -19,6 +19,7 @@ export type { ColorMap, GridOptions } from './io/png';
 export * from './prior';
 export { energySpectrum, dealiasedShell } from './metrics/spectrum';
 export { relativeL2, relativeL2Mean } from './metrics/error';
+export { crps, spreadSkillRatio } from './metrics/calibration';
 export { panelPng, imagePng } from './io/figure';
 export type { PanelImage } from './io/figure';
 export { NS_PRIOR_64, NS_HELD_OUT_64 } from './paths';

@@ -40,7 +40,7 @@ async function usageError(argv: string[]): Promise<Error> {
       config: { ensembleSize: 8, steps: 6, guidanceScale: 2, updates: 1 }, // one update per step on the CPU
       files: { panel: 'panel.png', particles: 'particles.npy', truth: 'truth.png', mean: 'mean.png', std: 'std.png' },
     });
-    for (const key of ['relativeL2', 'relativeL2Mean', 'misfit']) {
+    for (const key of ['relativeL2', 'relativeL2Mean', 'crps', 'spreadSkill', 'misfit']) {
       expect(Number.isFinite(result.metrics[key])).toBe(true);
       expect(result.metrics[key]).toBeGreaterThan(0);
     }

@@ -12,6 +12,7 @@ import { dataMisfit, SolveResult } from '../algorithms/run';
 import { resolveBackend } from '../backend';
 import { imagePng, PanelImage, panelPng } from '../io/figure';
 import { writeNpy } from '../io/npy';
+import { crps, spreadSkillRatio } from '../metrics/calibration';
 import { relativeL2, relativeL2Mean } from '../metrics/error';
 import { OnnxDenoiser, parseExecutionProviders } from '../prior/onnx-denoiser';
 import { ForwardEvaluationError } from '../problems/forward-model';
@@ -178,6 +179,9 @@ export async function solve(argv: string[]): Promise<number> {
       relativeL2: relativeL2(result.particles, N, truth),
       relativeL2Mean: relativeL2Mean(result.particles, N, truth),
       ...own.values,
+      // Calibration (issue 18): CRPS in the prior's units, spread-skill 1 when calibrated.
+      crps: await crps(result.particles, N, truth),
+      ...(N >= 2 ? { spreadSkill: await spreadSkillRatio(result.particles, N, truth) } : {}),
       misfit,
       misfitFailures: N - counted,
     };
