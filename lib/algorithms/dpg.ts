@@ -6,7 +6,7 @@
 import { expected, requireOneOf } from '../validate';
 import { denoiserVjp, FD_EPSILON, JACOBIAN_METHODS, JacobianMethod } from './jacobian';
 import { OptionReader } from './options';
-import { Algorithm, InverseProblem, RunContext, SolveOptions, SolveResult } from './run';
+import { Algorithm, InverseProblem, RunContext, RunState, runToEnd, SolveOptions, SolveResult } from './run';
 import {
   checkStreams, forwardLosses, NOISE, normals, readVPOptions, requirePlainMisfit, streamBase, unscale, VP_KEYS,
   VPScheduleOptions, vpSchedule, vpStep,
@@ -86,89 +86,108 @@ export class DPG implements Algorithm {
     checkStreams(ensembleSize * mcSamples, 'DPG', 'ensembleSize x mcSamples');
   }
 
-  async solve(problem: InverseProblem, opts?: SolveOptions): Promise<SolveResult> {
+  solve(problem: InverseProblem, opts?: SolveOptions): Promise<SolveResult> {
+    return runToEnd(this, problem, opts);
+  }
+
+  /**
+   * x ~ N(0, (sigma(1) s(1))^2 I). The carry holds, per sample, the running
+   * loss average Z (NaN before the first evaluation) and the previous step's
+   * raw gradient for momentum (`hasPrevious` 0 before the first).
+   */
+  async init(problem: InverseProblem, opts?: SolveOptions): Promise<RunState> {
     const c = this.config;
     const run = await RunContext.create(problem, opts, c.batchSize);
     requirePlainMisfit(run, 'DPG');
-    const N = c.ensembleSize, M = c.mcSamples, d = run.d, K = c.steps;
+    run.steps = c.steps;
+    const N = c.ensembleSize, d = run.d;
     const schedule = vpSchedule(c);
-    run.steps = K;
-
     const x = await run.timed('init', () => normals(run, d, N, streamBase(0, NOISE.init)));
     for (let k = 0; k < x.length; k++) x[k] *= schedule.initialStd;
-    // Per sample: the running loss average Z (NaN before the first
-    // evaluation) and the previous step's raw gradient (for momentum).
-    const Z = new Float64Array(N).fill(NaN);
-    const previous: (Float32Array | undefined)[] = new Array(N).fill(undefined);
+    return run.snapshot(this, x, N, {
+      Z: new Float64Array(N).fill(NaN), previous: new Float32Array(N * d), hasPrevious: new Uint8Array(N),
+    });
+  }
 
-    for (let i = 0; i < K; i++) {
-      run.step = i + 1;
-      const s = schedule.scaling[i], sigma = schedule.sigma[i];
-      const xs = unscale(x, s);
-      const denoised = await run.prior.denoise(xs, sigma, N);
+  /** VP step i = state.step with the policy-gradient guidance. */
+  async advance(problem: InverseProblem, state: RunState, opts?: SolveOptions): Promise<RunState> {
+    const c = this.config;
+    const run = await RunContext.resume(this, problem, state, opts, c.batchSize);
+    requirePlainMisfit(run, 'DPG');
+    const N = c.ensembleSize, M = c.mcSamples, d = run.d, K = c.steps, i = state.step;
+    if (i >= K) return state;
+    const schedule = vpSchedule(c);
+    const x = state.particles.slice();
+    const Z = Float64Array.from(state.carry.Z as Float64Array);
+    const previousAll = Float32Array.from(state.carry.previous as Float32Array);
+    const hasPrevious = Uint8Array.from(state.carry.hasPrevious as Uint8Array);
+    run.step = i + 1;
+    const s = schedule.scaling[i], sigma = schedule.sigma[i];
+    const xs = unscale(x, s);
+    const denoised = await run.prior.denoise(xs, sigma, N);
 
-      const ref = await forwardLosses(run, denoised, N, c.forwardBatchSize);
-      const misfit = run.misfit(ref.y, N);
-      const radius = new Float64Array(N); // 0: no guidance for this sample at this step
-      for (let n = 0; n < N; n++) {
-        const L = ref.loss[n];
-        if (!Number.isFinite(L)) continue; // keep Z; this sample is unguided this step
-        Z[n] = Number.isNaN(Z[n]) ? L : c.lossDecay * Z[n] + (1 - c.lossDecay) * L;
-        if (Z[n] > 0) radius[n] = Math.max(Math.sqrt(Z[n] / d) / 2, c.radiusMin);
-      }
-      const active: number[] = [];
-      for (let n = 0; n < N; n++) if (radius[n] > 0) active.push(n);
-
-      // Monte-Carlo samples of every particle are drawn (stream layout
-      // independent of which are active); those of active particles are evaluated.
-      const eps = await normals(run, d, N * M, streamBase(i, NOISE.mcSamples));
-      const v = new Float32Array(N * d); // d final_loss / d x0 per particle
-      if (active.length > 0) {
-        const samples = new Float32Array(active.length * M * d);
-        active.forEach((n, a) => {
-          const r = radius[n];
-          for (let j = 0; j < M; j++) {
-            const src = (n * M + j) * d, dst = (a * M + j) * d;
-            for (let k = 0; k < d; k++) samples[dst + k] = denoised[n * d + k] + r * eps[src + k];
-          }
-        });
-        const mc = await forwardLosses(run, samples, active.length * M, c.forwardBatchSize);
-        await run.timed('policy-gradient', async () => {
-          active.forEach((n, a) => this.reinforce(mc.loss.subarray(a * M, (a + 1) * M), ref.loss[n], Z[n], radius[n],
-            eps.subarray(n * M * d, (n + 1) * M * d), v.subarray(n * d, (n + 1) * d)));
-        });
-      }
-      const jtv = await denoiserVjp(run.prior, xs, sigma, v, N, { method: c.jacobian, epsilon: c.fdEpsilon });
-
-      // Momentum on the raw gradients (1 / s) J^T v, then normalization per sample.
-      const beta = c.momentum * (K - i - 1) / K;
-      const direction = new Float32Array(N * d);
-      for (const n of active) {
-        const grad = jtv.slice(n * d, (n + 1) * d);
-        for (let k = 0; k < d; k++) grad[k] /= s;
-        const prev = previous[n];
-        const mixed = new Float64Array(d);
-        for (let k = 0; k < d; k++) mixed[k] = prev === undefined ? grad[k] : beta * prev[k] + (1 - beta) * grad[k];
-        previous[n] = grad;
-        let norm = 0;
-        for (let k = 0; k < d; k++) norm += mixed[k] * mixed[k];
-        const scale = -c.guidanceScale / (Math.sqrt(norm) + 1e-7);
-        for (let k = 0; k < d; k++) direction[n * d + k] = scale * mixed[k];
-      }
-
-      const noise = c.sde ? await normals(run, d, N, streamBase(i, NOISE.sde)) : undefined;
-      await run.timed('sde-step', async () => {
-        // The guided score is the prior's plus `direction`: vpStep takes the
-        // prior's part; the guidance enters with the same factor f (halved
-        // for deterministic steps, as the reference's f score / 2).
-        vpStep(schedule, i, x, denoised, noise);
-        const f = c.sde ? schedule.factor[i] : schedule.factor[i] / 2;
-        for (let k = 0; k < x.length; k++) x[k] += f * direction[k];
-      });
-      run.trace.push({ step: i, sigma, misfit });
-      run.progress('guided');
+    const ref = await forwardLosses(run, denoised, N, c.forwardBatchSize);
+    const misfit = run.misfit(ref.y, N);
+    const radius = new Float64Array(N); // 0: no guidance for this sample at this step
+    for (let n = 0; n < N; n++) {
+      const L = ref.loss[n];
+      if (!Number.isFinite(L)) continue; // keep Z; this sample is unguided this step
+      Z[n] = Number.isNaN(Z[n]) ? L : c.lossDecay * Z[n] + (1 - c.lossDecay) * L;
+      if (Z[n] > 0) radius[n] = Math.max(Math.sqrt(Z[n] / d) / 2, c.radiusMin);
     }
-    return run.finish(x, N);
+    const active: number[] = [];
+    for (let n = 0; n < N; n++) if (radius[n] > 0) active.push(n);
+
+    // Monte-Carlo samples of every particle are drawn (stream layout
+    // independent of which are active); those of active particles are evaluated.
+    const eps = await normals(run, d, N * M, streamBase(i, NOISE.mcSamples));
+    const v = new Float32Array(N * d); // d final_loss / d x0 per particle
+    if (active.length > 0) {
+      const samples = new Float32Array(active.length * M * d);
+      active.forEach((n, a) => {
+        const r = radius[n];
+        for (let j = 0; j < M; j++) {
+          const src = (n * M + j) * d, dst = (a * M + j) * d;
+          for (let k = 0; k < d; k++) samples[dst + k] = denoised[n * d + k] + r * eps[src + k];
+        }
+      });
+      const mc = await forwardLosses(run, samples, active.length * M, c.forwardBatchSize);
+      await run.timed('policy-gradient', async () => {
+        active.forEach((n, a) => this.reinforce(mc.loss.subarray(a * M, (a + 1) * M), ref.loss[n], Z[n], radius[n],
+          eps.subarray(n * M * d, (n + 1) * M * d), v.subarray(n * d, (n + 1) * d)));
+      });
+    }
+    const jtv = await denoiserVjp(run.prior, xs, sigma, v, N, { method: c.jacobian, epsilon: c.fdEpsilon });
+
+    // Momentum on the raw gradients (1 / s) J^T v, then normalization per sample.
+    const beta = c.momentum * (K - i - 1) / K;
+    const direction = new Float32Array(N * d);
+    for (const n of active) {
+      const grad = jtv.slice(n * d, (n + 1) * d);
+      for (let k = 0; k < d; k++) grad[k] /= s;
+      const prev = hasPrevious[n] ? previousAll.subarray(n * d, (n + 1) * d) : undefined;
+      const mixed = new Float64Array(d);
+      for (let k = 0; k < d; k++) mixed[k] = prev === undefined ? grad[k] : beta * prev[k] + (1 - beta) * grad[k];
+      previousAll.set(grad, n * d);
+    hasPrevious[n] = 1;
+      let norm = 0;
+      for (let k = 0; k < d; k++) norm += mixed[k] * mixed[k];
+      const scale = -c.guidanceScale / (Math.sqrt(norm) + 1e-7);
+      for (let k = 0; k < d; k++) direction[n * d + k] = scale * mixed[k];
+    }
+
+    const noise = c.sde ? await normals(run, d, N, streamBase(i, NOISE.sde)) : undefined;
+    await run.timed('sde-step', async () => {
+      // The guided score is the prior's plus `direction`: vpStep takes the
+      // prior's part; the guidance enters with the same factor f (halved
+      // for deterministic steps, as the reference's f score / 2).
+      vpStep(schedule, i, x, denoised, noise);
+      const f = c.sde ? schedule.factor[i] : schedule.factor[i] / 2;
+      for (let k = 0; k < x.length; k++) x[k] += f * direction[k];
+    });
+    run.trace.push({ step: i, sigma, misfit });
+    run.progress('guided');
+    return run.snapshot(this, x, N, { Z, previous: previousAll, hasPrevious });
   }
 
   /**

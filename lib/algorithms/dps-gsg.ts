@@ -9,7 +9,7 @@ import {
 } from '../validate';
 import { denoiserVjp, FD_EPSILON, JACOBIAN_METHODS, JacobianMethod } from './jacobian';
 import { OptionReader } from './options';
-import { Algorithm, InverseProblem, RunContext, SolveOptions, SolveResult } from './run';
+import { Algorithm, InverseProblem, RunContext, RunState, runToEnd, SolveOptions, SolveResult } from './run';
 import {
   checkStreams, forwardLosses, NOISE, normals, readVPOptions, requirePlainMisfit, streamBase, unscale, VP_KEYS,
   VPScheduleOptions, vpSchedule, vpStep,
@@ -189,53 +189,64 @@ export class DPSGSG implements Algorithm {
     this.name = scheme === 'forward' ? 'dps-gsg-forward' : 'dps-gsg-central';
   }
 
-  async solve(problem: InverseProblem, opts?: SolveOptions): Promise<SolveResult> {
+  solve(problem: InverseProblem, opts?: SolveOptions): Promise<SolveResult> {
+    return runToEnd(this, problem, opts);
+  }
+
+  /** x ~ N(0, (sigma(1) s(1))^2 I): particle n is stream n of the seed. */
+  async init(problem: InverseProblem, opts?: SolveOptions): Promise<RunState> {
     const c = this.config;
     const run = await RunContext.create(problem, opts, c.batchSize);
     requirePlainMisfit(run, 'DPS-GSG');
-    const N = c.ensembleSize, d = run.d, m = run.m;
-    const schedule = vpSchedule(c);
     run.steps = c.steps;
-
-    // x ~ N(0, (sigma(1) s(1))^2 I): particle n is stream n of the seed.
-    const x = await run.timed('init', () => normals(run, d, N, streamBase(0, NOISE.init)));
+    const schedule = vpSchedule(c);
+    const x = await run.timed('init', () => normals(run, run.d, c.ensembleSize, streamBase(0, NOISE.init)));
     for (let k = 0; k < x.length; k++) x[k] *= schedule.initialStd;
+    return run.snapshot(this, x, c.ensembleSize);
+  }
 
-    for (let i = 0; i < c.steps; i++) {
-      run.step = i + 1;
-      const s = schedule.scaling[i], sigma = schedule.sigma[i];
-      const xs = unscale(x, s);
-      const denoised = await run.prior.denoise(xs, sigma, N);
+  /** VP step i = state.step with the smoothed-gradient guidance. */
+  async advance(problem: InverseProblem, state: RunState, opts?: SolveOptions): Promise<RunState> {
+    const c = this.config;
+    const run = await RunContext.resume(this, problem, state, opts, c.batchSize);
+    requirePlainMisfit(run, 'DPS-GSG');
+    const N = c.ensembleSize, d = run.d, m = run.m, i = state.step;
+    if (i >= c.steps) return state;
+    const schedule = vpSchedule(c);
+    const x = state.particles.slice();
+    run.step = i + 1;
+    const s = schedule.scaling[i], sigma = schedule.sigma[i];
+    const xs = unscale(x, s);
+    const denoised = await run.prior.denoise(xs, sigma, N);
 
-      let baseY = new Float32Array(0);
-      const estimate = await gaussianSmoothedGradient(async (rows, batch) => {
-        const { loss, y } = await forwardLosses(run, rows, batch, c.forwardBatchSize);
-        baseY = y.slice(0, N * m);
-        return loss;
-      }, denoised, {
-        scheme: c.scheme, queries: c.queries, smoothing: c.smoothing, seed: run.seed,
-        stream: streamBase(i, NOISE.directions), points: N,
-      });
-      const misfit = run.misfit(baseY, N);
+    let baseY = new Float32Array(0);
+    const estimate = await gaussianSmoothedGradient(async (rows, batch) => {
+      const { loss, y } = await forwardLosses(run, rows, batch, c.forwardBatchSize);
+      baseY = y.slice(0, N * m);
+      return loss;
+    }, denoised, {
+      scheme: c.scheme, queries: c.queries, smoothing: c.smoothing, seed: run.seed,
+      stream: streamBase(i, NOISE.directions), points: N,
+    });
+    const misfit = run.misfit(baseY, N);
 
-      // d sqrt(L) / d x_t = (1 / s) J_D(x / s)^T g / (2 sqrt(L)); a sample
-      // whose L(x0) failed or is 0 gets no guidance this step.
-      const v = estimate.gradient;
-      for (let n = 0; n < N; n++) {
-        const L = estimate.loss[n];
-        const w = Number.isFinite(L) && L > 0 ? 0.5 / (s * Math.sqrt(L)) : 0;
-        for (let k = 0; k < d; k++) v[n * d + k] *= w;
-      }
-      const guidance = await denoiserVjp(run.prior, xs, sigma, v, N, { method: c.jacobian, epsilon: c.fdEpsilon });
-
-      const noise = c.sde ? await normals(run, d, N, streamBase(i, NOISE.sde)) : undefined;
-      await run.timed('sde-step', async () => {
-        vpStep(schedule, i, x, denoised, noise);
-        for (let k = 0; k < x.length; k++) x[k] -= c.guidanceScale * guidance[k];
-      });
-      run.trace.push({ step: i, sigma, misfit });
-      run.progress('guided');
+    // d sqrt(L) / d x_t = (1 / s) J_D(x / s)^T g / (2 sqrt(L)); a sample
+    // whose L(x0) failed or is 0 gets no guidance this step.
+    const v = estimate.gradient;
+    for (let n = 0; n < N; n++) {
+      const L = estimate.loss[n];
+      const w = Number.isFinite(L) && L > 0 ? 0.5 / (s * Math.sqrt(L)) : 0;
+      for (let k = 0; k < d; k++) v[n * d + k] *= w;
     }
-    return run.finish(x, N);
+    const guidance = await denoiserVjp(run.prior, xs, sigma, v, N, { method: c.jacobian, epsilon: c.fdEpsilon });
+
+    const noise = c.sde ? await normals(run, d, N, streamBase(i, NOISE.sde)) : undefined;
+    await run.timed('sde-step', async () => {
+      vpStep(schedule, i, x, denoised, noise);
+      for (let k = 0; k < x.length; k++) x[k] -= c.guidanceScale * guidance[k];
+    });
+    run.trace.push({ step: i, sigma, misfit });
+    run.progress('guided');
+    return run.snapshot(this, x, N);
   }
 }

@@ -8,7 +8,7 @@ import { gaussianRandomField } from '../problems/grf';
 import { expected, requireFloat32Array, requireKnownKeys, requireObject, requirePositive } from '../validate';
 import { OptionReader } from './options';
 import { ensembleUpdate } from './kalman-update';
-import { Algorithm, InverseProblem, RunContext, SolveOptions, SolveResult } from './run';
+import { Algorithm, InverseProblem, RunContext, RunState, runToEnd, SolveOptions, SolveResult } from './run';
 
 export interface EKIGrfOptions {
   /** Smoothness exponent (4, the reference's EKI). */
@@ -71,26 +71,35 @@ export class EKI implements Algorithm {
     }
   }
 
-  async solve(problem: InverseProblem, opts?: SolveOptions): Promise<SolveResult> {
-    const c = this.config;
-    const run = await RunContext.create(problem, opts);
-    const N = c.ensembleSize;
-    run.steps = c.iterations;
+  solve(problem: InverseProblem, opts?: SolveOptions): Promise<SolveResult> {
+    return runToEnd(this, problem, opts);
+  }
 
+  async init(problem: InverseProblem, opts?: SolveOptions): Promise<RunState> {
+    const run = await RunContext.create(problem, opts);
+    run.steps = this.config.iterations;
     const x = await run.timed('init', () => this.initialEnsemble(run));
+    return run.snapshot(this, x, this.config.ensembleSize);
+  }
+
+  /** Iteration u = state.step + 1: y = G(x) and one correction. */
+  async advance(problem: InverseProblem, state: RunState, opts?: SolveOptions): Promise<RunState> {
+    const c = this.config;
+    const run = await RunContext.resume(this, problem, state, opts);
+    const N = c.ensembleSize, u = state.step;
+    if (u >= c.iterations) return state;
+    const x = state.particles.slice();
+    run.step = u + 1;
     const ensemble = await Ensemble.create({ particles: x, ensembleSize: N, backend: run.backend });
     try {
-      for (let u = 0; u < c.iterations; u++) {
-        run.step = u + 1;
-        const outcome = await run.forward(x, N);
-        const misfit = run.misfit(outcome.y, N);
-        await ensembleUpdate(run, ensemble, x, outcome, c.guidanceScale, { step: u, sigma: 0, misfit, where: `EKI iteration ${u + 1}` });
-        run.progress('update');
-      }
+      const outcome = await run.forward(x, N);
+      const misfit = run.misfit(outcome.y, N);
+      await ensembleUpdate(run, ensemble, x, outcome, c.guidanceScale, { step: u, sigma: 0, misfit, where: `EKI iteration ${u + 1}` });
     } finally {
       await ensemble.dispose();
     }
-    return run.finish(x, N);
+    run.progress('update');
+    return run.snapshot(this, x, N);
   }
 
   // N x d initial particles: the given array (copied) or N GRF fields

@@ -7,7 +7,7 @@ import { karrasSigmas, odeToClean } from '../prior/edm';
 import { randomNormal } from '../random';
 import { OptionReader } from './options';
 import { ensembleUpdate } from './kalman-update';
-import { Algorithm, InverseProblem, RunContext, SolveOptions, SolveResult } from './run';
+import { Algorithm, InverseProblem, RunContext, RunState, runToEnd, SolveOptions, SolveResult } from './run';
 
 export interface EnKGOptions {
   /** N, particles (reference: 2048 for Navier-Stokes). */
@@ -88,46 +88,55 @@ export class EnKG implements Algorithm {
     return Math.min(1 + Math.floor((K - i) / 4), maxOdeSteps);
   }
 
-  async solve(problem: InverseProblem, opts?: SolveOptions): Promise<SolveResult> {
+  solve(problem: InverseProblem, opts?: SolveOptions): Promise<SolveResult> {
+    return runToEnd(this, problem, opts);
+  }
+
+  /** x^n ~ N(0, sigmaMax^2 I): particle n is Philox stream n of the seed. */
+  async init(problem: InverseProblem, opts?: SolveOptions): Promise<RunState> {
     const c = this.config;
     const run = await RunContext.create(problem, opts, c.batchSize);
-    const N = c.ensembleSize, d = run.d;
-    const sigmas = karrasSigmas({ steps: c.steps, sigmaMax: c.sigmaMax, sigmaMin: c.sigmaMin, rho: c.rho });
     run.steps = c.steps;
-
-    // x^n ~ N(0, sigmaMax^2 I): particle n is Philox stream n of the seed.
-    let x = await run.timed('init', () => randomNormal({ count: d, streams: N, seed: run.seed, backend: 'cpu' }));
+    const N = c.ensembleSize;
+    const x = await run.timed('init', () => randomNormal({ count: run.d, streams: N, seed: run.seed, backend: 'cpu' }));
     for (let k = 0; k < x.length; k++) x[k] *= c.sigmaMax;
-    // The correction runs on the backend with its buffers resident; the
-    // denoiser and the forward model take host arrays, so the particles
-    // cross once each way per correction.
-    const ensemble = await Ensemble.create({ particles: x, ensembleSize: N, backend: run.backend });
-    try {
-      for (let i = 0; i < c.steps; i++) {
-        run.step = i + 1;
-        const sigma = sigmas[i];
-        if (this.guided(i)) {
-          for (let u = 0; u < c.updates; u++) {
-            await this.correct(run, ensemble, x, i, sigma, N);
-          }
-        }
-        // Prior step: one Euler step of the probability-flow ODE from sigma_i to sigma_{i+1}.
-        const denoised = await run.prior.denoise(x, sigma, N);
-        await run.timed('prior-step', async () => {
-          const next = sigmas[i + 1];
-          if (next === 0) {
-            x = denoised;
-          } else {
-            const h = (next - sigma) / sigma;
-            for (let k = 0; k < x.length; k++) x[k] += h * (x[k] - denoised[k]);
-          }
-        });
-        run.progress(this.guided(i) ? 'guided' : 'prior');
+    return run.snapshot(this, x, N);
+  }
+
+  /** Step i = state.step: the corrections if the step is guided, then one Euler step of the ODE. */
+  async advance(problem: InverseProblem, state: RunState, opts?: SolveOptions): Promise<RunState> {
+    const c = this.config;
+    const run = await RunContext.resume(this, problem, state, opts, c.batchSize);
+    const N = c.ensembleSize, i = state.step;
+    if (i >= c.steps) return state;
+    const sigmas = karrasSigmas({ steps: c.steps, sigmaMax: c.sigmaMax, sigmaMin: c.sigmaMin, rho: c.rho });
+    let x: Float32Array = state.particles.slice();
+    run.step = i + 1;
+    const sigma = sigmas[i];
+    if (this.guided(i)) {
+      // The correction runs on the backend with its buffers resident; the
+      // denoiser and the forward model take host arrays, so the particles
+      // cross once each way per correction.
+      const ensemble = await Ensemble.create({ particles: x, ensembleSize: N, backend: run.backend });
+      try {
+        for (let u = 0; u < c.updates; u++) await this.correct(run, ensemble, x, i, sigma, N);
+      } finally {
+        await ensemble.dispose();
       }
-    } finally {
-      await ensemble.dispose();
     }
-    return run.finish(x, N);
+    // Prior step: one Euler step of the probability-flow ODE from sigma_i to sigma_{i+1}.
+    const denoised = await run.prior.denoise(x, sigma, N);
+    await run.timed('prior-step', async () => {
+      const next = sigmas[i + 1];
+      if (next === 0) {
+        x = denoised;
+      } else {
+        const h = (next - sigma) / sigma;
+        for (let k = 0; k < x.length; k++) x[k] += h * (x[k] - denoised[k]);
+      }
+    });
+    run.progress(this.guided(i) ? 'guided' : 'prior');
+    return run.snapshot(this, x, N);
   }
 
   // One Kalman correction at step i (in place).

@@ -1,10 +1,13 @@
 export { EnKG } from './enkg';
 export type { EnKGOptions } from './enkg';
-export { abortError, checkProblem } from './run';
+export { abortError, checkProblem, finished, resultOf, runSteps, runToEnd } from './run';
 export { meanAndStd } from '../metrics/moments';
 export type {
-  Algorithm, CostRecord, ForwardFailure, InverseProblem, ProgressEvent, SolveOptions, SolveResult, TraceEntry,
+  Algorithm, CostRecord, ForwardFailure, InverseProblem, ProgressEvent, RunState, SolveOptions, SolveResult, StateArray,
+  StepHooks, TraceEntry,
 } from './run';
+export { ALGORITHM_NAMES, ALGORITHM_REGISTRY, algorithmEntry } from './registry';
+export type { AlgorithmEntry, AlgorithmSettings, AlgorithmSizes, BudgetPlan } from './registry';
 export { EKI } from './eki';
 export type { EKIOptions, EKIGrfOptions } from './eki';
 export { DPSGSG, gaussianSmoothedGradient, gsgDirections } from './dps-gsg';

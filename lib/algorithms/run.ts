@@ -84,7 +84,87 @@ export interface SolveResult {
 
 export interface Algorithm {
   readonly name: string;
+  /** Every option, defaults filled in: what a run state records and a resume checks. */
+  readonly config: object;
+  /** init, then advance until the last step, then the result (runToEnd). */
   solve(problem: InverseProblem, opts?: SolveOptions): Promise<SolveResult>;
+  /** The run before its first step: particles drawn, nothing evaluated yet. */
+  init(problem: InverseProblem, opts?: SolveOptions): Promise<RunState>;
+  /** One step of the run; returns the next state and leaves `state` as it was. */
+  advance(problem: InverseProblem, state: RunState, opts?: SolveOptions): Promise<RunState>;
+}
+
+/** Arrays a run state may carry besides the particles. */
+export type StateArray = Float32Array | Float64Array | Uint8Array;
+
+/**
+ * A run between two steps, as plain data: everything `advance` needs to
+ * continue it and nothing else. All random draws are keyed by (seed, step,
+ * purpose, particle) (counter-based Philox streams), so the step index is the
+ * random generator's position. A state can be saved and loaded
+ * (lib/algorithms/checkpoint.ts) and continued in another process with
+ * identical results.
+ */
+export interface RunState {
+  /** The algorithm's registry name and its full configuration. */
+  algorithm: string;
+  config: object;
+  seed: number;
+  /** Steps done: 0 after init, `steps` when the run is finished. */
+  step: number;
+  steps: number;
+  /** N particles of d floats (normalized units). */
+  particles: Float32Array;
+  ensembleSize: number;
+  /** What the algorithm carries from one step to the next besides the particles (DPG's running losses, ...). */
+  carry: Record<string, StateArray>;
+  cost: CostRecord;
+  trace: TraceEntry[];
+  failures: ForwardFailure[];
+  /** The last data misfit (NaN before the first forward evaluation). */
+  misfit: number;
+}
+
+/** Whether every step of the state's run has been taken. */
+export function finished(state: RunState): boolean {
+  return state.step >= state.steps;
+}
+
+/** The result of a finished (or stopped) run: particles with their mean, standard deviation and cost. */
+export function resultOf(state: RunState, d: number): SolveResult {
+  const N = state.ensembleSize;
+  const { mean, std } = meanAndStd(state.particles, N, d);
+  return { particles: state.particles, mean, std, cost: state.cost, trace: state.trace, failures: state.failures };
+}
+
+/** What runToEnd may do between steps. */
+export interface StepHooks {
+  /** Called after every step with the new state (a checkpoint writer, a driver that stops at a boundary). */
+  afterStep?(state: RunState): Promise<void> | void;
+  /** Checked before each step: true stops the run at this boundary (the state so far is returned unfinished). */
+  stopRequested?(): boolean;
+}
+
+/**
+ * solve() for every algorithm: init (or a given state), then one advance
+ * per step. With `stopRequested` the loop can end early at a step boundary;
+ * `state` tells whether the run finished.
+ */
+export async function runSteps(algorithm: Algorithm, problem: InverseProblem, opts: SolveOptions | undefined,
+  hooks: StepHooks = {}, from?: RunState): Promise<RunState> {
+  let state = from ?? await algorithm.init(problem, opts);
+  while (!finished(state)) {
+    if (hooks.stopRequested?.()) break;
+    state = await algorithm.advance(problem, state, opts);
+    await hooks.afterStep?.(state);
+  }
+  return state;
+}
+
+/** init, every step, result: the body of each algorithm's solve(). */
+export async function runToEnd(algorithm: Algorithm, problem: InverseProblem, opts?: SolveOptions): Promise<SolveResult> {
+  const state = await runSteps(algorithm, problem, opts);
+  return resultOf(state, checkProblem(problem).d);
 }
 
 const SOLVE_KEYS = ['seed', 'backend', 'signal', 'onProgress', 'onForwardFailure'] as const;
@@ -196,6 +276,8 @@ export class RunContext {
   steps = 0;
   lastMisfit = NaN;
   private readonly started = process.hrtime.bigint();
+  /** Wall seconds spent by the run before this context (earlier steps, another process). */
+  private wallBefore = 0;
   private readonly onProgress?: (e: ProgressEvent) => void;
 
   private constructor(readonly problem: InverseProblem, readonly backend: BackendName, opts: SolveOptions,
@@ -209,6 +291,32 @@ export class RunContext {
     this.policy = opts.onForwardFailure === undefined ? 'exclude'
       : requireOneOf(opts.onForwardFailure, ['exclude', 'abort'] as const, 'onForwardFailure');
     this.prior = new CountingDenoiser(this, problem.prior, maxBatch);
+  }
+
+  /**
+   * The context of one step of a run: the problem and options checked, the
+   * backend resolved, and the counts, trace and failures taken over from
+   * `state` (which must come from `algorithm` with the same configuration).
+   */
+  static async resume(algorithm: Algorithm, problem: InverseProblem, state: RunState, opts: SolveOptions | undefined,
+    maxBatch = Infinity): Promise<RunContext> {
+    checkState(algorithm, state);
+    const run = await RunContext.create(problem, opts, maxBatch);
+    if (state.seed !== run.seed) {
+      throw new RangeError(expected(`the run's seed (${state.seed})`, 'seed', run.seed));
+    }
+    if (state.particles.length !== state.ensembleSize * run.d) {
+      throw new RangeError(expected(`ensembleSize x d = ${state.ensembleSize} x ${run.d} particle floats (the problem's field)`,
+        'state.particles.length', state.particles.length));
+    }
+    Object.assign(run.cost, structuredClone(state.cost), { phaseSeconds: { ...state.cost.phaseSeconds } });
+    run.wallBefore = state.cost.wallSeconds;
+    run.trace.push(...state.trace);
+    run.failures.push(...state.failures);
+    run.step = state.step;
+    run.steps = state.steps;
+    run.lastMisfit = state.misfit;
+    return run;
   }
 
   /** Validates the problem and options (before any work) and resolves the backend. */
@@ -326,13 +434,44 @@ export class RunContext {
     this.onProgress?.({ step: this.step, steps: this.steps, phase, misfit: this.lastMisfit, elapsedMs: this.elapsedMs });
   }
 
-  /** The result: particles with their mean, standard deviation and the cost record. */
-  finish(particles: Float32Array, N: number): SolveResult {
-    const { mean, std } = meanAndStd(particles, N, this.d);
-    this.cost.wallSeconds = this.elapsedMs / 1000;
-    this.cost.peakRssBytes = process.resourceUsage().maxRSS * 1024;
-    return { particles, mean, std, cost: this.cost, trace: this.trace, failures: this.failures };
+  /** The run as a state after `this.step` steps (the arrays are taken, not copied). */
+  snapshot(algorithm: Algorithm, particles: Float32Array, N: number, carry: Record<string, StateArray> = {}): RunState {
+    this.cost.wallSeconds = this.wallBefore + this.elapsedMs / 1000;
+    this.cost.peakRssBytes = Math.max(this.cost.peakRssBytes, process.resourceUsage().maxRSS * 1024);
+    return {
+      algorithm: algorithm.name, config: algorithm.config, seed: this.seed, step: this.step, steps: this.steps,
+      particles, ensembleSize: N, carry, cost: { ...this.cost, phaseSeconds: { ...this.cost.phaseSeconds } },
+      trace: this.trace.slice(), failures: this.failures.slice(), misfit: this.lastMisfit,
+    };
   }
+}
+
+/** A state `algorithm` can continue: its own name and configuration, a step inside the run. */
+export function checkState(algorithm: Algorithm, state: RunState): void {
+  requireObject(state, 'state');
+  if (state.algorithm !== algorithm.name) {
+    throw new RangeError(`Expected a run state of ${algorithm.name} but received one of ${String(state.algorithm)}`);
+  }
+  const mine = stableJson(algorithm.config), theirs = stableJson(state.config);
+  if (mine !== theirs) {
+    throw new RangeError(`Expected a run state with this ${algorithm.name} configuration but received another: `
+      + `the state has ${theirs}, the algorithm ${mine}`);
+  }
+  requireInteger(state.steps, 'state.steps', 0);
+  requireInteger(state.step, 'state.step', 0);
+  if (state.step > state.steps) throw new RangeError(expected(`a step in 0..${state.steps}`, 'state.step', state.step));
+  requireFloat32Array(state.particles, 'state.particles');
+}
+
+/** JSON with sorted keys and typed arrays as plain lists: equal configurations give equal strings. */
+export function stableJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => {
+    if (ArrayBuffer.isView(v)) return Array.from(v as unknown as ArrayLike<number>);
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+      return Object.fromEntries(Object.keys(v).sort().map((k) => [k, (v as Record<string, unknown>)[k]]));
+    }
+    return v;
+  });
 }
 
 /**

@@ -4,7 +4,7 @@
 // them, evaluates the loss of their clean estimates, and keeps the best.
 // No gradient of anything is taken.
 import { OptionReader } from './options';
-import { Algorithm, InverseProblem, RunContext, SolveOptions, SolveResult } from './run';
+import { Algorithm, InverseProblem, RunContext, RunState, runToEnd, SolveOptions, SolveResult } from './run';
 import {
   checkStreams, forwardLosses, NOISE, normals, readVPOptions, requirePlainMisfit, streamBase, unscale, VP_KEYS,
   VPScheduleOptions, vpSchedule, vpStep,
@@ -66,74 +66,83 @@ export class SCG implements Algorithm {
     return i >= this.firstGuidedStep && i < this.config.steps - 1;
   }
 
-  async solve(problem: InverseProblem, opts?: SolveOptions): Promise<SolveResult> {
+  solve(problem: InverseProblem, opts?: SolveOptions): Promise<SolveResult> {
+    return runToEnd(this, problem, opts);
+  }
+
+  async init(problem: InverseProblem, opts?: SolveOptions): Promise<RunState> {
     const c = this.config;
     const run = await RunContext.create(problem, opts, c.batchSize);
     requirePlainMisfit(run, 'SCG');
-    const N = c.ensembleSize, C = c.candidates, d = run.d, m = run.m, K = c.steps;
+    run.steps = c.steps;
     const schedule = vpSchedule(c);
-    run.steps = K;
-
-    let x = await run.timed('init', () => normals(run, d, N, streamBase(0, NOISE.init)));
+    const x = await run.timed('init', () => normals(run, run.d, c.ensembleSize, streamBase(0, NOISE.init)));
     for (let k = 0; k < x.length; k++) x[k] *= schedule.initialStd;
-    // D(x / s_i, sigma_i) of the current particles when the previous step
-    // already computed it (the chosen candidates' clean estimates).
-    let cached: Float32Array | undefined;
+    return run.snapshot(this, x, c.ensembleSize);
+  }
 
-    for (let i = 0; i < K; i++) {
-      run.step = i + 1;
-      const s = schedule.scaling[i], sigma = schedule.sigma[i];
-      const denoised = cached ?? await run.prior.denoise(unscale(x, s), sigma, N);
-      cached = undefined;
-      if (i === K - 1) {
-        x = denoised;
-        run.progress('prior');
-        break;
-      }
-      if (!this.guided(i)) {
-        const noise = await normals(run, d, N, streamBase(i, NOISE.sde));
-        await run.timed('sde-step', async () => vpStep(schedule, i, x, denoised, noise));
-        run.progress('prior');
-        continue;
-      }
-
-      // Candidate j of particle n is the SDE step with noise stream n C + j.
-      const noise = await normals(run, d, N * C, streamBase(i, NOISE.candidates));
-      const candidates = new Float32Array(N * C * d);
-      await run.timed('sde-step', async () => {
-        for (let n = 0; n < N; n++) {
-          for (let j = 0; j < C; j++) {
-            const row = (n * C + j) * d;
-            const next = x.slice(n * d, (n + 1) * d);
-            vpStep(schedule, i, next, denoised.subarray(n * d, (n + 1) * d), noise.subarray(row, row + d));
-            candidates.set(next, row);
-          }
-        }
-      });
-      const sNext = schedule.scaling[i + 1], sigmaNext = schedule.sigma[i + 1];
-      const clean = await run.prior.denoise(unscale(candidates, sNext), sigmaNext, N * C);
-      const { loss, y } = await forwardLosses(run, clean, N * C, c.forwardBatchSize);
-
-      // Keep each particle's lowest finite loss; if all its candidates
-      // failed, candidate 0 (an unguided stochastic step) carries on.
-      const chosenY = new Float32Array(N * m).fill(NaN);
-      const next = new Float32Array(N * d), nextClean = new Float32Array(N * d);
-      for (let n = 0; n < N; n++) {
-        let best = -1;
-        for (let j = 0; j < C; j++) {
-          const L = loss[n * C + j];
-          if (Number.isFinite(L) && (best < 0 || L < loss[n * C + best])) best = j;
-        }
-        const row = n * C + Math.max(best, 0);
-        next.set(candidates.subarray(row * d, (row + 1) * d), n * d);
-        nextClean.set(clean.subarray(row * d, (row + 1) * d), n * d);
-        if (best >= 0) chosenY.set(y.subarray(row * m, (row + 1) * m), n * m);
-      }
-      x = next;
-      cached = nextClean;
-      run.trace.push({ step: i, sigma, misfit: run.misfit(chosenY, N) });
-      run.progress('guided');
+  /**
+   * Step i = state.step. After a guided step the carry holds `cached`,
+   * D(x / s_i, sigma_i) of the chosen candidates (already computed with
+   * them), which the next step uses instead of denoising again.
+   */
+  async advance(problem: InverseProblem, state: RunState, opts?: SolveOptions): Promise<RunState> {
+    const c = this.config;
+    const run = await RunContext.resume(this, problem, state, opts, c.batchSize);
+    requirePlainMisfit(run, 'SCG');
+    const N = c.ensembleSize, C = c.candidates, d = run.d, m = run.m, K = c.steps, i = state.step;
+    if (i >= K) return state;
+    const schedule = vpSchedule(c);
+    const x = state.particles.slice();
+    run.step = i + 1;
+    const s = schedule.scaling[i], sigma = schedule.sigma[i];
+    const cached = state.carry.cached as Float32Array | undefined;
+    const denoised = cached ? cached.slice() : await run.prior.denoise(unscale(x, s), sigma, N);
+    if (i === K - 1) {
+      run.progress('prior');
+      return run.snapshot(this, denoised, N);
     }
-    return run.finish(x, N);
+    if (!this.guided(i)) {
+      const noise = await normals(run, d, N, streamBase(i, NOISE.sde));
+      await run.timed('sde-step', async () => vpStep(schedule, i, x, denoised, noise));
+      run.progress('prior');
+      return run.snapshot(this, x, N);
+    }
+
+    // Candidate j of particle n is the SDE step with noise stream n C + j.
+    const noise = await normals(run, d, N * C, streamBase(i, NOISE.candidates));
+    const candidates = new Float32Array(N * C * d);
+    await run.timed('sde-step', async () => {
+      for (let n = 0; n < N; n++) {
+        for (let j = 0; j < C; j++) {
+          const row = (n * C + j) * d;
+          const next = x.slice(n * d, (n + 1) * d);
+          vpStep(schedule, i, next, denoised.subarray(n * d, (n + 1) * d), noise.subarray(row, row + d));
+          candidates.set(next, row);
+        }
+      }
+    });
+    const sNext = schedule.scaling[i + 1], sigmaNext = schedule.sigma[i + 1];
+    const clean = await run.prior.denoise(unscale(candidates, sNext), sigmaNext, N * C);
+    const { loss, y } = await forwardLosses(run, clean, N * C, c.forwardBatchSize);
+
+    // Keep each particle's lowest finite loss; if all its candidates
+    // failed, candidate 0 (an unguided stochastic step) carries on.
+    const chosenY = new Float32Array(N * m).fill(NaN);
+    const next = new Float32Array(N * d), nextClean = new Float32Array(N * d);
+    for (let n = 0; n < N; n++) {
+      let best = -1;
+      for (let j = 0; j < C; j++) {
+        const L = loss[n * C + j];
+        if (Number.isFinite(L) && (best < 0 || L < loss[n * C + best])) best = j;
+      }
+      const row = n * C + Math.max(best, 0);
+      next.set(candidates.subarray(row * d, (row + 1) * d), n * d);
+      nextClean.set(clean.subarray(row * d, (row + 1) * d), n * d);
+      if (best >= 0) chosenY.set(y.subarray(row * m, (row + 1) * m), n * m);
+    }
+    run.trace.push({ step: i, sigma, misfit: run.misfit(chosenY, N) });
+    run.progress('guided');
+    return run.snapshot(this, next, N, { cached: nextClean });
   }
 }
