@@ -71,7 +71,7 @@ export async function data(argv: string[], run: CommandRun = quietRun()): Promis
   if (!Number.isSafeInteger(bytes)) throw new UsageError(`--count ${count} x --resolution ${resolution}^2 is too many values for one .npy file`);
   // The output path is checked (a file name in a writable folder, not an
   // existing file unless --force, room on its disk) before any work.
-  await usageOf(checkOutputFile(out, { force: values.force === true, bytes }));
+  await usageOf(checkOutputFile(out, { force: values.force === true, bytes, sizedBy: `--count ${count} x --resolution ${resolution}` }));
   const solver = asUsage(() => new NavierStokes2D({ resolution, reynolds, time, backend: requested }));
   // An unavailable backend fails here, before anything is written.
   const backend = await resolveSpectralBackend(requested);

@@ -59,7 +59,7 @@ export async function main(argv: string[], run: CommandRun = quietRun()): Promis
   }
   if (command === 'data') return data(rest, run);
   if (command === 'sample') return sample(rest, run);
-  if (command === 'solve') return solve(rest);
+  if (command === 'solve') return solve(rest, run);
   console.error(`enkg: unknown command '${command}'\n\n${USAGE}`);
   return 2;
 }

@@ -1,5 +1,6 @@
 // NumPy .npy files (format versions 1.0 and 2.0, little-endian, C order):
 // what the data generator writes and every later tool reads, in Python too.
+import { expected } from '../validate';
 import { AtomicFile, writeFileAtomic } from './atomic-file';
 import { openInputFile } from './input-file';
 
@@ -218,4 +219,24 @@ export async function readNpy(path: string, name = path): Promise<NpyContents> {
   } finally {
     await input.close();
   }
+}
+
+/**
+ * One field of shape [C, H, W] from a .npy file, stored as [C, H, W], as
+ * [1, C, H, W] (a batch of one), or as [H, W] when C = 1. Any other shape, of
+ * another rank or the same number of values arranged otherwise ([H * W],
+ * [W, H] for H != W), is refused rather than reshaped. `name` is what
+ * messages call the file (a flag such as '--truth').
+ */
+export async function readNpyField(path: string, shape: readonly [number, number, number], name = path): Promise<NpyContents> {
+  const npy = await readNpy(path, name);
+  const [C, H, W] = shape;
+  const accepted = [[C, H, W], [1, C, H, W], ...(C === 1 ? [[H, W]] : [])];
+  const same = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((n, i) => n === b[i]);
+  if (!accepted.some((s) => same(s, npy.shape))) {
+    const list = accepted.map((s) => `[${s.join(', ')}]`);
+    throw new RangeError(expected(`one [${C}, ${H}, ${W}] field (shape ${list.slice(0, -1).join(', ')} or ${list[list.length - 1]})`,
+      name, `shape [${npy.shape.join(', ')}] in ${path}`, true));
+  }
+  return npy;
 }

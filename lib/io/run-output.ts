@@ -26,6 +26,8 @@ export interface OutputOptions {
   name?: string;
   /** Bytes the output will take, when known: refused up front if the file system has less free. */
   bytes?: number;
+  /** What sets that size, for the message (such as '--count 5000 x --resolution 64'); default: the name. */
+  sizedBy?: string;
 }
 
 function describeEntry(stats: fs.Stats): string {
@@ -58,14 +60,14 @@ async function makeParent(target: string, name: string, what: string): Promise<s
   return parent;
 }
 
-/** Refuses an output of `bytes` where the file system holding `folder` has less room. */
-export async function checkFreeSpace(folder: string, bytes: number, name: string, what: string): Promise<void> {
+/** Refuses an output of `bytes` where the file system holding `folder` has less room; `sizedBy` says what asked for that size. */
+export async function checkFreeSpace(folder: string, bytes: number, sizedBy: string, what: string): Promise<void> {
   const stats = await fs.promises.statfs(folder).catch(() => undefined);
   if (stats === undefined) return; // the file system does not say; the checked writes still catch a full disk
   const free = stats.bavail * stats.bsize;
   if (bytes > free) {
     throw new OutputPathError(
-      `${name} would need ${formatBytes(bytes)} for ${what}, but ${folder} has ${formatBytes(free)} free`, 'ENOSPC');
+      `${sizedBy} would need ${formatBytes(bytes)} of disk for ${what}, but ${folder} has ${formatBytes(free)} free`, 'ENOSPC');
   }
 }
 
@@ -86,7 +88,7 @@ export async function checkOutputFile(target: string, opts: OutputOptions = {}):
     throw new OutputPathError(expected('a new file name', name, `'${target}' (it exists; pass --force to replace it)`, true), 'EEXIST');
   }
   const parent = await makeParent(resolved, name, 'a path in a writable folder');
-  if (opts.bytes !== undefined) await checkFreeSpace(parent, opts.bytes, name, path.basename(resolved));
+  if (opts.bytes !== undefined) await checkFreeSpace(parent, opts.bytes, opts.sizedBy ?? name, resolved);
   return resolved;
 }
 
@@ -98,7 +100,6 @@ export async function checkOutputFile(target: string, opts: OutputOptions = {}):
  */
 export class RunOutput {
   private state: 'open' | 'committed' | 'aborted' = 'open';
-  private readonly written: string[] = [];
 
   private constructor(readonly path: string, readonly staging: string, readonly name: string, private readonly force: boolean) {}
 
@@ -118,7 +119,7 @@ export class RunOutput {
       }
     }
     const parent = await makeParent(resolved, name, 'a folder that can be created');
-    if (opts.bytes !== undefined) await checkFreeSpace(parent, opts.bytes, name, 'the results');
+    if (opts.bytes !== undefined) await checkFreeSpace(parent, opts.bytes, opts.sizedBy ?? name, 'the results');
     const staging = temporaryName(resolved);
     try {
       await fs.promises.mkdir(staging);
@@ -135,7 +136,6 @@ export class RunOutput {
   file(file: string): string {
     if (this.state !== 'open') throw new Error(`The output ${this.path} is already ${this.state}`);
     if (file !== path.basename(file) || file === '.' || file === '..') throw new TypeError(expected('a plain file name', 'file', file));
-    this.written.push(file);
     return path.join(this.staging, file);
   }
 
