@@ -64,8 +64,9 @@ export async function data(argv: string[], run: CommandRun = quietRun()): Promis
   const reynolds = numberFlag(values.reynolds, 'reynolds', 0, true) ?? 200;
   const requested = backendFlag(values.backend);
   // Sizes that cannot fit are refused before the solver is made.
-  checkFits(`--resolution ${resolution}`, resolution * resolution, 4 * ARRAYS_PER_BATCH * Math.min(batch, count), `${Math.min(batch, count)} fields per batch (--batch)`);
-  checkFits(`--batch ${batch}`, Math.min(batch, count) * resolution * resolution, 4 * ARRAYS_PER_BATCH, `${Math.min(batch, count)} fields of ${resolution}x${resolution} per batch`);
+  const perBatch = Math.min(batch, count);
+  checkFits(`--resolution ${resolution}`, resolution * resolution, 4 * ARRAYS_PER_BATCH, `one ${resolution}x${resolution} field`);
+  checkFits(`--batch ${batch}`, perBatch * resolution * resolution, 4 * ARRAYS_PER_BATCH, `${perBatch} fields of ${resolution}x${resolution} per batch`);
   const shape = [count, 1, resolution, resolution];
   const bytes = npyHeader('<f4', shape).length + count * resolution * resolution * 4;
   if (!Number.isSafeInteger(bytes)) throw new UsageError(`--count ${count} x --resolution ${resolution}^2 is too many values for one .npy file`);
