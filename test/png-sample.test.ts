@@ -78,6 +78,6 @@ describe('enkg sample', () => {
     await usage(['--prior', tiny, '--out', dir, '--seed=-1'], "--seed must be an integer >= 0, got '-1'");
     await usage(['--prior', tiny, '--out', dir, '--solver', 'rk4'], "--solver must be euler or heun, got 'rk4'");
     await usage(['--prior', tiny, '--out', dir, '--colormap', 'jet'], "--colormap must be auto, diverging, gray, viridis, got 'jet'");
-    await usage(['--prior', path.join(dir, 'missing.onnx'), '--out', dir], 'missing.onnx does not exist');
+    await usage(['--prior', path.join(dir, 'missing.onnx'), '--out', dir], `Expected a readable file for --prior but received '${path.join(dir, 'missing.onnx')}' (no such file)`);
   });
 });

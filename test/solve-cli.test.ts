@@ -103,17 +103,18 @@ async function usageError(argv: string[]): Promise<Error> {
     expect((await usageError(['solve', 'navier-stokes', '--noise=-1'])).message).toMatch(/--noise must be a number >= 0/);
     expect((await usageError(['solve', 'navier-stokes', '--resolution', '128'])).message).toMatch(/--resolution 128 does not match the prior/);
     expect((await usageError(['solve', 'navier-stokes', '--sample', '1', '--truth', 'x.npy'])).message).toMatch(/alternatives/);
-    expect((await usageError(['solve', 'navier-stokes', '--prior', '/nonexistent.onnx'])).message).toMatch(/does not exist/);
+    expect((await usageError(['solve', 'navier-stokes', '--prior', '/nonexistent.onnx'])).message)
+      .toMatch(/^Expected a readable file for --prior but received '\/nonexistent\.onnx' \(no such file\)$/);
     expect((await usageError(['solve', 'navier-stokes', '--prior-provider', 'tpu'])).message)
       .toMatch(/--prior-provider must be auto or a comma-separated list of cuda, webgpu, cpu; got 'tpu'/);
     expect((await usageError(['solve', 'navier-stokes', '--sample', '999', '--quiet', '--out', path.join(dir, 'x')])).message)
       .toMatch(/--sample: Expected a sample index below 64/);
     expect((await usageError(['solve', 'navier-stokes', '--truth', path.join(dir, 'missing.npy')])).message)
-      .toMatch(/--truth .*missing\.npy does not exist/);
+      .toMatch(/^Expected a readable file for --truth but received '.*missing\.npy' \(no such file\)$/);
     const garbage = path.join(dir, 'garbage.npy');
     fs.writeFileSync(garbage, 'not numpy');
-    expect((await usageError(['solve', 'navier-stokes', '--truth', garbage])).message).toMatch(/--truth .*garbage\.npy: .*is not a \.npy file/);
-    expect((await usageError(['solve', 'navier-stokes', '--out', garbage])).message).toMatch(/--out .*garbage\.npy is a file; expected a folder/);
+    expect((await usageError(['solve', 'navier-stokes', '--truth', garbage])).message).toMatch(/^--truth \(.*garbage\.npy\) is not a \.npy file/);
+    expect((await usageError(['solve', 'navier-stokes', '--out', garbage])).message).toMatch(/^Expected a folder \(new, empty, or an earlier result to replace with --force\) for --out but received '.*garbage\.npy' \(a regular file\)$/);
     const twoChannel = path.join(__dirname, 'fixtures', 'onnx', 'two-channel.onnx');
     expect((await usageError(['solve', 'navier-stokes', '--prior', twoChannel, '--prior-provider', 'cpu'])).message)
       .toMatch(/two-channel\.onnx has fields of shape \[2, 8, 8\]; the Navier-Stokes problem needs \[1, R, R\]/);

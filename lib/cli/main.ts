@@ -7,15 +7,16 @@ import { data } from './data';
 import { info } from './info';
 import { sample } from './sample';
 import { solve } from './solve';
+import { CommandRun, quietRun, stopOnSignals } from './stop';
 import { isUsageError } from './usage';
 
 const USAGE = `Usage: enkg <command> [options]
 
 Commands:
   info [--json]     version, build, available backends and why one is not
-  data navier-stokes --count N --resolution R --seed S --out FILE.npy
+  data navier-stokes --count N --resolution R --seed S --out FILE.npy [--force]
                     training / test fields for the Navier-Stokes prior
-  sample --prior FILE.onnx --out DIR [--count 16 --steps 40]
+  sample --prior FILE.onnx --out DIR [--count 16 --steps 40 --force]
                     unconditional samples of a prior (.npy and a PNG grid)
   solve PROBLEM [--algo enkg --ensemble N --steps K --noise S --out DIR]
                     an inverse problem (navier-stokes, ...): EnKG or a baseline
@@ -24,11 +25,20 @@ Commands:
 
 Options:
   --version         print the version
+  --force           (data, sample, solve) replace an existing output; without
+                    it an existing file or non-empty folder is refused
+Outputs appear whole or not at all. SIGINT / SIGTERM stop a command at its next
+safe point: temporary files are removed, one line says what was kept, and the
+exit code is 130 / 143.
 Environment:
   ENKG_BACKEND=cpu  force the CPU backend; ENKG_CUDA_LIB_DIR: where libcublas and libcufft live (dirs, colon-separated)
   ENKG_FFTW_WISDOM  folder for the CPU solver's FFTW plans (default ~/.cache/enkg; off: unmeasured plans)`;
 
-export async function main(argv: string[]): Promise<number> {
+/**
+ * Runs one command. `run` carries the AbortSignal that stops it (the
+ * process's SIGINT and SIGTERM when run as `enkg`) and what it has kept.
+ */
+export async function main(argv: string[], run: CommandRun = quietRun()): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined) {
     console.error(USAGE);
@@ -47,19 +57,23 @@ export async function main(argv: string[]): Promise<number> {
     console.log(await info(values.json === true));
     return 0;
   }
-  if (command === 'data') return data(rest);
-  if (command === 'sample') return sample(rest);
-  if (command === 'solve') return solve(rest);
+  if (command === 'data') return data(rest, run);
+  if (command === 'sample') return sample(rest, run);
+  if (command === 'solve') return solve(rest, run);
   console.error(`enkg: unknown command '${command}'\n\n${USAGE}`);
   return 2;
 }
 
 if (require.main === module) {
-  main(process.argv.slice(2)).then(
+  const argv = process.argv.slice(2);
+  const { run, stoppedBy, finish } = stopOnSignals(argv[0] ?? '');
+  main(argv, run).then(
     (code) => {
+      if (stoppedBy() !== undefined) finish();
       process.exitCode = code;
     },
     (error: unknown) => {
+      if (stoppedBy() !== undefined) finish();
       console.error(`enkg: ${error instanceof Error ? error.message : String(error)}`);
       process.exitCode = isUsageError(error) ? 2 : 1;
     },

@@ -1,14 +1,17 @@
 // `enkg sample`: unconditional samples of an ONNX prior, as .npy and a PNG grid.
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 
+import { abortError } from '../abort';
 import { writeNpy } from '../io/npy';
 import { ColorMap, fieldGridPng } from '../io/png';
-import { OnnxDenoiser, parseExecutionProviders } from '../prior/onnx-denoiser';
+import { RunOutput } from '../io/run-output';
+import { Denoiser, fieldSize } from '../prior/denoiser';
+import { parseExecutionProviders } from '../prior/onnx-denoiser';
 import { sampleODE } from '../prior/edm';
+import { checkPriorFile, loadPrior } from './prior';
 import { ProgressBar } from './progress';
-import { asUsage, integerFlag, requiredFlag, UsageError } from './usage';
+import { checkStopped, CommandRun, quietRun } from './stop';
+import { asUsage, checkFits, integerFlag, requiredFlag, UsageError, usageOf } from './usage';
 
 export const SAMPLE_USAGE = `Usage: enkg sample --prior FILE.onnx --out DIR [options]
 
@@ -24,7 +27,22 @@ Options:
   --colormap NAME  auto (default: diverging for signed fields such as
                    vorticity, gray for images), diverging, gray or viridis
   --provider LIST  ONNX Runtime execution providers tried in order, from cuda,
-                   webgpu and cpu (default auto: cuda when available, else cpu)`;
+                   webgpu and cpu (default auto: cuda when available, else cpu)
+  --force          replace an existing, non-empty DIR (default: refuse)
+
+DIR appears whole when the samples are done (they are written beside it in a
+hidden folder first); a failure or a stop leaves DIR as it was.`;
+
+/** The prior, stopping at its next evaluation once \`signal\` fires (sampleODE itself takes no signal). */
+function stoppable(prior: Denoiser, run: CommandRun): Denoiser {
+  return {
+    shape: prior.shape,
+    get evaluations() {
+      return prior.evaluations;
+    },
+    denoise: (x, sigma, batch) => (run.signal.aborted ? Promise.reject(abortError(run.signal, 'Sampling')) : prior.denoise(x, sigma, batch)),
+  };
+}
 
 const COLORMAP_CHOICES = ['auto', 'diverging', 'gray', 'viridis'];
 
@@ -35,14 +53,14 @@ function chooseColormap(requested: string, metadata: Record<string, string>): Co
   return /mnist|image|pixel|\[-1, ?1\]/.test(text) ? 'gray' : 'diverging';
 }
 
-export async function sample(argv: string[]): Promise<number> {
+export async function sample(argv: string[], run: CommandRun = quietRun()): Promise<number> {
   const { values } = parseArgs({
     args: argv, strict: true,
     options: {
       prior: { type: 'string' }, out: { type: 'string' }, count: { type: 'string', default: '16' },
       steps: { type: 'string', default: '40' }, seed: { type: 'string', default: '0' },
       solver: { type: 'string', default: 'euler' }, colormap: { type: 'string', default: 'auto' },
-      provider: { type: 'string' }, help: { type: 'boolean' },
+      provider: { type: 'string' }, force: { type: 'boolean' }, help: { type: 'boolean' },
     },
   });
   if (values.help) {
@@ -58,27 +76,37 @@ export async function sample(argv: string[]): Promise<number> {
     throw new UsageError(`--colormap must be ${COLORMAP_CHOICES.join(', ')}, got '${requestedColormap}'`);
   }
   const providers = asUsage(() => parseExecutionProviders(values.provider ?? 'auto', 'cuda', '--provider'));
-  if (!fs.existsSync(priorFile)) throw new UsageError(`--prior ${priorFile} does not exist`);
-  const prior = await OnnxDenoiser.load(priorFile, { executionProviders: providers });
+  // Inputs and the output path are checked before the model loads.
+  await checkPriorFile(priorFile, '--prior');
+  const output = await usageOf(RunOutput.create(out, { force: values.force === true }));
+  run.kept = `nothing was written (${output.path} is as it was)`;
   try {
-    const colormap = chooseColormap(requestedColormap, prior.metadata);
-    const evaluations = values.solver === 'heun' ? 2 * steps - 1 : steps;
-    const bar = new ProgressBar(count * evaluations, 'evaluations');
-    const timer = setInterval(() => bar.update(Math.min(prior.evaluations, count * evaluations)), 500);
-    const started = Date.now();
-    const samples = await sampleODE(prior, { count, steps, seed, solver: values.solver }).finally(() => clearInterval(timer));
-    bar.update(count * evaluations);
-    const [C, H, W] = prior.shape;
-    fs.mkdirSync(out, { recursive: true });
-    const npy = path.join(out, 'samples.npy'), png = path.join(out, 'samples.png');
-    await writeNpy(npy, samples, [count, C, H, W]);
-    const firstChannel = new Float32Array(count * H * W);
-    for (let n = 0; n < count; n++) firstChannel.set(samples.subarray(n * C * H * W, n * C * H * W + H * W), n * H * W);
-    fs.writeFileSync(png, fieldGridPng({ fields: firstChannel, count, height: H, width: W, colormap }));
-    console.error(`wrote ${npy} and ${png} (${count} samples, ${steps} ${values.solver} steps, ` +
-      `${((Date.now() - started) / 1000).toFixed(1)} s on ${prior.executionProvider})`);
-    return 0;
+    const prior = await loadPrior(priorFile, '--prior', providers, run);
+    try {
+      const [C, H, W] = prior.shape;
+      checkFits(`--count ${count}`, count * fieldSize(prior.shape), 4 * 2, `${count} samples of [${C}, ${H}, ${W}] (and one denoised copy)`);
+      const colormap = chooseColormap(requestedColormap, prior.metadata);
+      const evaluations = values.solver === 'heun' ? 2 * steps - 1 : steps;
+      const bar = new ProgressBar(count * evaluations, 'evaluations');
+      const timer = setInterval(() => bar.update(Math.min(prior.evaluations, count * evaluations)), 500);
+      const started = Date.now();
+      const samples = await sampleODE(stoppable(prior, run), { count, steps, seed, solver: values.solver }).finally(() => clearInterval(timer));
+      checkStopped(run, 'Sampling');
+      bar.update(count * evaluations);
+      await writeNpy(output.file('samples.npy'), samples, [count, C, H, W]);
+      const firstChannel = new Float32Array(count * H * W);
+      for (let n = 0; n < count; n++) firstChannel.set(samples.subarray(n * C * H * W, n * C * H * W + H * W), n * H * W);
+      await output.writeFile('samples.png', fieldGridPng({ fields: firstChannel, count, height: H, width: W, colormap }));
+      checkStopped(run, 'Sampling');
+      await output.commit();
+      run.kept = `kept ${output.path} (complete)`;
+      console.error(`wrote ${output.path}/samples.npy and samples.png (${count} samples, ${steps} ${values.solver} steps, ` +
+        `${((Date.now() - started) / 1000).toFixed(1)} s on ${prior.executionProvider})`);
+      return 0;
+    } finally {
+      await prior.dispose();
+    }
   } finally {
-    await prior.dispose();
+    await output.abort();
   }
 }

@@ -3,7 +3,6 @@
 // EnKG or a baseline of the algorithm registry, and writes result.json,
 // panel.png, each image as a PNG and the particles as .npy. Nothing here
 // names a particular problem or algorithm.
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs, ParseArgsConfig } from 'node:util';
 
@@ -12,13 +11,17 @@ import { dataMisfit, SolveResult } from '../algorithms/run';
 import { resolveBackend } from '../backend';
 import { imagePng, PanelImage, panelPng } from '../io/figure';
 import { writeNpy } from '../io/npy';
+import { RunOutput } from '../io/run-output';
 import { crps, spreadSkillRatio } from '../metrics/calibration';
 import { relativeL2, relativeL2Mean } from '../metrics/error';
-import { OnnxDenoiser, parseExecutionProviders } from '../prior/onnx-denoiser';
+import { fieldSize } from '../prior/denoiser';
+import { parseExecutionProviders } from '../prior/onnx-denoiser';
 import { ForwardEvaluationError } from '../problems/forward-model';
 import { PROBLEM_NAMES, PROBLEM_REGISTRY, problemEntry, ProblemEntry } from '../problems/registry';
+import { checkPriorFile, loadPrior } from './prior';
 import { ProgressBar } from './progress';
-import { asUsage, backendFlag, integerFlag, numberFlag, UsageError } from './usage';
+import { checkStopped, CommandRun, quietRun } from './stop';
+import { asUsage, backendFlag, checkFits, integerFlag, numberFlag, UsageError, usageOf } from './usage';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -28,7 +31,7 @@ const COMMON_FLAGS: Options = {
   guidance: { type: 'string' }, updates: { type: 'string' }, noise: { type: 'string' },
   seed: { type: 'string', default: '0' }, truth: { type: 'string' },
   prior: { type: 'string' }, 'prior-provider': { type: 'string', default: 'auto' }, backend: { type: 'string', default: 'auto' },
-  out: { type: 'string' }, json: { type: 'boolean', default: false },
+  out: { type: 'string' }, force: { type: 'boolean', default: false }, json: { type: 'boolean', default: false },
   quiet: { type: 'boolean', default: false }, help: { type: 'boolean', default: false },
 };
 
@@ -57,12 +60,16 @@ ${algos}
                      the CPU otherwise) or a list tried in order, from cuda,
                      webgpu (a GPU through Vulkan) and cpu, e.g. webgpu,cpu
   --backend NAME     cpu, cuda or auto (default auto)
-  --out DIR          output directory (default ./enkg-PROBLEM)
+  --out DIR          output directory (default ./enkg-PROBLEM); a new or empty
+                     folder: an earlier result is refused unless --force
+  --force            replace an existing result in DIR
   --json             print only the result JSON on stdout
   --quiet            no progress bar
 
 Writes DIR/result.json, DIR/panel.png (truth, observation, mean, |error|, std),
-DIR/{truth,observation,mean,error,std}.png and DIR/particles.npy.`;
+DIR/{truth,observation,mean,error,std}.png and DIR/particles.npy. DIR appears
+whole when the run ends (the files are written beside it in a hidden folder
+first); a failure or a stop (SIGINT, SIGTERM) leaves DIR as it was.`;
 }
 
 export function solveUsage(entry?: ProblemEntry): string {
@@ -104,7 +111,18 @@ function chooseSizes(entry: ProblemEntry, algo: string, backend: 'cpu' | 'cuda',
   return { ensemble: pick('ensemble')!, steps: pick('steps')!, updates: pick('updates') };
 }
 
-export async function solve(argv: string[]): Promise<number> {
+// Arrays of ensemble x field size floats a solve holds at once, at the
+// least (the particles and the algorithm's working copy of them).
+const ENSEMBLE_ARRAYS = 2;
+
+/** The relative L2 error divides by ||truth||: a truth of zeros leaves it undefined. */
+function checkTruthNorm(truth: Float32Array, source: string): void {
+  if (truth.every((v) => v === 0)) {
+    throw new UsageError(`Expected a ground truth with a nonzero norm for ${source} (the relative L2 error divides by it) but received all zeros`);
+  }
+}
+
+export async function solve(argv: string[], run: CommandRun = quietRun()): Promise<number> {
   const first = parseArgs({ args: argv, strict: false, allowPositionals: true, options: allFlags() });
   const name = first.positionals[0];
   const entry = name === undefined ? undefined : problemEntry(name);
@@ -143,25 +161,53 @@ export async function solve(argv: string[]): Promise<number> {
   }
   const algorithm = asUsage(() => algoEntry.create({ ...sizes, guidance, cpu: backend === 'cpu' }));
 
-  const out = path.resolve((values.out as string | undefined) ?? `enkg-${entry.name}`);
-  if (fs.existsSync(out) && !fs.statSync(out).isDirectory()) throw new UsageError(`--out ${out} is a file; expected a folder (new or existing)`);
+  // The prior file and the output folder are checked before anything loads:
+  // an unusable --out fails here, not after the solve.
   const priorFile = (values.prior as string | undefined) ?? entry.defaultPrior;
-  if (!fs.existsSync(priorFile)) {
-    throw new UsageError(`the prior ${priorFile} does not exist${values.prior ? '' : ' (the shipped prior is missing from this installation; pass --prior FILE.onnx)'}`);
-  }
-  const prior = await OnnxDenoiser.load(priorFile, { executionProviders: providers });
+  await checkPriorFile(priorFile, values.prior ? '--prior' : 'the shipped prior (pass --prior FILE.onnx)');
+  checkFits(`--ensemble ${sizes.ensemble}`, sizes.ensemble, 4 * ENSEMBLE_ARRAYS, 'the ensemble (before the field size is known)');
+  const output = await usageOf(RunOutput.create((values.out as string | undefined) ?? `enkg-${entry.name}`, { force: values.force === true }));
+  const out = output.path;
+  run.kept = `nothing was written (${out} is as it was)`;
   try {
+    return await solveInto(output, entry, priorFile, providers, run, { values, algo, sizes, noise, seed, backend, algorithm });
+  } finally {
+    await output.abort();
+  }
+}
+
+interface SolveSettings {
+  values: Record<string, string | boolean | undefined | Array<string | boolean>>;
+  algo: string;
+  sizes: AlgorithmSizes;
+  noise: number;
+  seed: number;
+  backend: 'cpu' | 'cuda';
+  algorithm: ReturnType<ReturnType<typeof algorithmEntry>['create']>;
+}
+
+async function solveInto(output: RunOutput, entry: ProblemEntry, priorFile: string, providers: ReturnType<typeof parseExecutionProviders>,
+  run: CommandRun, settings: SolveSettings): Promise<number> {
+  const { values, algo, sizes, noise, seed, backend, algorithm } = settings;
+  const out = output.path;
+  const prior = await loadPrior(priorFile, values.prior ? '--prior' : 'the shipped prior', providers, run);
+  try {
+    // Ensemble x field size is known now, before the problem's solver is made.
+    checkFits(`--ensemble ${sizes.ensemble}`, sizes.ensemble * fieldSize(prior.shape), 4 * ENSEMBLE_ARRAYS,
+      `${sizes.ensemble} particles of [${prior.shape.join(', ')}]`);
     const flags: Record<string, string | boolean | undefined> = {};
     for (const flag of Object.keys(entry.flags)) flags[flag] = values[flag] as string | boolean | undefined;
     const instance = await entry.setup({
-      prior, priorFile, flags, truthFile: values.truth as string | undefined, noise, seed, backend,
+      prior, priorFile, flags, truthFile: values.truth as string | undefined, noise, seed, backend, signal: run.signal,
     });
     const { problem, truth } = instance;
     const [C, H, W] = prior.shape;
 
     const bar = values.quiet ? undefined : new ProgressBar(sizes.steps, 'steps');
+    checkTruthNorm(truth, values.truth ? `--truth ${values.truth}` : 'the ground truth');
+    checkStopped(run, 'The solve');
     const result: SolveResult = await algorithm.solve(problem, {
-      seed, backend,
+      seed, backend, signal: run.signal,
       onProgress: (e) => bar?.update(e.step, Number.isFinite(e.misfit) ? `misfit ${e.misfit.toExponential(2)}` : ''),
     });
     const N = result.particles.length / truth.length;
@@ -169,7 +215,7 @@ export async function solve(argv: string[]): Promise<number> {
     // ensemble; it is a metric, not part of the algorithm's cost.
     // Particles whose final solve fails (NaN rows) are left out of the mean
     // and counted in metrics.misfitFailures.
-    const finalY = await problem.forward.forward(result.particles, N).catch((error: unknown) => {
+    const finalY = await problem.forward.forward(result.particles, N, { signal: run.signal }).catch((error: unknown) => {
       if (error instanceof ForwardEvaluationError) return error.partial;
       throw error;
     });
@@ -216,13 +262,16 @@ export async function solve(argv: string[]): Promise<number> {
       files,
     };
 
-    fs.mkdirSync(out, { recursive: true });
-    fs.writeFileSync(path.join(out, 'panel.png'), panelPng(Object.values(images), { caption }));
-    for (const [key, image] of Object.entries(images)) {
-      fs.writeFileSync(path.join(out, `${key}.png`), imagePng(image));
-    }
-    await writeNpy(path.join(out, 'particles.npy'), result.particles, [N, C, H, W]);
-    fs.writeFileSync(path.join(out, 'result.json'), `${JSON.stringify(report, null, 2)}\n`);
+    // Every file goes into the staging folder, checked; the folder becomes
+    // DIR only when all are complete.
+    checkStopped(run, 'The solve');
+    await output.writeFile('panel.png', panelPng(Object.values(images), { caption }));
+    for (const [key, image] of Object.entries(images)) await output.writeFile(`${key}.png`, imagePng(image));
+    await writeNpy(output.file('particles.npy'), result.particles, [N, C, H, W]);
+    await output.writeFile('result.json', `${JSON.stringify(report, null, 2)}\n`);
+    checkStopped(run, 'The solve');
+    await output.commit();
+    run.kept = `kept ${out} (complete)`;
     if (values.json) {
       console.log(JSON.stringify(report));
     } else {

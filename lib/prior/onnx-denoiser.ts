@@ -1,9 +1,9 @@
 // A diffusion prior exported to ONNX (the contract of SPEC.md section 1),
 // run by onnxruntime-node in a worker thread: InferenceSession.run blocks the
 // thread it runs on, so the event loop stays free while a batch denoises.
-import * as fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
 
+import { PROTOBUF_MAX_BYTES, readBoundedFile } from '../io/input-file';
 import { expected, requireInteger, requireKnownKeys, requireObject } from '../validate';
 import { denoiseArgs, Denoiser, fieldSize } from './denoiser';
 import { onnxMetadata } from './onnx-metadata';
@@ -187,7 +187,7 @@ export class OnnxDenoiser implements Denoiser {
     const threads = opts.threads === undefined ? undefined : requireInteger(opts.threads, 'threads', 1);
     let bytes: Buffer;
     try {
-      bytes = await fs.promises.readFile(path);
+      bytes = await readBoundedFile(path, { maxBytes: PROTOBUF_MAX_BYTES });
     } catch (error) {
       throw new Error(`Cannot read the prior ${path}: ${(error as Error).message}`);
     }

@@ -1,13 +1,12 @@
 // `enkg solve navier-stokes`: the problem registry's entry for the
 // Navier-Stokes inverse problem of SPEC.md section 4.1 (recover the initial
 // vorticity from the subsampled, noisy flow at time T).
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { UsageError } from '../errors';
 import { integerFlag, numberFlag } from '../flags';
 import type { PanelImage } from '../io/figure';
-import { readNpy } from '../io/npy';
+import { readNpyField } from '../io/npy';
 import { NS_HELD_OUT_64, NS_PRIOR_64 } from '../paths';
 import { heldOutField, navierStokesInverseProblem } from './navier-stokes-inverse';
 import type { ProblemEntry, ProblemSetupOptions } from './registry';
@@ -16,14 +15,10 @@ import type { ProblemEntry, ProblemSetupOptions } from './registry';
 const SCALE = 10;
 
 async function readTruth(file: string, R: number): Promise<Float32Array> {
-  if (!fs.existsSync(file)) throw new UsageError(`--truth ${file} does not exist`);
-  const npy = await readNpy(file).catch((error: Error) => {
-    throw new UsageError(`--truth ${file}: ${error.message}`);
+  // One [1, R, R] field as stored ([1, R, R], [1, 1, R, R] or [R, R]); another shape is refused, not reshaped.
+  const npy = await readNpyField(file, [1, R, R], '--truth').catch((error: Error) => {
+    throw new UsageError(error.message);
   });
-  const size = npy.shape.reduce((a, b) => a * b, 1);
-  if (size !== R * R) {
-    throw new UsageError(`--truth ${file} holds shape [${npy.shape.join(', ')}]; expected one ${R}x${R} field ([1, 1, ${R}, ${R}] or [${R}, ${R}])`);
-  }
   const truth = Float32Array.from(npy.data as Float32Array, (v) => Number(v) / SCALE);
   if (!truth.every(Number.isFinite)) throw new UsageError(`--truth ${file} contains non-finite values`);
   return truth;

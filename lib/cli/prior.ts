@@ -1,0 +1,36 @@
+// The prior file a command is given (--prior): checked as an input file
+// before anything loads, and loaded with a file that breaks the prior
+// contract reported as a usage error (exit 2), as the README says.
+import { raceAbort } from '../abort';
+import { openInputFile, PROTOBUF_MAX_BYTES } from '../io/input-file';
+import { ExecutionProvider, OnnxDenoiser } from '../prior/onnx-denoiser';
+import { CommandRun } from './stop';
+import { UsageError, usageOf } from './usage';
+
+/** A regular, readable file of at most 2 GiB, or a UsageError naming the flag. */
+export async function checkPriorFile(file: string, flag: string): Promise<void> {
+  const input = await usageOf(openInputFile(file, { name: flag, maxBytes: PROTOBUF_MAX_BYTES }));
+  await input.close();
+}
+
+// OnnxDenoiser.load's messages for a file that is not a usable prior (its
+// bytes or its inputs and outputs), as opposed to a runtime that fails.
+const NOT_A_PRIOR = /does not follow the enkg prior contract|is not an ONNX model|^Cannot read the prior/;
+
+/**
+ * Loads an ONNX prior for a command: a file that is not an ONNX model or
+ * breaks the contract is a UsageError; a stop while loading disposes of the
+ * prior when it arrives.
+ */
+export async function loadPrior(file: string, flag: string, providers: ExecutionProvider[], run: CommandRun): Promise<OnnxDenoiser> {
+  const loading = OnnxDenoiser.load(file, { executionProviders: providers });
+  loading.then((prior) => {
+    if (run.signal.aborted) void prior.dispose();
+  }, () => undefined);
+  try {
+    return await raceAbort(loading, run.signal, 'Loading the prior');
+  } catch (error) {
+    if (error instanceof Error && NOT_A_PRIOR.test(error.message)) throw new UsageError(`${flag}: ${error.message}`);
+    throw error;
+  }
+}
