@@ -3,10 +3,16 @@ export type { EnKGOptions } from './enkg';
 export { abortError, checkProblem, finished, resultOf, runSteps, runToEnd } from './run';
 export { meanAndStd } from '../metrics/moments';
 export type {
-  Algorithm, CostRecord, ForwardFailure, InverseProblem, ProgressEvent, RunState, SolveOptions, SolveResult, StateArray,
+  Algorithm, CheckpointOption, CostRecord, ForwardFailure, InverseProblem, ProgressEvent, RunState, SolveOptions, SolveResult, StateArray,
   StepHooks, TraceEntry,
 } from './run';
 export { ALGORITHM_NAMES, ALGORITHM_REGISTRY, algorithmEntry } from './registry';
+export { resume, resumeState } from './resume';
+export type { ResumeOptions } from './resume';
+export {
+  CHECKPOINT_FILE, CheckpointError, decodeCheckpoint, encodeCheckpoint, loadCheckpoint, problemFingerprint, saveCheckpoint,
+} from './checkpoint';
+export type { LoadedCheckpoint, ProblemFingerprint } from './checkpoint';
 export type { AlgorithmEntry, AlgorithmSettings, AlgorithmSizes, BudgetPlan } from './registry';
 export { EKI } from './eki';
 export type { EKIOptions, EKIGrfOptions } from './eki';

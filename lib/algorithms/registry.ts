@@ -42,6 +42,8 @@ export interface AlgorithmEntry {
   /** Defaults per backend: sized to minutes on a 2-core CPU, to the paper's scale on a GPU. */
   defaults(backend: BackendName): AlgorithmSizes;
   create(settings: AlgorithmSettings): Algorithm;
+  /** The algorithm with exactly this configuration (an Algorithm's `config`, as a run state records it). */
+  fromConfig(config: object): Algorithm;
   /** The configuration that spends about `budget` forward evaluations (N: EnKG's ensemble; vpSteps: the VP grid of the one-sample methods). */
   forBudget(budget: number, opts: { ensemble: number; vpSteps: number }): BudgetPlan;
 }
@@ -55,6 +57,7 @@ function dpsGsg(scheme: 'forward' | 'central'): AlgorithmEntry {
     ensembleBased: false,
     defaults: (backend) => (backend === 'cuda' ? { ensemble: 1, steps: 1000 } : { ensemble: 1, steps: 100 }),
     create: (s) => new DPSGSG({ ensembleSize: s.ensemble, steps: s.steps, scheme, ...(s.cpu ? { queries: 64 } : {}), ...guidanceOf(s) }),
+    fromConfig: (config) => new DPSGSG(config),
     forBudget(budget, { vpSteps }) {
       let queries = Math.max(2, Math.round(budget / vpSteps) - 1);
       if (scheme === 'central' && queries % 2) queries += 1;
@@ -71,6 +74,7 @@ export const ALGORITHM_REGISTRY: readonly AlgorithmEntry[] = [
     ensembleBased: true,
     // On the CPU one correction per step buys a larger ensemble in the same time.
     defaults: (backend) => (backend === 'cuda' ? { ensemble: 512, steps: 80, updates: 2 } : { ensemble: 64, steps: 20, updates: 1 }),
+    fromConfig: (config) => new EnKG(config),
     create: (s) => new EnKG({
       ensembleSize: s.ensemble, steps: s.steps, ...guidanceOf(s), ...(s.updates === undefined ? {} : { updates: s.updates }),
     }),
@@ -87,6 +91,7 @@ export const ALGORITHM_REGISTRY: readonly AlgorithmEntry[] = [
     summary: 'ensemble Kalman inversion started from prior samples',
     ensembleBased: true,
     defaults: (backend) => (backend === 'cuda' ? { ensemble: 512, steps: 200 } : { ensemble: 64, steps: 18 }),
+    fromConfig: (config) => new EKI(config),
     create: (s) => new EKI({ ensembleSize: s.ensemble, iterations: s.steps, ...guidanceOf(s) }),
     forBudget(budget, { ensemble: N }) {
       const iterations = Math.max(1, Math.round(budget / N));
@@ -100,6 +105,7 @@ export const ALGORITHM_REGISTRY: readonly AlgorithmEntry[] = [
     summary: 'diffusion policy gradient (Monte-Carlo score-function estimate)',
     ensembleBased: false,
     defaults: (backend) => (backend === 'cuda' ? { ensemble: 1, steps: 1000 } : { ensemble: 1, steps: 100 }),
+    fromConfig: (config) => new DPG(config),
     create: (s) => new DPG({ ensembleSize: s.ensemble, steps: s.steps, ...(s.cpu ? { mcSamples: 64 } : {}), ...guidanceOf(s) }),
     forBudget(budget, { vpSteps }) {
       const mcSamples = Math.max(2, Math.round(budget / vpSteps) - 1);
@@ -112,6 +118,7 @@ export const ALGORITHM_REGISTRY: readonly AlgorithmEntry[] = [
     summary: 'stochastic control guidance (best of C candidates per step)',
     ensembleBased: false,
     defaults: (backend) => (backend === 'cuda' ? { ensemble: 1, steps: 1000 } : { ensemble: 1, steps: 100 }),
+    fromConfig: (config) => new SCG(config),
     create: (s) => new SCG({ ensembleSize: s.ensemble, steps: s.steps, ...(s.cpu ? { candidates: 32 } : {}) }),
     forBudget(budget, { vpSteps }) {
       // G = K - 1 - floor(K / 4) guided steps at the default threshold 0.25.

@@ -6,6 +6,8 @@
 import { abortError, raceAbort } from '../abort';
 import { BackendName, BackendOption, resolveBackend } from '../backend';
 import { meanAndStd } from '../metrics/moments';
+import { saveCheckpoint } from './checkpoint';
+import { stableJson } from './stable-json';
 import { Denoiser, fieldSize } from '../prior/denoiser';
 import { ForwardEvaluationError, ForwardModel, SampleFailure } from '../problems/forward-model';
 import {
@@ -43,6 +45,19 @@ export interface SolveOptions {
    * `failures`; 'abort' rejects the solve with the ForwardEvaluationError.
    */
   onForwardFailure?: 'exclude' | 'abort';
+  /**
+   * Save the run state to `dir` (file state.enkgrun, written atomically)
+   * after init and every `every` steps (default 1) and at the end; `resume`
+   * (lib/algorithms/resume.ts) continues it, in this process or another.
+   * `meta` is kept beside the state (the CLI keeps its command line there).
+   */
+  checkpoint?: CheckpointOption;
+}
+
+export interface CheckpointOption {
+  dir: string;
+  every?: number;
+  meta?: Record<string, unknown>;
 }
 
 export interface CostRecord {
@@ -161,13 +176,40 @@ export async function runSteps(algorithm: Algorithm, problem: InverseProblem, op
   return state;
 }
 
-/** init, every step, result: the body of each algorithm's solve(). */
+/** The checkpoint option checked: a folder and a positive step interval. */
+export function checkCheckpointOption(value: unknown): Required<Omit<CheckpointOption, 'meta'>> & Pick<CheckpointOption, 'meta'> {
+  const option = requireObject(value, 'checkpoint') as unknown as CheckpointOption;
+  requireKnownKeys(option as unknown as Record<string, unknown>, ['dir', 'every', 'meta'], 'checkpoint');
+  if (typeof option.dir !== 'string' || option.dir === '') throw new TypeError(expected('a folder path', 'checkpoint.dir', option.dir));
+  const every = option.every === undefined ? 1 : requireInteger(option.every, 'checkpoint.every', 1);
+  return { dir: option.dir, every, meta: option.meta };
+}
+
+/** Hooks that save the state to the checkpoint folder every `every` steps and at the end. */
+export function checkpointHooks(problem: InverseProblem, option: CheckpointOption | undefined): StepHooks {
+  if (option === undefined) return {};
+  const { dir, every, meta } = checkCheckpointOption(option);
+  return {
+    afterStep: async (state) => {
+      if (state.step % every === 0 || finished(state)) await saveCheckpoint(dir, state, problem, meta);
+    },
+  };
+}
+
+/** init, every step, result: the body of each algorithm's solve(). With `checkpoint`, the state is saved as it goes. */
 export async function runToEnd(algorithm: Algorithm, problem: InverseProblem, opts?: SolveOptions): Promise<SolveResult> {
-  const state = await runSteps(algorithm, problem, opts);
+  const hooks = checkpointHooks(problem, opts?.checkpoint);
+  let first: RunState | undefined;
+  if (hooks.afterStep) {
+    // The state before the first step is saved too: a run killed in step 1 resumes from there.
+    first = await algorithm.init(problem, opts);
+    await hooks.afterStep(first);
+  }
+  const state = await runSteps(algorithm, problem, opts, hooks, first);
   return resultOf(state, checkProblem(problem).d);
 }
 
-const SOLVE_KEYS = ['seed', 'backend', 'signal', 'onProgress', 'onForwardFailure'] as const;
+const SOLVE_KEYS = ['seed', 'backend', 'signal', 'onProgress', 'onForwardFailure', 'checkpoint'] as const;
 
 /** Checks a problem against itself: field shapes agree, the observation has m finite floats. */
 export function checkProblem(problem: unknown): { d: number; m: number } {
@@ -461,17 +503,6 @@ export function checkState(algorithm: Algorithm, state: RunState): void {
   requireInteger(state.step, 'state.step', 0);
   if (state.step > state.steps) throw new RangeError(expected(`a step in 0..${state.steps}`, 'state.step', state.step));
   requireFloat32Array(state.particles, 'state.particles');
-}
-
-/** JSON with sorted keys and typed arrays as plain lists: equal configurations give equal strings. */
-export function stableJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) => {
-    if (ArrayBuffer.isView(v)) return Array.from(v as unknown as ArrayLike<number>);
-    if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
-      return Object.fromEntries(Object.keys(v).sort().map((k) => [k, (v as Record<string, unknown>)[k]]));
-    }
-    return v;
-  });
 }
 
 /**
