@@ -6,6 +6,7 @@ import { version } from '../version';
 import { data } from './data';
 import { info } from './info';
 import { sample } from './sample';
+import { resume } from './resume';
 import { solve } from './solve';
 import { CommandRun, quietRun, stopOnSignals } from './stop';
 import { isUsageError } from './usage';
@@ -21,6 +22,7 @@ Commands:
   solve PROBLEM [--algo enkg --ensemble N --steps K --noise S --out DIR]
                     an inverse problem (navier-stokes, ...): EnKG or a baseline
                     on a held-out truth (enkg solve --help lists the problems)
+  resume DIR        continue a run saved by enkg solve --checkpoint DIR
   help              this text
 
 Options:
@@ -60,6 +62,7 @@ export async function main(argv: string[], run: CommandRun = quietRun()): Promis
   if (command === 'data') return data(rest, run);
   if (command === 'sample') return sample(rest, run);
   if (command === 'solve') return solve(rest, run);
+  if (command === 'resume') return resume(rest, run);
   console.error(`enkg: unknown command '${command}'\n\n${USAGE}`);
   return 2;
 }

@@ -3,11 +3,16 @@
 // EnKG or a baseline of the algorithm registry, and writes result.json,
 // panel.png, each image as a PNG and the particles as .npy. Nothing here
 // names a particular problem or algorithm.
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs, ParseArgsConfig } from 'node:util';
 
 import { ALGORITHM_NAMES, ALGORITHM_REGISTRY, algorithmEntry, AlgorithmSizes } from '../algorithms/registry';
-import { dataMisfit, SolveResult } from '../algorithms/run';
+import { CHECKPOINT_FILE, loadCheckpoint, saveCheckpoint } from '../algorithms/checkpoint';
+import {
+  Algorithm, checkpointHooks, dataMisfit, finished, InverseProblem, resultOf, RunState, runSteps, SolveOptions, SolveResult, StepHooks,
+} from '../algorithms/run';
+import { abortError } from '../abort';
 import { resolveBackend } from '../backend';
 import { imagePng, PanelImage, panelPng } from '../io/figure';
 import { writeNpy } from '../io/npy';
@@ -32,6 +37,7 @@ const COMMON_FLAGS: Options = {
   seed: { type: 'string', default: '0' }, truth: { type: 'string' },
   prior: { type: 'string' }, 'prior-provider': { type: 'string', default: 'auto' }, backend: { type: 'string', default: 'auto' },
   out: { type: 'string' }, force: { type: 'boolean', default: false }, json: { type: 'boolean', default: false },
+  checkpoint: { type: 'string' }, 'checkpoint-every': { type: 'string' },
   quiet: { type: 'boolean', default: false }, help: { type: 'boolean', default: false },
 };
 
@@ -62,7 +68,12 @@ ${algos}
   --backend NAME     cpu, cuda or auto (default auto)
   --out DIR          output directory (default ./enkg-PROBLEM); a new or empty
                      folder: an earlier result is refused unless --force
-  --force            replace an existing result in DIR
+  --force            replace an existing result in DIR (and start a
+                     --checkpoint folder's run over)
+  --checkpoint CP    save the run's state in folder CP after every step (see
+                     --checkpoint-every); Ctrl-C then stops at the next step,
+                     and enkg resume CP continues the run to the same result
+  --checkpoint-every K  save every K steps instead (default 1)
   --json             print only the result JSON on stdout
   --quiet            no progress bar
 
@@ -122,7 +133,13 @@ function checkTruthNorm(truth: Float32Array, source: string): void {
   }
 }
 
-export async function solve(argv: string[], run: CommandRun = quietRun()): Promise<number> {
+/** How `enkg resume` hands a saved run to solve(). */
+export interface ResumeFrom {
+  /** The checkpoint folder. */
+  dir: string;
+}
+
+export async function solve(argv: string[], run: CommandRun = quietRun(), resumeFrom?: ResumeFrom): Promise<number> {
   const first = parseArgs({ args: argv, strict: false, allowPositionals: true, options: allFlags() });
   const name = first.positionals[0];
   const entry = name === undefined ? undefined : problemEntry(name);
@@ -166,11 +183,12 @@ export async function solve(argv: string[], run: CommandRun = quietRun()): Promi
   const priorFile = (values.prior as string | undefined) ?? entry.defaultPrior;
   await checkPriorFile(priorFile, values.prior ? '--prior' : 'the shipped prior (pass --prior FILE.onnx)');
   checkFits(`--ensemble ${sizes.ensemble}`, sizes.ensemble, 4 * ENSEMBLE_ARRAYS, 'the ensemble (before the field size is known)');
+  const checkpoint = checkpointSettings(argv, values, resumeFrom);
   const output = await usageOf(RunOutput.create((values.out as string | undefined) ?? `enkg-${entry.name}`, { force: values.force === true }));
   const out = output.path;
   run.kept = `nothing was written (${out} is as it was)`;
   try {
-    return await solveInto(output, entry, priorFile, providers, run, { values, algo, sizes, noise, seed, backend, algorithm });
+    return await solveInto(output, entry, priorFile, providers, run, { values, algo, sizes, noise, seed, backend, algorithm, checkpoint });
   } finally {
     await output.abort();
   }
@@ -184,11 +202,48 @@ interface SolveSettings {
   seed: number;
   backend: 'cpu' | 'cuda';
   algorithm: ReturnType<ReturnType<typeof algorithmEntry>['create']>;
+  checkpoint?: CheckpointSettings;
+}
+
+interface CheckpointSettings {
+  dir: string;
+  every: number;
+  /** Continue the run saved in `dir` instead of starting one. */
+  resume: boolean;
+  /** What `enkg resume` needs to set the problem up again: the command line, its paths made absolute. */
+  meta: { command: 'solve'; argv: string[] };
+}
+
+/** Paths that a resumed command must find from any working directory. */
+const PATH_FLAGS = ['out', 'truth', 'prior', 'checkpoint'];
+
+/** --checkpoint and --checkpoint-every checked; a folder that holds a run is refused unless resuming or --force. */
+function checkpointSettings(argv: string[], values: Record<string, unknown>, resumeFrom?: ResumeFrom): CheckpointSettings | undefined {
+  const every = integerFlag(values['checkpoint-every'] as string | undefined, 'checkpoint-every', 1);
+  if (resumeFrom) return { dir: path.resolve(resumeFrom.dir), every: every ?? 1, resume: true, meta: { command: 'solve', argv } };
+  if (values.checkpoint === undefined) {
+    if (every !== undefined) throw new UsageError('--checkpoint-every needs --checkpoint DIR');
+    return undefined;
+  }
+  const dir = path.resolve(String(values.checkpoint));
+  if (fs.existsSync(dir) && !fs.statSync(dir).isDirectory()) throw new UsageError(`--checkpoint ${dir} is a file; expected a folder (new or existing)`);
+  if (fs.existsSync(path.join(dir, CHECKPOINT_FILE)) && values.force !== true) {
+    throw new UsageError(`--checkpoint ${dir} holds a saved run; continue it with 'enkg resume ${dir}', or pass --force to start over`);
+  }
+  const absolute: string[] = [];
+  for (let k = 0; k < argv.length; k++) {
+    const arg = argv[k];
+    const flag = PATH_FLAGS.find((f) => arg === `--${f}` || arg.startsWith(`--${f}=`));
+    if (flag && arg.includes('=')) absolute.push(`--${flag}=${path.resolve(arg.slice(flag.length + 3))}`);
+    else if (flag && k + 1 < argv.length) absolute.push(arg, path.resolve(argv[++k]));
+    else absolute.push(arg);
+  }
+  return { dir, every: every ?? 1, resume: false, meta: { command: 'solve', argv: absolute } };
 }
 
 async function solveInto(output: RunOutput, entry: ProblemEntry, priorFile: string, providers: ReturnType<typeof parseExecutionProviders>,
   run: CommandRun, settings: SolveSettings): Promise<number> {
-  const { values, algo, sizes, noise, seed, backend, algorithm } = settings;
+  const { values, algo, sizes, noise, seed, backend, algorithm, checkpoint } = settings;
   const out = output.path;
   const prior = await loadPrior(priorFile, values.prior ? '--prior' : 'the shipped prior', providers, run);
   try {
@@ -206,10 +261,7 @@ async function solveInto(output: RunOutput, entry: ProblemEntry, priorFile: stri
     const bar = values.quiet ? undefined : new ProgressBar(sizes.steps, 'steps');
     checkTruthNorm(truth, values.truth ? `--truth ${values.truth}` : 'the ground truth');
     checkStopped(run, 'The solve');
-    const result: SolveResult = await algorithm.solve(problem, {
-      seed, backend, signal: run.signal,
-      onProgress: (e) => bar?.update(e.step, Number.isFinite(e.misfit) ? `misfit ${e.misfit.toExponential(2)}` : ''),
-    });
+    const result = await runAlgorithm(algorithm, problem, run, settings, bar);
     const N = result.particles.length / truth.length;
     // The final data misfit needs one more forward evaluation of the
     // ensemble; it is a metric, not part of the algorithm's cost.
@@ -282,4 +334,36 @@ async function solveInto(output: RunOutput, entry: ProblemEntry, priorFile: stri
   } finally {
     await prior.dispose();
   }
+}
+
+/**
+ * The algorithm's run. Without a checkpoint, a stop signal aborts it
+ * mid-step. With one, every step completes: the state is saved as it goes,
+ * a stop signal ends the run at the next step boundary with its state saved,
+ * and the line printed on the way out says how to continue it.
+ */
+async function runAlgorithm(algorithm: Algorithm, problem: InverseProblem, run: CommandRun, settings: SolveSettings,
+  bar: ProgressBar | undefined): Promise<SolveResult> {
+  const { seed, backend, checkpoint } = settings;
+  const onProgress = (e: { step: number; misfit: number }) => bar?.update(e.step, Number.isFinite(e.misfit) ? `misfit ${e.misfit.toExponential(2)}` : '');
+  if (!checkpoint) return algorithm.solve(problem, { seed, backend, signal: run.signal, onProgress });
+  const options: SolveOptions = { seed, backend, onProgress, checkpoint: { dir: checkpoint.dir, every: checkpoint.every, meta: checkpoint.meta } };
+  const hooks: StepHooks = { ...checkpointHooks(problem, options.checkpoint), stopRequested: () => run.signal.aborted };
+  let from: RunState;
+  if (checkpoint.resume) {
+    from = (await usageOf(loadCheckpoint(checkpoint.dir, problem))).state;
+    bar?.update(from.step, `resumed at step ${from.step}`);
+  } else {
+    from = await algorithm.init(problem, options);
+    await hooks.afterStep?.(from);
+  }
+  const resumeLine = `continue it with: enkg resume ${checkpoint.dir}`;
+  run.kept = `the run is saved in ${checkpoint.dir}; ${resumeLine}`;
+  const state = await runSteps(algorithm, problem, options, hooks, from);
+  if (!finished(state)) {
+    await saveCheckpoint(checkpoint.dir, state, problem, checkpoint.meta);
+    run.kept = `the run is saved at step ${state.step} of ${state.steps} in ${checkpoint.dir}; ${resumeLine}`;
+    throw abortError(run.signal, 'The solve');
+  }
+  return resultOf(state, fieldSize(problem.prior.shape));
 }
