@@ -70,6 +70,23 @@ describe.each(algorithms)('%s as a run state', (_name, make) => {
   });
 });
 
+describe.each(algorithms)('%s numbers its steps 1..K', (_name, make) => {
+  it('in progress events, trace entries and the run state alike', async () => {
+    const p = await problem();
+    const algorithm = make();
+    const progress: number[] = [];
+    const state = await algorithm.init(p, { seed: 2 });
+    let s = state;
+    while (s.step < s.steps) s = await algorithm.advance(p, s, { seed: 2, onProgress: (e) => progress.push(e.step) });
+    expect(progress).toEqual(Array.from({ length: s.steps }, (_v, k) => k + 1));
+    expect(s.trace.length).toBeGreaterThan(0);
+    for (const entry of s.trace) {
+      expect(entry.step).toBeGreaterThanOrEqual(1);
+      expect(entry.step).toBeLessThanOrEqual(s.steps);
+    }
+  });
+});
+
 describe('states that do not belong', () => {
   it('are refused with what differs: the algorithm, its configuration, the seed, the step', async () => {
     const p = await problem();

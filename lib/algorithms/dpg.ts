@@ -185,7 +185,7 @@ export class DPG implements Algorithm {
       const f = c.sde ? schedule.factor[i] : schedule.factor[i] / 2;
       for (let k = 0; k < x.length; k++) x[k] += f * direction[k];
     });
-    run.trace.push({ step: i, sigma, misfit });
+    run.trace.push({ step: run.step, sigma, misfit });
     run.progress('guided');
     return run.snapshot(this, x, N, { Z, previous: previousAll, hasPrevious });
   }

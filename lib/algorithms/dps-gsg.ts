@@ -245,7 +245,7 @@ export class DPSGSG implements Algorithm {
       vpStep(schedule, i, x, denoised, noise);
       for (let k = 0; k < x.length; k++) x[k] -= c.guidanceScale * guidance[k];
     });
-    run.trace.push({ step: i, sigma, misfit });
+    run.trace.push({ step: run.step, sigma, misfit });
     run.progress('guided');
     return run.snapshot(this, x, N);
   }

@@ -7,7 +7,7 @@ import { Ensemble } from '../ensemble';
 import { gaussianRandomField } from '../problems/grf';
 import { expected, requireFloat32Array, requireKnownKeys, requireObject, requirePositive } from '../validate';
 import { OptionReader } from './options';
-import { ensembleUpdate } from './kalman-update';
+import { applyKalmanStep } from './kalman-step';
 import { Algorithm, InverseProblem, RunContext, RunState, runToEnd, SolveOptions, SolveResult } from './run';
 
 export interface EKIGrfOptions {
@@ -94,7 +94,7 @@ export class EKI implements Algorithm {
     try {
       const outcome = await run.forward(x, N);
       const misfit = run.misfit(outcome.y, N);
-      await ensembleUpdate(run, ensemble, x, outcome, c.guidanceScale, { step: u, sigma: 0, misfit, where: `EKI iteration ${u + 1}` });
+      await applyKalmanStep(run, ensemble, x, outcome, c.guidanceScale, { sigma: 0, misfit, where: `EKI iteration ${u + 1}` });
     } finally {
       await ensemble.dispose();
     }

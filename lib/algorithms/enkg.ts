@@ -6,7 +6,7 @@ import { Ensemble } from '../ensemble';
 import { karrasSigmas, odeToClean } from '../prior/edm';
 import { randomNormal } from '../random';
 import { OptionReader } from './options';
-import { ensembleUpdate } from './kalman-update';
+import { applyKalmanStep } from './kalman-step';
 import { Algorithm, InverseProblem, RunContext, RunState, runToEnd, SolveOptions, SolveResult } from './run';
 
 export interface EnKGOptions {
@@ -119,7 +119,7 @@ export class EnKG implements Algorithm {
       // cross once each way per correction.
       const ensemble = await Ensemble.create({ particles: x, ensembleSize: N, backend: run.backend });
       try {
-        for (let u = 0; u < c.updates; u++) await this.correct(run, ensemble, x, i, sigma, N);
+        for (let u = 0; u < c.updates; u++) await this.kalmanStep(run, ensemble, x, i, sigma, N);
       } finally {
         await ensemble.dispose();
       }
@@ -139,12 +139,12 @@ export class EnKG implements Algorithm {
     return run.snapshot(this, x, N);
   }
 
-  // One Kalman correction at step i (in place).
-  private async correct(run: RunContext, ensemble: Ensemble, x: Float32Array, i: number, sigma: number, N: number): Promise<void> {
+  // One Kalman step at step i (in place).
+  private async kalmanStep(run: RunContext, ensemble: Ensemble, x: Float32Array, i: number, sigma: number, N: number): Promise<void> {
     const c = this.config;
     const x0 = await odeToClean(run.prior, x, { sigmaStart: sigma, steps: this.odeSteps(i), sigmaMin: c.sigmaMin, rho: c.rho });
     const outcome = await run.forward(x0, N);
     const misfit = run.misfit(outcome.y, N);
-    await ensembleUpdate(run, ensemble, x, outcome, this.stepScale(i), { step: i, sigma, misfit, where: `step ${i + 1}` });
+    await applyKalmanStep(run, ensemble, x, outcome, this.stepScale(i), { sigma, misfit, where: `step ${i + 1}` });
   }
 }

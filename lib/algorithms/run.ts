@@ -25,7 +25,13 @@ export interface InverseProblem {
   misfit?: { gradient(y: Float32Array, batch: number): Float32Array };
 }
 
+/**
+ * Step numbers are the same everywhere: step k (1..K) is the k-th step of a
+ * run, in progress events, trace entries and failures alike, and a run
+ * state's `step` is the number of steps done (0 after init, K at the end).
+ */
 export interface ProgressEvent {
+  /** The step just finished, 1..steps. */
   step: number;
   steps: number;
   phase: string;
@@ -71,6 +77,7 @@ export interface CostRecord {
 }
 
 export interface TraceEntry {
+  /** The step (1..K) the entry belongs to. */
   step: number;
   sigma: number;
   misfit: number;
@@ -82,7 +89,7 @@ export interface TraceEntry {
 }
 
 export interface ForwardFailure extends SampleFailure {
-  /** The algorithm step in which the evaluation failed. */
+  /** The step (1..K) in which the evaluation failed. */
   step: number;
 }
 

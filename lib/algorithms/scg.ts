@@ -141,7 +141,7 @@ export class SCG implements Algorithm {
       nextClean.set(clean.subarray(row * d, (row + 1) * d), n * d);
       if (best >= 0) chosenY.set(y.subarray(row * m, (row + 1) * m), n * m);
     }
-    run.trace.push({ step: i, sigma, misfit: run.misfit(chosenY, N) });
+    run.trace.push({ step: run.step, sigma, misfit: run.misfit(chosenY, N) });
     run.progress('guided');
     return run.snapshot(this, next, N, { cached: nextClean });
   }

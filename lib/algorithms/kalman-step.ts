@@ -1,13 +1,13 @@
-// The ensemble Kalman correction as EnKG and EKI apply it inside a solve:
+// The Kalman step (kalmanStep, docs/method.md section 2) as EnKG and EKI
+// apply it inside a run:
 // on the resident ensemble when every forward evaluation succeeded, else on
 // the particles that evaluated (the failed ones sit this update out), with
 // the trace entry of SPEC.md's diagnostics (tr(Cxx), tr(Cyy)).
 import { Ensemble, ensembleCovarianceTrace, kalmanStep } from '../ensemble';
 import { ForwardOutcome, packRows, RunContext, unpackRows } from './run';
 
-export interface UpdateLabel {
-  /** The trace's step number and the noise level it belongs to (0 for EKI). */
-  step: number;
+export interface StepLabel {
+  /** The noise level the step belongs to (0 for EKI); the trace's step number is the run's. */
   sigma: number;
   misfit: number;
   /** How the error names the step ('step 3', 'EKI iteration 7'). */
@@ -15,8 +15,8 @@ export interface UpdateLabel {
 }
 
 /** x <- x - (stepScale / ||C||_F) C Xc with the measurements of `outcome`; updates x in place. */
-export async function ensembleUpdate(run: RunContext, ensemble: Ensemble, x: Float32Array, outcome: ForwardOutcome,
-  stepScale: number, label: UpdateLabel): Promise<void> {
+export async function applyKalmanStep(run: RunContext, ensemble: Ensemble, x: Float32Array, outcome: ForwardOutcome,
+  stepScale: number, label: StepLabel): Promise<void> {
   const N = ensemble.ensembleSize, d = run.d, m = run.m;
   const { y, ok, okCount } = outcome;
   await run.timed('kalman', async () => {
@@ -44,7 +44,7 @@ export async function ensembleUpdate(run: RunContext, ensemble: Ensemble, x: Flo
       coefNorm = step.coefNorm;
     }
     run.trace.push({
-      step: label.step, sigma: label.sigma, misfit: label.misfit, coefNorm, spreadX: Math.sqrt(spreadX), spreadY: Math.sqrt(spreadY),
+      step: run.step, sigma: label.sigma, misfit: label.misfit, coefNorm, spreadX: Math.sqrt(spreadX), spreadY: Math.sqrt(spreadY),
     });
   });
 }
