@@ -26,3 +26,5 @@ export { vpSchedule, vpSigma, vpTime } from './vp-schedule';
 export type { VPSchedule, VPScheduleOptions } from './vp-schedule';
 export { denoiserVjp, finiteDifferenceStep, FD_EPSILON } from './jacobian';
 export type { JacobianMethod, VjpOptions } from './jacobian';
+export { AbortOnFailure, ExcludeFailures, failurePolicy, GaussianNoiseMisfit, L2Misfit, ResampleFailures } from './policies';
+export type { FailurePolicy, FailurePolicyOptions, MisfitModel } from './policies';

@@ -4,7 +4,9 @@
 // the particles that evaluated (the failed ones sit this update out), with
 // the trace entry of SPEC.md's diagnostics (tr(Cxx), tr(Cyy)).
 import { Ensemble, ensembleCovarianceTrace, kalmanStep } from '../ensemble';
+import { randomNormal } from '../random';
 import { ForwardOutcome, packRows, RunContext, unpackRows } from './run';
+import { NOISE, streamBase } from './vp-schedule';
 
 export interface StepLabel {
   /** The noise level the step belongs to (0 for EKI); the trace's step number is the run's. */
@@ -42,9 +44,46 @@ export async function applyKalmanStep(run: RunContext, ensemble: Ensemble, x: Fl
       const step = await kalmanStep({ particles: xs, measurements: ys, residuals, ensembleSize: n, stepScale, backend: run.backend });
       unpackRows(step.particles, d, ok, x);
       coefNorm = step.coefNorm;
+      if (run.policy.kind === 'resample') await resampleFailed(run, x, step.particles, n, ok);
     }
     run.trace.push({
       step: run.step, sigma: label.sigma, misfit: label.misfit, coefNorm, spreadX: Math.sqrt(spreadX), spreadY: Math.sqrt(spreadY),
     });
   });
+}
+
+/**
+ * ResampleFailures: each particle whose evaluation failed is redrawn from the
+ * Gaussian fitted to the n updated particles that evaluated,
+ * x = mean + sum_k z_k (x^k - mean) / sqrt(n - 1), z ~ N(0, I_n) (exactly
+ * their mean and sample covariance, in their span). The draws of the failure
+ * recorded as run.failures[j] are Philox stream streamBase(step, resample) + j,
+ * so a resumed run redraws the same values.
+ */
+async function resampleFailed(run: RunContext, x: Float32Array, updated: Float32Array, n: number, ok: Uint8Array): Promise<void> {
+  const d = run.d;
+  // x = sum_k w_k x^k with w_k = 1/n + (z_k - zbar) / sqrt(n - 1): the same
+  // draw without forming the mean, in slices of about 4M multiply-adds that
+  // yield to the event loop between them.
+  const slice = Math.max(1, Math.floor(2 ** 22 / n));
+  for (let f = run.failures.length - 1; f >= 0 && run.failures[f].step === run.step; f--) {
+    const failure = run.failures[f];
+    if (failure.resampled || ok[failure.index]) continue;
+    const z = await randomNormal({ count: n, streams: 1, seed: run.seed, stream: streamBase(run.step, NOISE.resample) + f, backend: 'cpu' });
+    let zbar = 0;
+    for (let k = 0; k < n; k++) zbar += z[k] / n;
+    const w = Float64Array.from(z, (v) => 1 / n + (v - zbar) / Math.sqrt(n - 1));
+    const row = failure.index * d;
+    for (let start = 0; start < d; start += slice) {
+      const end = Math.min(d, start + slice);
+      const acc = new Float64Array(end - start);
+      for (let k = 0; k < n; k++) {
+        const wk = w[k], base = k * d + start;
+        for (let j = 0; j < acc.length; j++) acc[j] += wk * updated[base + j];
+      }
+      for (let j = 0; j < acc.length; j++) x[row + start + j] = acc[j];
+      if (end < d) await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    failure.resampled = true;
+  }
 }

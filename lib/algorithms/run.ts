@@ -6,6 +6,7 @@
 import { abortError, raceAbort } from '../abort';
 import { BackendName, BackendOption, resolveBackend } from '../backend';
 import { meanAndStd } from '../metrics/moments';
+import { FailurePolicy, failurePolicy, MisfitModel } from './policies';
 import { saveCheckpoint } from './checkpoint';
 import { stableJson } from './stable-json';
 import { Denoiser, fieldSize } from '../prior/denoiser';
@@ -21,8 +22,13 @@ export interface InverseProblem {
   forward: ForwardModel;
   /** y_obs, forward.measurementSize floats. */
   observation: Float32Array;
-  /** dl/dy per particle (batch x m); default y - y_obs (the plain L2 misfit of the reference). */
-  misfit?: { gradient(y: Float32Array, batch: number): Float32Array };
+  /**
+   * The misfit (noise model, see policies.ts): `gradient` gives dl/dy per
+   * particle (batch x m), `value` the misfit reported in progress, trace and
+   * results. Default: the plain L2 misfit of the reference (L2Misfit:
+   * residuals y - y_obs, value ||y - y_obs||^2 / m).
+   */
+  misfit?: Pick<MisfitModel, 'gradient'> & Partial<Pick<MisfitModel, 'value'>>;
 }
 
 /**
@@ -46,11 +52,14 @@ export interface SolveOptions {
   signal?: AbortSignal;
   onProgress?(e: ProgressEvent): void;
   /**
-   * What a failed forward evaluation of a particle does: 'exclude' (default)
-   * leaves that particle out of the update it failed in and records it in
-   * `failures`; 'abort' rejects the solve with the ForwardEvaluationError.
+   * What a failed forward evaluation of a particle does (policies.ts):
+   * ExcludeFailures (default, or 'exclude') leaves that particle out of the
+   * update it failed in; ResampleFailures ('resample') redraws it from the
+   * Gaussian fitted to the particles that evaluated; AbortOnFailure ('abort')
+   * rejects the solve with the ForwardEvaluationError. Failures are recorded
+   * in the result's `failures` either way.
    */
-  onForwardFailure?: 'exclude' | 'abort';
+  onForwardFailure?: 'exclude' | 'abort' | 'resample' | FailurePolicy;
   /**
    * Save the run state to `dir` (file state.enkgrun, written atomically)
    * after init and every `every` steps (default 1) and at the end; `resume`
@@ -91,6 +100,8 @@ export interface TraceEntry {
 export interface ForwardFailure extends SampleFailure {
   /** The step (1..K) in which the evaluation failed. */
   step: number;
+  /** Set when the ResampleFailures policy redrew the particle. */
+  resampled?: true;
 }
 
 export interface SolveResult {
@@ -320,7 +331,7 @@ export class RunContext {
   readonly m: number;
   readonly seed: number;
   readonly signal?: AbortSignal;
-  readonly policy: 'exclude' | 'abort';
+  readonly policy: FailurePolicy;
   step = 0;
   steps = 0;
   lastMisfit = NaN;
@@ -337,8 +348,7 @@ export class RunContext {
     this.seed = opts.seed === undefined ? 0 : requireInteger(opts.seed, 'seed', 0);
     this.signal = opts.signal;
     this.onProgress = opts.onProgress;
-    this.policy = opts.onForwardFailure === undefined ? 'exclude'
-      : requireOneOf(opts.onForwardFailure, ['exclude', 'abort'] as const, 'onForwardFailure');
+    this.policy = failurePolicy(opts.onForwardFailure);
     this.prior = new CountingDenoiser(this, problem.prior, maxBatch);
   }
 
@@ -421,7 +431,7 @@ export class RunContext {
         }
         return this.screen(y, batch, []);
       } catch (error) {
-        if (!(error instanceof ForwardEvaluationError) || this.policy === 'abort') throw error;
+        if (!(error instanceof ForwardEvaluationError) || this.policy.kind === 'abort') throw error;
         return this.screen(error.partial, batch, error.failures);
       }
     });
@@ -446,7 +456,13 @@ export class RunContext {
     }
     const okCount = ok.reduce((a, b) => a + b, 0);
     if (okCount === batch) return { y, okCount };
-    if (this.policy === 'abort') {
+    const least = this.policy.minSuccessFraction;
+    if (this.policy.kind !== 'abort' && okCount < least * batch) {
+      throw new ForwardEvaluationError(`Only ${okCount} of ${batch} forward evaluations succeeded at step ${this.step}, `
+        + `below the failure policy's minimum success fraction ${least} (${this.policy.kind}); the error's failures list them`,
+      this.failures.slice(-(batch - okCount)), y);
+    }
+    if (this.policy.kind === 'abort') {
       throw new ForwardEvaluationError(`${batch - okCount} of ${batch} forward evaluations failed at step ${this.step}`,
         this.failures.slice(-(batch - okCount)), y);
     }
@@ -468,9 +484,25 @@ export class RunContext {
     return r;
   }
 
-  /** Mean of ||y - y_obs||^2 / m over the particles that evaluated (see dataMisfit). */
+  /**
+   * The mean misfit over the particles that evaluated: the problem's misfit
+   * model's value when it has one, else ||y - y_obs||^2 / m (see dataMisfit).
+   */
   misfit(y: Float32Array, batch: number): number {
-    this.lastMisfit = dataMisfit(y, batch, this.problem.observation).mean;
+    const model = this.problem.misfit;
+    if (model?.value) {
+      const values = model.value(y, batch);
+      let total = 0, counted = 0;
+      for (const v of values) {
+        if (Number.isFinite(v)) {
+          total += v;
+          counted++;
+        }
+      }
+      this.lastMisfit = counted > 0 ? total / counted : NaN;
+    } else {
+      this.lastMisfit = dataMisfit(y, batch, this.problem.observation).mean;
+    }
     return this.lastMisfit;
   }
 
