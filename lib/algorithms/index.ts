@@ -28,3 +28,5 @@ export { denoiserVjp, finiteDifferenceStep, FD_EPSILON } from './jacobian';
 export type { JacobianMethod, VjpOptions } from './jacobian';
 export { AbortOnFailure, ExcludeFailures, failurePolicy, GaussianNoiseMisfit, L2Misfit, ResampleFailures } from './policies';
 export type { FailurePolicy, FailurePolicyOptions, MisfitModel } from './policies';
+export { solveMany } from './solve-many';
+export type { SolveManyOptions } from './solve-many';
