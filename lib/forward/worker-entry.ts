@@ -43,8 +43,8 @@ async function loadFunction(setup: WorkerSetup): Promise<(...args: never[]) => u
   if (fn === undefined) {
     const what = setup.exportName !== undefined ? `an export named '${setup.exportName}' that is a function`
       : 'a function as module.exports or as its default export';
-    throw new TypeError(`Expected ${what} in ${setup.modulePath} but it exports `
-      + `${typeof mod === 'object' && mod !== null ? `{ ${Object.keys(mod).join(', ')} }` : typeof mod}`);
+    const keys = (typeof mod === 'object' || typeof mod === 'function') && mod !== null ? Object.keys(mod) : [];
+    throw new TypeError(`Expected ${what} in ${setup.modulePath} but it exports { ${keys.join(', ')} }`);
   }
   return fn as (...args: never[]) => unknown;
 }
