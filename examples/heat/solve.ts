@@ -7,7 +7,7 @@
 // Run from the repository root (needs a C compiler, `cc`):
 //   npx ts-node --transpile-only examples/heat/solve.ts
 // Options: --resolution R (16), --ensemble N (128), --steps K (40),
-//          --seed S (1), --concurrency P (one per core).
+//          --seed S (1), --concurrency P (one per core), --heat-steps S (5).
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -27,7 +27,7 @@ function option(name: string, fallback: number): number {
 async function main(): Promise<void> {
   const R = option('resolution', 16), N = option('ensemble', 128), K = option('steps', 40), seed = option('seed', 1);
   const concurrency = option('concurrency', os.availableParallelism());
-  const heatSteps = option('heat-steps', 5), stride = 2; // the simulator's defaults, passed explicitly
+  const heatSteps = option('heat-steps', 5), stride = 2; // passed to the simulator on its command line
   const m = (R / stride) ** 2;
 
   // Build the simulator into a scratch folder, removed at the end.
