@@ -217,4 +217,23 @@ describe('solving through a flaky simulator', () => {
     expect(result.particles.every(Number.isFinite)).toBe(true);
     expectNothingLeft(entries);
   });
+
+  it('aborting a solve whose simulator hangs ends every run of it (children included) and its files within moments', async () => {
+    const log = logFile('solve-abort');
+    const forward = ForwardModel.fromCommand(argv, { fieldShape, measurementSize: m, concurrency: 3, env: { FLAKY_LOG: log } });
+    const initial = Float32Array.from([0, 1, 2].flatMap((n) => field(2, n))); // every particle hangs
+    const controller = new AbortController();
+    const solving = new EKI({ ensembleSize: 3, iterations: 2, initial }).solve({ prior, forward, observation }, { signal: controller.signal });
+    const deadline = Date.now() + 30000;
+    while (readLog(log).length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    controller.abort();
+    await expect(solving).rejects.toMatchObject({ name: 'AbortError' });
+    // The solve stops waiting at once; the kills were sent before it
+    // rejected, and the files go as the runs are reaped.
+    const entries = readLog(log);
+    expect(entries.length).toBe(3);
+    const gone = () => entries.every((e) => !alive(e.pid) && !alive(e.child!)) && !fs.existsSync(entries[0].dir);
+    while (!gone() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expectNothingLeft(entries);
+  });
 });
