@@ -10,8 +10,13 @@ export { gaussianRandomField } from './problems/grf';
 export { navierStokesInverseProblem, heldOutField } from './problems/navier-stokes-inverse';
 export type { NavierStokesInverse, NavierStokesInverseOptions } from './problems/navier-stokes-inverse';
 export type { GaussianRandomFieldArgs } from './problems/grf';
-export { ForwardEvaluationError } from './problems/forward-model';
-export type { ForwardModel, ForwardOptions, SampleFailure } from './problems/forward-model';
+export { ForwardEvaluationError, ForwardModel } from './problems/forward-model';
+export type { ForwardOptions, SampleFailure } from './problems/forward-model';
+export { INPUT_PLACEHOLDER, OUTPUT_PLACEHOLDER } from './forward';
+export type {
+  AdapterShape, BatchFunction, FromCommandOptions, FromFunctionOptions, FromWorkersOptions, ForwardRow, ParticleFunction,
+  WorkerForwardModel,
+} from './forward';
 export { readNpy, writeNpy, decodeNpy, encodeNpy, NpyWriter } from './io/npy';
 export type { NpyArray, NpyContents, NpyDtype } from './io/npy';
 export { encodePng, fieldGridPng, colorOf } from './io/png';

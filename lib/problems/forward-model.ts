@@ -1,5 +1,6 @@
 // The contract between a problem's forward model and the algorithms: a
 // batched, black-box map from normalized fields to measurements.
+import * as adapters from '../forward';
 
 export interface ForwardModel {
   /** The shape of one field, [C, H, W]. */
@@ -43,3 +44,15 @@ export class ForwardEvaluationError extends Error {
     this.name = 'ForwardEvaluationError';
   }
 }
+
+/**
+ * The adapters that make a ForwardModel out of what a user has (lib/forward):
+ * `ForwardModel.fromFunction(fn, options)`, `ForwardModel.fromWorkers(modulePath,
+ * options)` and `ForwardModel.fromCommand(argv, options)`. (The calls go
+ * through wrappers because lib/forward imports this module.)
+ */
+export const ForwardModel = {
+  fromFunction: ((fn: never, options: never) => adapters.fromFunction(fn, options)) as typeof adapters.fromFunction,
+  fromWorkers: ((modulePath, options) => adapters.fromWorkers(modulePath, options)) as typeof adapters.fromWorkers,
+  fromCommand: ((argv, options) => adapters.fromCommand(argv, options)) as typeof adapters.fromCommand,
+};
