@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { EKI, EnKG, ForwardEvaluationError, ForwardModel, GaussianRandomFieldPrior } from '../lib';
+import { EKI, EnKG, ForwardEvaluationError, ForwardModel, GaussianRandomFieldPrior, ResampleFailures } from '../lib';
 
 const SIMULATOR = path.join(__dirname, 'fixtures/forward/flaky-simulator.js');
 const argv = [process.execPath, SIMULATOR, '{input}', '{output}'];
@@ -214,6 +214,27 @@ describe('solving through a flaky simulator', () => {
     // EKI; hangs, garbage, missing files too for EnKG).
     expect(new Set(entries.filter((e) => REASONS[e.mode] !== undefined).map((e) => e.mode)).size).toBeGreaterThanOrEqual(3);
     expectFailuresMatchLog(result.failures, entries);
+    expect(result.particles.every(Number.isFinite)).toBe(true);
+    expectNothingLeft(entries);
+  });
+
+  it.each([
+    ['EKI', () => new EKI({ ensembleSize: 8, iterations: 3 })],
+    ['EnKG', () => new EnKG({ ensembleSize: 8, steps: 6, updates: 1, guidanceScale: 0.5 })],
+  ] as const)("%s completes under 'resample' at twice the failure rate, redrawing every failed particle", async (name, make) => {
+    const log = logFile(`solve-resample-${name}`);
+    // 6 of 16 runs fail: under 'exclude' EKI would keep failing the same
+    // particles; resampled ones are redrawn from the survivors and go on.
+    const forward = ForwardModel.fromCommand(argv, {
+      fieldShape, measurementSize: m, concurrency: 4, timeoutMs: 1500, env: { FLAKY_LOG: log, FLAKY_MODULUS: '16' },
+    });
+    const result = await make().solve({ prior, forward, observation },
+      { seed: 4, onForwardFailure: new ResampleFailures({ minSuccessFraction: 0.25 }) });
+    const entries = readLog(log);
+    expect(entries.length).toBe(result.cost.forwardEvaluations);
+    expect(result.failures.length).toBeGreaterThan(0);
+    expectFailuresMatchLog(result.failures, entries);
+    expect(result.failures.every((f) => f.resampled === true)).toBe(true);
     expect(result.particles.every(Number.isFinite)).toBe(true);
     expectNothingLeft(entries);
   });
