@@ -11,7 +11,12 @@
 // group, checks) shows on its own.
 //
 //   node -r ts-node/register/transpile-only bench/pipeline.ts [--particles 64] [--reps 3] [--out FILE]
-//     [--overhead-only]
+//     [--overhead-only] [--many-only] [--many 1,4,16]
+//
+// --many: the solveMany table. B Navier-Stokes observations (held-out
+// fields 0..B-1, 64x64, T = 1, the shipped prior) solved by EnKG (N = 16,
+// K = 8, U = 1) as B separate runs one after another and as one solveMany
+// run; observations solved per hour each way, and their ratio.
 import { execFile, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -19,7 +24,8 @@ import * as path from 'node:path';
 
 import { promisify } from 'node:util';
 
-import { ForwardModel, writeNpy } from '../lib';
+import { EnKG, ForwardModel, heldOutField, InverseProblem, navierStokesInverseProblem, OnnxDenoiser, solveMany, writeNpy } from '../lib';
+import { NS_PRIOR_64 } from '../lib/paths';
 import { run, writeResults } from './common';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -59,6 +65,13 @@ async function time(model: { forward(x: Float32Array, n: number): Promise<Float3
 run(async () => {
   const N = flag('particles', 64), reps = flag('reps', 3);
   const outAt = process.argv.indexOf('--out');
+  const manyAt = process.argv.indexOf('--many');
+  const manySizes = (manyAt < 0 ? '1,4,16' : process.argv[manyAt + 1]).split(',').map(Number);
+  if (process.argv.includes('--many-only')) {
+    const many = await manyTable(manySizes);
+    writeResults('pipeline-many', outAt < 0 ? undefined : process.argv[outAt + 1], { cores: os.availableParallelism(), loadAverage: os.loadavg(), many });
+    return;
+  }
   const R = 32, fieldShape: [number, number, number] = [1, R, R], m = heavy.M;
   const x = Float32Array.from({ length: N * R * R }, (_, k) => Math.sin(0.01 * k));
   const perCall = (1e3 * (await time(ForwardModel.fromFunction(heavy, { fieldShape, measurementSize: m }), x.subarray(0, R * R), 1, 5)));
@@ -124,7 +137,51 @@ run(async () => {
   console.log('\n| fromCommand, one process per particle (concurrency 1) | ms per evaluation over fromFunction |');
   console.log('|---|---|');
   for (const o of overhead) console.log(`| ${o.program} | ${o.msPerEvaluation.toFixed(2)} |`);
+  const many = await manyTable(manySizes);
   writeResults('pipeline', outAt < 0 ? undefined : process.argv[outAt + 1], {
-    particles: N, field: fieldShape, msPerField: perCall, cores: os.availableParallelism(), loadAverage: os.loadavg(), rows, overhead,
+    particles: N, field: fieldShape, msPerField: perCall, cores: os.availableParallelism(), loadAverage: os.loadavg(), rows, overhead, many,
   });
 });
+
+interface ManyRow { B: number; separateSeconds: number; togetherSeconds: number; separatePerHour: number; togetherPerHour: number; ratio: number }
+
+/** B observations as B separate EnKG runs and as one solveMany run (see the header). */
+async function manyTable(sizes: number[]): Promise<ManyRow[]> {
+  const prior = await OnnxDenoiser.load(NS_PRIOR_64, { executionProviders: ['cpu'] });
+  const rows: ManyRow[] = [];
+  try {
+    const make = () => new EnKG({ ensembleSize: 16, steps: 8, updates: 1 });
+    // Warm-up (ONNX Runtime's first calls, FFTW's plans): not timed.
+    const warm = await navierStokesInverseProblem({ prior, truth: await heldOutField(0), noise: 0, seed: 0, backend: 'cpu' });
+    await make().solve(warm.problem, { seed: 0, backend: 'cpu' });
+    await solveMany(make(), [warm.problem, warm.problem], { backend: 'cpu' });
+    for (const B of sizes) {
+      const problems: InverseProblem[] = [];
+      for (let b = 0; b < B; b++) {
+        const { problem } = await navierStokesInverseProblem({ prior, truth: await heldOutField(b % 64), noise: 0, seed: b, backend: 'cpu' });
+        problems.push(problem);
+      }
+      // One forward model shared by all (solveMany needs the same object).
+      const shared = problems.map((p) => ({ ...p, forward: problems[0].forward }));
+      let t0 = process.hrtime.bigint();
+      for (let b = 0; b < B; b++) await make().solve(shared[b], { seed: b, backend: 'cpu' });
+      const separateSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      t0 = process.hrtime.bigint();
+      await solveMany(make(), shared, { seeds: shared.map((_p, b) => b), backend: 'cpu' });
+      const togetherSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      rows.push({
+        B, separateSeconds, togetherSeconds, separatePerHour: 3600 * B / separateSeconds, togetherPerHour: 3600 * B / togetherSeconds,
+        ratio: separateSeconds / togetherSeconds,
+      });
+      console.error(`  B = ${B}: separate ${separateSeconds.toFixed(1)} s, solveMany ${togetherSeconds.toFixed(1)} s`);
+    }
+  } finally {
+    await prior.dispose();
+  }
+  console.log('\n| B observations | B separate runs (s) | solveMany (s) | observations/hour separate | observations/hour solveMany | speed-up |');
+  console.log('|---|---|---|---|---|---|');
+  for (const r of rows) {
+    console.log(`| ${r.B} | ${r.separateSeconds.toFixed(1)} | ${r.togetherSeconds.toFixed(1)} | ${r.separatePerHour.toFixed(0)} | ${r.togetherPerHour.toFixed(0)} | ${r.ratio.toFixed(2)} |`);
+  }
+  return rows;
+}
