@@ -13,6 +13,9 @@ const SIMULATOR = path.join(__dirname, 'fixtures/forward/flaky-simulator.js');
 const argv = [process.execPath, SIMULATOR, '{input}', '{output}'];
 const fieldShape: [number, number, number] = [1, 4, 4];
 const d = 16, m = 3;
+// Long enough that a healthy run (a Node start, ~0.4 s on a loaded 2-core
+// machine) never reaches it; each hanging run costs this much.
+const TIMEOUT_MS = 4000;
 
 interface LogEntry { pid: number; mode: number; n: number; dir: string; child?: number; failedFirst?: boolean }
 
@@ -65,7 +68,7 @@ function reference(x: ArrayLike<number>): number[] {
 /** The reason fromCommand gives for each of the simulator's failing modes. */
 const REASONS: Record<number, RegExp> = {
   1: /^the command \S+ \(pid (\d+)\) exited with code 3: simulated crash: the solver diverged$/,
-  2: /^the command \S+ \(pid (\d+)\) timed out after 1500 ms; its process group was killed$/,
+  2: /^the command \S+ \(pid (\d+)\) timed out after 4000 ms; its process group was killed$/,
   3: /^the command \S+ \(pid (\d+)\) exited with 0 but wrote a malformed output file: its output file is not a \.npy file/,
   4: /^the command \S+ \(pid (\d+)\) exited with 0 but wrote a non-finite value \(NaN\) at measurement 0$/,
   5: /^the command \S+ \(pid (\d+)\) exited with 0 but wrote no output file$/,
@@ -94,7 +97,7 @@ describe('ForwardModel.fromCommand', () => {
     const log = logFile('modes');
     const rows = [0, 1, 2, 3, 4, 5, 6, 0].map((mode, n) => field(mode, n));
     const x = Float32Array.from(rows.flat());
-    const model = ForwardModel.fromCommand(argv, { fieldShape, measurementSize: m, concurrency: 4, timeoutMs: 1500, env: { FLAKY_LOG: log } });
+    const model = ForwardModel.fromCommand(argv, { fieldShape, measurementSize: m, concurrency: 4, timeoutMs: TIMEOUT_MS, env: { FLAKY_LOG: log } });
     const error = await model.forward(x, 8).then(() => undefined, (e: unknown) => e) as ForwardEvaluationError;
     expect(error).toBeInstanceOf(ForwardEvaluationError);
     expect(error.failures.map((f) => f.index)).toEqual([1, 2, 3, 4, 5, 6]);
@@ -204,7 +207,7 @@ describe('solving through a flaky simulator', () => {
     // particle where it was, so it fails again; at 6 in 16 the ensemble
     // would run out of particles within three iterations.
     const forward = ForwardModel.fromCommand(argv, {
-      fieldShape, measurementSize: m, concurrency: 4, timeoutMs: 1500, env: { FLAKY_LOG: log, FLAKY_MODULUS: '32' },
+      fieldShape, measurementSize: m, concurrency: 4, timeoutMs: TIMEOUT_MS, env: { FLAKY_LOG: log, FLAKY_MODULUS: '32' },
     });
     const result = await make().solve({ prior, forward, observation }, { seed: 4, onForwardFailure: 'exclude' });
     const entries = readLog(log);
