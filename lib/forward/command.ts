@@ -178,7 +178,7 @@ class CommandForward implements ForwardModel {
     if (shape.length !== 2 || shape[0] !== n || shape[1] !== m) {
       return failAll(`${who} wrote an output of shape (${shape.join(', ')}); expected (${n}, ${m})`);
     }
-    const y = Float32Array.from(data);
+    const y = data instanceof Float32Array ? data : new Float32Array(data);
     const failures: SampleFailure[] = [];
     for (let i = 0; i < n; i++) {
       for (let k = 0; k < m; k++) {
