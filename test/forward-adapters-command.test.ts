@@ -3,9 +3,11 @@
 // is listed with its cause, a run of EKI and EnKG completes under 'exclude',
 // and no process it started (checked by PID, grandchildren included) nor
 // temporary file is left behind.
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { promisify } from 'node:util';
 
 import { EKI, EnKG, ForwardEvaluationError, ForwardModel, GaussianRandomFieldPrior } from '../lib';
 
@@ -166,6 +168,23 @@ describe('ForwardModel.fromCommand', () => {
     controller.abort();
     await expect(pending).rejects.toMatchObject({ name: 'AbortError' });
     expect(Date.now() - started).toBeLessThan(5000);
+    expectNothingLeft(entries);
+  });
+
+  it("a process that exits while its simulator runs takes the simulator's process group and files with it", async () => {
+    const log = logFile('exit');
+    const script = `
+      const { ForwardModel } = require(${JSON.stringify(path.join(__dirname, '../lib'))});
+      const fs = require('node:fs');
+      const model = ForwardModel.fromCommand(${JSON.stringify(argv)}, { fieldShape: [1, 4, 4], measurementSize: 3, env: { FLAKY_LOG: ${JSON.stringify(log)} } });
+      model.forward(Float32Array.from(${JSON.stringify(field(2, 0))}), 1).catch(() => {});
+      const wait = setInterval(() => { if (fs.existsSync(${JSON.stringify(log)})) { clearInterval(wait); process.exit(0); } }, 20);`;
+    await promisify(execFile)(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', script], { cwd: path.join(__dirname, '..') });
+    const entries = readLog(log);
+    expect(entries.length).toBe(1);
+    expect(entries[0].child).toBeGreaterThan(0);
+    const deadline = Date.now() + 5000;
+    while ((alive(entries[0].pid) || alive(entries[0].child!)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     expectNothingLeft(entries);
   });
 
