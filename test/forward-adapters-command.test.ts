@@ -3,9 +3,11 @@
 // is listed with its cause, a run of EKI and EnKG completes under 'exclude',
 // and no process it started (checked by PID, grandchildren included) nor
 // temporary file is left behind.
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { promisify } from 'node:util';
 
 import { EKI, EnKG, ForwardEvaluationError, ForwardModel, GaussianRandomFieldPrior, ResampleFailures } from '../lib';
 
@@ -13,6 +15,9 @@ const SIMULATOR = path.join(__dirname, 'fixtures/forward/flaky-simulator.js');
 const argv = [process.execPath, SIMULATOR, '{input}', '{output}'];
 const fieldShape: [number, number, number] = [1, 4, 4];
 const d = 16, m = 3;
+// Long enough that a healthy run (a Node start, ~0.4 s on a loaded 2-core
+// machine) never reaches it; each hanging run costs this much.
+const TIMEOUT_MS = 4000;
 
 interface LogEntry { pid: number; mode: number; n: number; dir: string; child?: number; failedFirst?: boolean }
 
@@ -65,7 +70,7 @@ function reference(x: ArrayLike<number>): number[] {
 /** The reason fromCommand gives for each of the simulator's failing modes. */
 const REASONS: Record<number, RegExp> = {
   1: /^the command \S+ \(pid (\d+)\) exited with code 3: simulated crash: the solver diverged$/,
-  2: /^the command \S+ \(pid (\d+)\) timed out after 1500 ms; its process group was killed$/,
+  2: /^the command \S+ \(pid (\d+)\) timed out after 4000 ms; its process group was killed$/,
   3: /^the command \S+ \(pid (\d+)\) exited with 0 but wrote a malformed output file: its output file is not a \.npy file/,
   4: /^the command \S+ \(pid (\d+)\) exited with 0 but wrote a non-finite value \(NaN\) at measurement 0$/,
   5: /^the command \S+ \(pid (\d+)\) exited with 0 but wrote no output file$/,
@@ -94,7 +99,7 @@ describe('ForwardModel.fromCommand', () => {
     const log = logFile('modes');
     const rows = [0, 1, 2, 3, 4, 5, 6, 0].map((mode, n) => field(mode, n));
     const x = Float32Array.from(rows.flat());
-    const model = ForwardModel.fromCommand(argv, { fieldShape, measurementSize: m, concurrency: 4, timeoutMs: 1500, env: { FLAKY_LOG: log } });
+    const model = ForwardModel.fromCommand(argv, { fieldShape, measurementSize: m, concurrency: 4, timeoutMs: TIMEOUT_MS, env: { FLAKY_LOG: log } });
     const error = await model.forward(x, 8).then(() => undefined, (e: unknown) => e) as ForwardEvaluationError;
     expect(error).toBeInstanceOf(ForwardEvaluationError);
     expect(error.failures.map((f) => f.index)).toEqual([1, 2, 3, 4, 5, 6]);
@@ -166,6 +171,23 @@ describe('ForwardModel.fromCommand', () => {
     expectNothingLeft(entries);
   });
 
+  it("a process that exits while its simulator runs takes the simulator's process group and files with it", async () => {
+    const log = logFile('exit');
+    const script = `
+      const { ForwardModel } = require(${JSON.stringify(path.join(__dirname, '../lib'))});
+      const fs = require('node:fs');
+      const model = ForwardModel.fromCommand(${JSON.stringify(argv)}, { fieldShape: [1, 4, 4], measurementSize: 3, env: { FLAKY_LOG: ${JSON.stringify(log)} } });
+      model.forward(Float32Array.from(${JSON.stringify(field(2, 0))}), 1).catch(() => {});
+      const wait = setInterval(() => { if (fs.existsSync(${JSON.stringify(log)})) { clearInterval(wait); process.exit(0); } }, 20);`;
+    await promisify(execFile)(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', script], { cwd: path.join(__dirname, '..') });
+    const entries = readLog(log);
+    expect(entries.length).toBe(1);
+    expect(entries[0].child).toBeGreaterThan(0);
+    const deadline = Date.now() + 5000;
+    while ((alive(entries[0].pid) || alive(entries[0].child!)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expectNothingLeft(entries);
+  });
+
   it('a program that cannot start rejects the call (not a particle failure), naming it', async () => {
     const model = ForwardModel.fromCommand(['/no/such/simulator', '{input}', '{output}'], { fieldShape, measurementSize: m, concurrency: 2 });
     const error = await model.forward(Float32Array.from([0, 0, 0].flatMap((mode, n) => field(mode, n))), 3).then(() => undefined, (e: unknown) => e);
@@ -204,7 +226,7 @@ describe('solving through a flaky simulator', () => {
     // particle where it was, so it fails again; at 6 in 16 the ensemble
     // would run out of particles within three iterations.
     const forward = ForwardModel.fromCommand(argv, {
-      fieldShape, measurementSize: m, concurrency: 4, timeoutMs: 1500, env: { FLAKY_LOG: log, FLAKY_MODULUS: '32' },
+      fieldShape, measurementSize: m, concurrency: 4, timeoutMs: TIMEOUT_MS, env: { FLAKY_LOG: log, FLAKY_MODULUS: '32' },
     });
     const result = await make().solve({ prior, forward, observation }, { seed: 4, onForwardFailure: 'exclude' });
     const entries = readLog(log);

@@ -2,6 +2,8 @@
 // measurements against a float64 reference, per-particle failures as
 // ForwardEvaluationError, the abort signal, and workers agreeing with the
 // calling thread bit for bit.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { ForwardEvaluationError, ForwardModel } from '../lib';
@@ -213,11 +215,20 @@ describe('ForwardModel.fromWorkers', () => {
   });
 
   it('an abort ends the worker threads (a function that never returns included) before the call rejects; the model works again after', async () => {
+    const marker = path.join(os.tmpdir(), `enkg-spin-${process.pid}`); // spin.js appends a line here as it starts
+    fs.rmSync(marker, { force: true });
     const model = workers(SPIN, { fieldShape, measurementSize: m, concurrency: 2 });
     const controller = new AbortController();
-    setTimeout(() => controller.abort(), 300);
-    await expect(model.forward(fields(4), 4, { signal: controller.signal })).rejects.toMatchObject({ name: 'AbortError' });
+    const pending = model.forward(fields(4), 4, { signal: controller.signal });
+    const deadline = Date.now() + 60000;
+    const spinning = () => (fs.existsSync(marker) ? fs.readFileSync(marker, 'utf8').split('\n').length - 1 : 0);
+    while (spinning() < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(spinning()).toBe(2); // both threads are inside the function
+    expect(model.threads).toBe(2);
+    controller.abort();
+    await expect(pending).rejects.toMatchObject({ name: 'AbortError' });
     expect(model.threads).toBe(0);
+    fs.rmSync(marker, { force: true });
     const again = workers(MOMENTS, { fieldShape, measurementSize: m, concurrency: 1 });
     const aborted = new AbortController();
     aborted.abort();

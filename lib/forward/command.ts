@@ -45,16 +45,21 @@ const KEYS = ['concurrency', 'chunkSize', 'timeoutMs', 'retries', 'cwd', 'env'] 
 /** The tail of a failed program's standard error kept for its failure reason. */
 const STDERR_TAIL = 1000;
 
-// Process groups of programs still running, killed if this process exits
-// before they do (they are detached, so nothing else would end them).
+// Process groups of programs still running and the calls' scratch folders,
+// ended and removed if this process exits first (the programs are detached,
+// so nothing else would end them).
 const liveGroups = new Set<number>();
+const liveDirs = new Set<string>();
 let exitHookInstalled = false;
-function trackGroup(pid: number): void {
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    process.once('exit', () => { for (const group of liveGroups) killGroup(group); });
-  }
-  liveGroups.add(pid);
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    for (const group of liveGroups) {
+      try { killGroup(group); } catch { /* exiting: nothing more to do */ }
+    }
+    for (const dir of liveDirs) fs.rmSync(dir, { recursive: true, force: true });
+  });
 }
 
 /** SIGKILL to the process group `pid` leads; a group that is already gone is fine. */
@@ -102,7 +107,9 @@ class CommandForward implements ForwardModel {
       for (const child of running) if (child.pid !== undefined) killGroup(child.pid);
     };
     signal?.addEventListener('abort', stop, { once: true });
+    installExitHook();
     const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'enkg-forward-'));
+    liveDirs.add(dir);
     try {
       await runQueue(chunks, this.concurrency, async (c) => {
         const first = c * this.chunkSize, n = Math.min(this.chunkSize, args.batch - first);
@@ -125,6 +132,7 @@ class CommandForward implements ForwardModel {
     } finally {
       signal?.removeEventListener('abort', stop);
       await fs.promises.rm(dir, { recursive: true, force: true });
+      liveDirs.delete(dir);
     }
     if (signal?.aborted) throw abortError(signal, 'The forward evaluation');
     return settle(y, args.batch, m, failures);
@@ -178,7 +186,7 @@ class CommandForward implements ForwardModel {
     if (shape.length !== 2 || shape[0] !== n || shape[1] !== m) {
       return failAll(`${who} wrote an output of shape (${shape.join(', ')}); expected (${n}, ${m})`);
     }
-    const y = Float32Array.from(data);
+    const y = data instanceof Float32Array ? data : new Float32Array(data);
     const failures: SampleFailure[] = [];
     for (let i = 0; i < n; i++) {
       for (let k = 0; k < m; k++) {
@@ -212,7 +220,7 @@ class CommandForward implements ForwardModel {
       child.stderr?.on('data', (chunk: string) => { stderr = (stderr + chunk).slice(-4 * STDERR_TAIL); });
       child.once('spawn', () => {
         running.add(child);
-        trackGroup(child.pid as number);
+        liveGroups.add(child.pid as number);
         if (stopped()) killGroup(child.pid as number);
         if (this.timeoutMs !== undefined) {
           timer = setTimeout(() => { timedOut = true; killGroup(child.pid as number); }, this.timeoutMs);

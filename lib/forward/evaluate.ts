@@ -131,7 +131,8 @@ export async function evaluateBatch(fn: BatchFunction, x: Float32Array, n: numbe
     throw new RangeError(`Expected batch x measurementSize = ${n} x ${m} = ${n * m} numbers from the forward function `
       + `but received ${typeof length === 'number' ? `${length} numbers` : describe(values)}`);
   }
-  const y = Float32Array.from(values);
+  // A copy (the caller's array is left alone); V8 copies typed arrays in bulk.
+  const y = new Float32Array(values as ArrayLike<number>);
   for (let i = 0; i < n; i++) {
     if (failed.has(i)) continue;
     for (let k = 0; k < m; k++) {
