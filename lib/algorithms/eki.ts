@@ -8,6 +8,7 @@ import { gaussianRandomField } from '../problems/grf';
 import { expected, requireFloat32Array, requireKnownKeys, requireObject, requirePositive } from '../validate';
 import { OptionReader } from './options';
 import { applyKalmanStep } from './kalman-step';
+import { LocalizationOptions, readLocalization, requireGeometry } from './localization';
 import { Algorithm, InverseProblem, RunContext, RunState, runToEnd, SolveOptions, SolveResult } from './run';
 
 export interface EKIGrfOptions {
@@ -30,9 +31,11 @@ export interface EKIOptions {
   initial?: 'grf' | Float32Array;
   /** The GRF of the 'grf' initial ensemble. */
   grf?: EKIGrfOptions;
+  /** Distance localization of the Kalman step, as EnKG's (localization.ts). Default none. */
+  localization?: LocalizationOptions | null;
 }
 
-const EKI_KEYS = ['ensembleSize', 'iterations', 'guidanceScale', 'initial', 'grf'] as const;
+const EKI_KEYS = ['ensembleSize', 'iterations', 'guidanceScale', 'initial', 'grf', 'localization'] as const;
 
 /**
  * For u = 1..U: y^n = G(x^n) (one forward call of N fields),
@@ -44,7 +47,9 @@ const EKI_KEYS = ['ensembleSize', 'iterations', 'guidanceScale', 'initial', 'grf
  */
 export class EKI implements Algorithm {
   readonly name = 'eki';
-  readonly config: Required<Omit<EKIOptions, 'initial'>> & { initial: 'grf' | Float32Array; grf: Required<EKIGrfOptions> };
+  readonly config: Required<Omit<EKIOptions, 'initial' | 'localization'>> & {
+    initial: 'grf' | Float32Array; grf: Required<EKIGrfOptions>; localization: Required<LocalizationOptions> | null;
+  };
 
   constructor(options: EKIOptions = {}) {
     const o = new OptionReader(options, 'EKI', EKI_KEYS);
@@ -64,6 +69,7 @@ export class EKI implements Algorithm {
         tau: grf.tau === undefined ? 3 : requirePositive(grf.tau, 'EKI grf.tau'),
         scale: grf.scale === undefined ? 1 : requirePositive(grf.scale, 'EKI grf.scale'),
       },
+      localization: readLocalization(o.raw('localization'), 'EKI'),
     };
     if (initial instanceof Float32Array) {
       const bad = initial.findIndex((v) => !Number.isFinite(v));
@@ -77,6 +83,7 @@ export class EKI implements Algorithm {
 
   async init(problem: InverseProblem, opts?: SolveOptions): Promise<RunState> {
     const run = await RunContext.create(problem, opts);
+    if (this.config.localization) requireGeometry(run, 'EKI');
     run.steps = this.config.iterations;
     const x = await run.timed('init', () => this.initialEnsemble(run));
     return run.snapshot(this, x, this.config.ensembleSize);
@@ -94,7 +101,7 @@ export class EKI implements Algorithm {
     try {
       const outcome = await run.forward(x, N);
       const misfit = run.misfit(outcome.y, N);
-      await applyKalmanStep(run, ensemble, x, outcome, c.guidanceScale, { sigma: 0, misfit, where: `EKI iteration ${u + 1}` });
+      await applyKalmanStep(run, ensemble, x, outcome, c.guidanceScale, { sigma: 0, misfit, where: `EKI iteration ${u + 1}` }, c.localization);
     } finally {
       await ensemble.dispose();
     }

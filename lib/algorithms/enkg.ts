@@ -7,6 +7,7 @@ import { karrasSigmas, odeToClean } from '../prior/edm';
 import { randomNormal } from '../random';
 import { OptionReader } from './options';
 import { applyKalmanStep } from './kalman-step';
+import { LocalizationOptions, readLocalization, requireGeometry } from './localization';
 import { Algorithm, InverseProblem, RunContext, RunState, runToEnd, SolveOptions, SolveResult } from './run';
 
 export interface EnKGOptions {
@@ -30,16 +31,22 @@ export interface EnKGOptions {
   maxOdeSteps?: number;
   /** Largest batch handed to the denoiser at once (default: the whole ensemble). */
   batchSize?: number;
+  /**
+   * Distance localization of the Kalman step (localization.ts): a
+   * Gaspari-Cohn taper of half-width c on the cross-covariance; needs the
+   * problem's geometry. Default none (the paper's EnKG).
+   */
+  localization?: LocalizationOptions | null;
 }
 
 const ENKG_KEYS = [
   'ensembleSize', 'steps', 'guidanceScale', 'updates', 'thresholdStart', 'thresholdEnd', 'minRatio',
-  'sigmaMax', 'sigmaMin', 'rho', 'maxOdeSteps', 'batchSize',
+  'sigmaMax', 'sigmaMin', 'rho', 'maxOdeSteps', 'batchSize', 'localization',
 ] as const;
 
 export class EnKG implements Algorithm {
   readonly name = 'enkg';
-  readonly config: Required<EnKGOptions>;
+  readonly config: Required<Omit<EnKGOptions, 'localization'>> & { localization: Required<LocalizationOptions> | null };
 
   constructor(options: EnKGOptions = {}) {
     const o = new OptionReader(options, 'EnKG', ENKG_KEYS);
@@ -57,6 +64,7 @@ export class EnKG implements Algorithm {
       rho: o.positive('rho', 7),
       maxOdeSteps: o.integer('maxOdeSteps', 20, 1),
       batchSize: o.integer('batchSize', ensembleSize, 1),
+      localization: readLocalization(o.raw('localization'), 'EnKG'),
     };
     if (this.config.sigmaMin > this.config.sigmaMax) {
       throw new RangeError(`Expected sigmaMin <= sigmaMax for EnKG but received sigmaMin ${this.config.sigmaMin} > sigmaMax ${this.config.sigmaMax}`);
@@ -96,6 +104,7 @@ export class EnKG implements Algorithm {
   async init(problem: InverseProblem, opts?: SolveOptions): Promise<RunState> {
     const c = this.config;
     const run = await RunContext.create(problem, opts, c.batchSize);
+    if (c.localization) requireGeometry(run, 'EnKG');
     run.steps = c.steps;
     const N = c.ensembleSize;
     const x = await run.timed('init', () => randomNormal({ count: run.d, streams: N, seed: run.seed, backend: 'cpu' }));
@@ -145,6 +154,6 @@ export class EnKG implements Algorithm {
     const x0 = await odeToClean(run.prior, x, { sigmaStart: sigma, steps: this.odeSteps(i), sigmaMin: c.sigmaMin, rho: c.rho });
     const outcome = await run.forward(x0, N);
     const misfit = run.misfit(outcome.y, N);
-    await applyKalmanStep(run, ensemble, x, outcome, this.stepScale(i), { sigma, misfit, where: `step ${i + 1}` });
+    await applyKalmanStep(run, ensemble, x, outcome, this.stepScale(i), { sigma, misfit, where: `step ${i + 1}` }, c.localization);
   }
 }

@@ -30,3 +30,5 @@ export { AbortOnFailure, ExcludeFailures, failurePolicy, GaussianNoiseMisfit, L2
 export type { FailurePolicy, FailurePolicyOptions, MisfitModel } from './policies';
 export { solveMany } from './solve-many';
 export type { SolveManyOptions } from './solve-many';
+export { gaspariCohn, localizedKalmanStep, taperMatrix } from './localization';
+export type { LocalizationOptions, ProblemGeometry, StepNormalization } from './localization';

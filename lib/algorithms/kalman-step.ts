@@ -5,6 +5,7 @@
 // the trace entry of SPEC.md's diagnostics (tr(Cxx), tr(Cyy)).
 import { Ensemble, ensembleCovarianceTrace, kalmanStep } from '../ensemble';
 import { randomNormal } from '../random';
+import { localizedKalmanStep, LocalizationOptions, taperMatrix } from './localization';
 import { ForwardOutcome, packRows, RunContext, unpackRows } from './run';
 import { NOISE, streamBase } from './vp-schedule';
 
@@ -18,7 +19,7 @@ export interface StepLabel {
 
 /** x <- x - (stepScale / ||C||_F) C Xc with the measurements of `outcome`; updates x in place. */
 export async function applyKalmanStep(run: RunContext, ensemble: Ensemble, x: Float32Array, outcome: ForwardOutcome,
-  stepScale: number, label: StepLabel): Promise<void> {
+  stepScale: number, label: StepLabel, localization: Required<LocalizationOptions> | null = null): Promise<void> {
   const N = ensemble.ensembleSize, d = run.d, m = run.m;
   const { y, ok, okCount } = outcome;
   await run.timed('kalman', async () => {
@@ -35,7 +36,15 @@ export async function applyKalmanStep(run: RunContext, ensemble: Ensemble, x: Fl
       ensembleCovarianceTrace({ particles: ys, ensembleSize: n, backend: run.backend }),
     ]);
     let coefNorm: number;
-    if (ok === undefined) {
+    if (localization) {
+      const geometry = run.problem.geometry!;
+      const rho = taperMatrix(geometry, localization.halfWidth);
+      const step = await localizedKalmanStep(xs, ys, residuals, n, rho, stepScale, localization.normalize);
+      if (ok === undefined) x.set(step.particles);
+      else unpackRows(step.particles, d, ok, x);
+      coefNorm = step.coefNorm;
+      if (ok !== undefined && run.policy.kind === 'resample') await resampleFailed(run, x, step.particles, n, ok);
+    } else if (ok === undefined) {
       // The whole ensemble: the resident buffers on the backend.
       await ensemble.write(x);
       ({ coefNorm } = await ensemble.kalmanStep({ measurements: y, residuals, stepScale }));

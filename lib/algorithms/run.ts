@@ -6,6 +6,7 @@
 import { abortError, raceAbort } from '../abort';
 import { BackendName, BackendOption, resolveBackend } from '../backend';
 import { meanAndStd } from '../metrics/moments';
+import type { ProblemGeometry } from './localization';
 import { FailurePolicy, failurePolicy, MisfitModel } from './policies';
 import { saveCheckpoint } from './checkpoint';
 import { stableJson } from './stable-json';
@@ -29,6 +30,8 @@ export interface InverseProblem {
    * residuals y - y_obs, value ||y - y_obs||^2 / m).
    */
   misfit?: Pick<MisfitModel, 'gradient'> & Partial<Pick<MisfitModel, 'value'>>;
+  /** Where field values and measurements sit (for distance localization; localization.ts). */
+  geometry?: ProblemGeometry;
 }
 
 /**

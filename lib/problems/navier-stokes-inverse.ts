@@ -1,6 +1,7 @@
 // The Navier-Stokes inverse problem of SPEC.md section 4.1 as the algorithms
 // consume it: recover the normalized initial vorticity from the noisy,
 // subsampled solution at T = 1.
+import type { ProblemGeometry } from '../algorithms/localization';
 import type { InverseProblem } from '../algorithms/run';
 import { BackendOption } from '../backend';
 import { readNpy } from '../io/npy';
@@ -47,7 +48,31 @@ export async function navierStokesInverseProblem(opts: NavierStokesInverseOption
     scale: opts.scale ?? 10, backend: opts.backend ?? 'auto', maxSteps: opts.maxSteps ?? 4000,
   });
   const observation = await model.observe(opts.truth, { seed: opts.seed ?? 0 });
-  return { problem: { prior: opts.prior, forward: model, observation }, model, truth: opts.truth, observation };
+  return { problem: { prior: opts.prior, forward: model, observation, geometry: gridGeometry(H, model.downsample) }, model, truth: opts.truth, observation };
+}
+
+/**
+ * Where the values of an R x R field on the torus and its observations
+ * (every `downsample`-th point in each direction) sit, in units of the
+ * domain: for distance localization (lib/algorithms/localization.ts).
+ */
+export function gridGeometry(R: number, downsample: number): ProblemGeometry {
+  const fieldPoints = new Float64Array(2 * R * R);
+  for (let a = 0; a < R; a++) {
+    for (let b = 0; b < R; b++) {
+      fieldPoints[2 * (a * R + b)] = a / R;
+      fieldPoints[2 * (a * R + b) + 1] = b / R;
+    }
+  }
+  const r = R / downsample;
+  const measurementPoints = new Float64Array(2 * r * r);
+  for (let a = 0; a < r; a++) {
+    for (let b = 0; b < r; b++) {
+      measurementPoints[2 * (a * r + b)] = (a * downsample) / R;
+      measurementPoints[2 * (a * r + b) + 1] = (b * downsample) / R;
+    }
+  }
+  return { fieldPoints, measurementPoints };
 }
 
 /** Held-out field `index` of a .npy of [N, 1, R, R] physical fields, normalized by 1/scale. */
