@@ -23,7 +23,7 @@ import { fieldSize } from '../prior/denoiser';
 import { parseExecutionProviders } from '../prior/onnx-denoiser';
 import { ForwardEvaluationError } from '../problems/forward-model';
 import { PROBLEM_NAMES, PROBLEM_REGISTRY, problemEntry, ProblemEntry } from '../problems/registry';
-import { checkPriorFile, loadPrior } from './prior';
+import { checkPriorFile, loadPrior, stoppablePrior } from './prior';
 import { ProgressBar } from './progress';
 import { checkStopped, CommandRun, quietRun } from './stop';
 import { asUsage, backendFlag, checkFits, integerFlag, numberFlag, UsageError, usageOf } from './usage';
@@ -245,7 +245,8 @@ async function solveInto(output: RunOutput, entry: ProblemEntry, priorFile: stri
   run: CommandRun, settings: SolveSettings): Promise<number> {
   const { values, algo, sizes, noise, seed, backend, algorithm, checkpoint } = settings;
   const out = output.path;
-  const prior = await loadPrior(priorFile, values.prior ? '--prior' : 'the shipped prior', providers, run);
+  const onnx = await loadPrior(priorFile, values.prior ? '--prior' : 'the shipped prior', providers, run);
+  const prior = stoppablePrior(onnx, run);
   try {
     // Ensemble x field size is known now, before the problem's solver is made.
     checkFits(`--ensemble ${sizes.ensemble}`, sizes.ensemble * fieldSize(prior.shape), 4 * ENSEMBLE_ARRAYS,
@@ -300,7 +301,7 @@ async function solveInto(output: RunOutput, entry: ProblemEntry, priorFile: stri
     const report = {
       problem: {
         name: entry.name, noise, ...instance.describe,
-        prior: { file: path.resolve(priorFile), executionProvider: prior.executionProvider, metadata: prior.metadata },
+        prior: { file: path.resolve(priorFile), executionProvider: onnx.executionProvider, metadata: onnx.metadata },
       },
       algorithm: algo,
       config: 'config' in algorithm ? (algorithm as unknown as { config: unknown }).config : sizes,
@@ -332,7 +333,8 @@ async function solveInto(output: RunOutput, entry: ProblemEntry, priorFile: stri
     }
     return 0;
   } finally {
-    await prior.dispose();
+    await prior.drain();
+    await onnx.dispose();
   }
 }
 
