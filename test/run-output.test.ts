@@ -118,6 +118,22 @@ describe('the commands and their output paths', () => {
     }
   });
 
+  it('enkg solve and enkg data refuse an existing result without --force, before loading anything', async () => {
+    const run = path.join(root, 'earlier-run');
+    fs.mkdirSync(run);
+    fs.writeFileSync(path.join(run, 'result.json'), '{}');
+    await expect(main(['solve', 'navier-stokes', '--out', run, '--backend', 'cpu'])).rejects.toMatchObject({
+      name: 'UsageError', message: `Expected a new or empty folder for --out but received '${run}' (it holds result.json; pass --force to replace it)`,
+    });
+    const file = path.join(root, 'earlier.npy');
+    fs.writeFileSync(file, 'earlier');
+    await expect(main(['data', 'navier-stokes', '--count', '2', '--resolution', '16', '--seed', '0', '--out', file])).rejects.toMatchObject({
+      name: 'UsageError', message: `Expected a new file name for --out but received '${file}' (it exists; pass --force to replace it)`,
+    });
+    expect(fs.readFileSync(file, 'utf8')).toBe('earlier');
+    expect(fs.readdirSync(run)).toEqual(['result.json']);
+  });
+
   it('a run killed (SIGKILL) while writing its files leaves the earlier result whole, never a mixture', () => {
     const out = path.join(root, 'killed');
     const args = ['sample', '--prior', TINY, '--out', out, '--count', '3', '--steps', '3', '--provider', 'cpu'];
