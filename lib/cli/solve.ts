@@ -176,7 +176,8 @@ export async function solve(argv: string[], run: CommandRun = quietRun(), resume
   if (algoEntry.ensembleBased && sizes.ensemble < 2) {
     throw new UsageError(`--ensemble must be at least 2 for ${algo} (it needs ensemble statistics), got ${sizes.ensemble}`);
   }
-  const algorithm = asUsage(() => algoEntry.create({ ...sizes, guidance, cpu: backend === 'cpu' }));
+  const algorithm = asUsage(() => algoEntry.create({ ...sizes, guidance, cpu: backend === 'cpu' }),
+    { ensembleSize: '--ensemble', steps: '--steps', iterations: '--steps', guidanceScale: '--guidance', updates: '--updates' });
 
   // The prior file and the output folder are checked before anything loads:
   // an unusable --out fails here, not after the solve.

@@ -57,6 +57,7 @@ export function stopOnSignals(command: string): { run: CommandRun; stoppedBy: ()
     if (finished) return;
     finished = true;
     removeTemporariesSync();
+    if (process.stderr.isTTY) process.stderr.write('\n'); // below a progress bar drawn in place
     console.error(line());
     process.exitCode = exitCodeOf(received!);
     setTimeout(() => process.exit(exitCodeOf(received!)), WIND_DOWN_MS).unref();
