@@ -85,13 +85,14 @@ describe('the commands and their output paths', () => {
   });
   afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
-  it('an unwritable --out is a usage error (exit 2) within seconds, for data, sample and solve', () => {
+  it('an unwritable --out (or --checkpoint) is a usage error (exit 2) within seconds, for data, sample and solve', () => {
     const file = path.join(root, 'plain');
     fs.writeFileSync(file, 'x');
     const cases: Array<[string[], RegExp]> = [
       [['data', 'navier-stokes', '--count', '4', '--resolution', '16', '--seed', '0', '--out', '/proc/enkg.npy'], /^enkg: Could not write \/proc\/enkg\.npy: /],
       [['data', 'navier-stokes', '--count', '4', '--resolution', '16', '--seed', '0', '--out', `${file}/x.npy`], /^enkg: Expected a path in a writable folder for --out but received '.*plain\/x\.npy' \(cannot create .*plain: a file is in the way, not a folder\)$/],
       [['sample', '--prior', TINY, '--out', `${file}/dir`], /^enkg: Expected a folder that can be created for --out but received '.*plain\/dir'/],
+      [['solve', 'navier-stokes', '--out', path.join(root, 'r'), '--checkpoint', '/proc/enkg-cp', '--backend', 'cpu'], /^enkg: Expected a folder that can be created for --checkpoint but received '\/proc\/enkg-cp' \(cannot create \/proc\/enkg-cp: /],
       [['solve', 'navier-stokes', '--out', '/proc/enkg-run', '--backend', 'cpu'], /^enkg: Expected a folder that can be created for --out but received '\/proc\/enkg-run' \(cannot write in \/proc: /],
     ];
     for (const [argv, message] of cases) {

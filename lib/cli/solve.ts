@@ -16,7 +16,7 @@ import { abortError } from '../abort';
 import { resolveBackend } from '../backend';
 import { imagePng, PanelImage, panelPng } from '../io/figure';
 import { writeNpy } from '../io/npy';
-import { RunOutput } from '../io/run-output';
+import { checkWritableFolder, RunOutput } from '../io/run-output';
 import { crps, spreadSkillRatio } from '../metrics/calibration';
 import { relativeL2, relativeL2Mean } from '../metrics/error';
 import { fieldSize } from '../prior/denoiser';
@@ -185,6 +185,7 @@ export async function solve(argv: string[], run: CommandRun = quietRun(), resume
   await checkPriorFile(priorFile, values.prior ? '--prior' : 'the shipped prior (pass --prior FILE.onnx)');
   checkFits(`--ensemble ${sizes.ensemble}`, sizes.ensemble, 4 * ENSEMBLE_ARRAYS, 'the ensemble (before the field size is known)');
   const checkpoint = checkpointSettings(argv, values, resumeFrom);
+  if (checkpoint) await usageOf(checkWritableFolder(checkpoint.dir, { name: '--checkpoint' }));
   const output = await usageOf(RunOutput.create((values.out as string | undefined) ?? `enkg-${entry.name}`, { force: values.force === true }));
   const out = output.path;
   run.kept = `nothing was written (${out} is as it was)`;

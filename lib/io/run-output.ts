@@ -79,16 +79,20 @@ async function makeFolders(dir: string): Promise<void> {
   }
 }
 
-/** Creates the parent folder of `target` (and its parents); an unusable one is an OutputPathError. */
-async function makeParent(target: string, name: string, what: string): Promise<string> {
-  const parent = path.dirname(target);
+/** Creates `folder` (and its parents) for the output `target`; an unusable one is an OutputPathError naming `target`. */
+async function makeFolder(folder: string, target: string, name: string, what: string): Promise<string> {
   try {
-    await makeFolders(parent);
+    await makeFolders(folder);
   } catch (error) {
     const code = (error as { code?: string }).code;
-    throw new OutputPathError(expected(what, name, `'${target}' (cannot create ${parent}: ${(error as Error).message})`, true), code);
+    throw new OutputPathError(expected(what, name, `'${target}' (cannot create ${folder}: ${(error as Error).message})`, true), code);
   }
-  return parent;
+  return folder;
+}
+
+/** Creates the parent folder of `target` (and its parents). */
+function makeParent(target: string, name: string, what: string): Promise<string> {
+  return makeFolder(path.dirname(target), target, name, what);
 }
 
 /** Refuses an output of `bytes` where the file system holding `folder` has less room; `sizedBy` says what asked for that size. */
@@ -225,4 +229,26 @@ export class RunOutput {
     await fs.promises.rm(this.staging, { recursive: true, force: true }).catch(() => undefined);
     untrackTemporary(this.staging);
   }
+}
+
+/**
+ * Checks, before any work, that files can be written in the folder `dir`
+ * (made if missing, one level at a time): a temporary file is created there
+ * and removed. For output folders that are written into as a run goes (a
+ * checkpoint folder) rather than staged.
+ */
+export async function checkWritableFolder(dir: string, opts: { name?: string } = {}): Promise<string> {
+  const name = opts.name ?? '--out';
+  const resolved = path.resolve(dir);
+  await makeFolder(resolved, dir, name, 'a folder that can be created');
+  const probe = temporaryName(path.join(resolved, 'probe'), 'writable');
+  try {
+    await (await fs.promises.open(probe, 'wx')).close();
+  } catch (error) {
+    throw new OutputPathError(expected('a folder where files can be written', name, `'${dir}' (${(error as Error).message})`, true),
+      (error as { code?: string }).code);
+  } finally {
+    await fs.promises.rm(probe, { force: true }).catch(() => undefined);
+  }
+  return resolved;
 }
