@@ -43,17 +43,19 @@ export interface StoppablePrior extends Denoiser {
 }
 
 /**
- * The prior as a command hands it to its work: once `run.signal` fires, a
- * new evaluation rejects with the AbortError (the next safe point for
- * samplers that take no signal), and `drain()` waits for those in flight.
- * Disposing of an ONNX prior while an inference runs aborts the process in
- * onnxruntime-node, and an algorithm stopped by its signal leaves its last
- * inference running (it races it), so a command drains before disposing.
+ * The prior as a command hands it to its work: `drain()` waits for the
+ * evaluations in flight. Disposing of an ONNX prior while an inference runs
+ * aborts the process in onnxruntime-node, and an algorithm stopped by its
+ * signal leaves its last inference running (it races it), so a command
+ * drains before disposing. With `stopWith`, a new evaluation after its
+ * signal fired rejects with the AbortError: the next safe point for work
+ * that takes no signal (sampleODE). Work that stops itself at a step
+ * boundary (a checkpointed solve) is not given one.
  */
-export function stoppablePrior(prior: Denoiser, run: CommandRun): StoppablePrior {
+export function stoppablePrior(prior: Denoiser, stopWith?: CommandRun): StoppablePrior {
   const inFlight = new Set<Promise<unknown>>();
   const track = <T>(work: () => Promise<T>, what: string): Promise<T> => {
-    if (run.signal.aborted) return Promise.reject(abortError(run.signal, what));
+    if (stopWith?.signal.aborted) return Promise.reject(abortError(stopWith.signal, what));
     const promise = work();
     inFlight.add(promise);
     const forget = () => inFlight.delete(promise);

@@ -248,7 +248,9 @@ async function solveInto(output: RunOutput, entry: ProblemEntry, priorFile: stri
   const { values, algo, sizes, noise, seed, backend, algorithm, checkpoint } = settings;
   const out = output.path;
   const onnx = await loadPrior(priorFile, values.prior ? '--prior' : 'the shipped prior', providers, run);
-  const prior = stoppablePrior(onnx, run);
+  // The algorithm takes the signal itself (or stops at a step boundary when
+  // checkpointing); the wrapper only lets the prior drain before disposal.
+  const prior = stoppablePrior(onnx);
   try {
     // Ensemble x field size is known now, before the problem's solver is made.
     checkFits(`--ensemble ${sizes.ensemble}`, sizes.ensemble * fieldSize(prior.shape), 4 * ENSEMBLE_ARRAYS,
