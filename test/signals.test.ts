@@ -115,3 +115,36 @@ describe('signals', () => {
     expect(fs.readdirSync(sub)).toEqual([]);
   }, 160000);
 });
+
+describe('stoppablePrior', () => {
+  it('drain() waits for evaluations in flight; with a stopped run, a new evaluation rejects with the AbortError', async () => {
+    const { stoppablePrior } = await import('../lib/cli/prior');
+    const { quietRun } = await import('../lib/cli/stop');
+    let release!: () => void;
+    let evaluations = 0;
+    const slow = {
+      shape: [1, 2, 2] as [number, number, number],
+      get evaluations() { return evaluations; },
+      denoise: (x: Float32Array) => new Promise<Float32Array>((resolve) => { release = () => { evaluations++; resolve(x.map((v) => v / 2)); }; }),
+    };
+    const controller = new AbortController();
+    const prior = stoppablePrior(slow, quietRun(controller.signal));
+    const first = prior.denoise(Float32Array.from([2, 4, 6, 8]), 1, 1);
+    controller.abort();
+    await expect(prior.denoise(new Float32Array(4), 1, 1)).rejects.toMatchObject({ name: 'AbortError' });
+    let drained = false;
+    const draining = prior.drain().then(() => { drained = true; });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(drained).toBe(false);
+    release();
+    await draining;
+    expect(Array.from(await first)).toEqual([1, 2, 3, 4]);
+    expect(prior.evaluations).toBe(1);
+    // Without a run to stop with, it only tracks: evaluations go on after any signal.
+    const tracking = stoppablePrior(slow);
+    const later = tracking.denoise(Float32Array.from([2, 2, 2, 2]), 1, 1);
+    release();
+    expect(Array.from(await later)).toEqual([1, 1, 1, 1]);
+    await tracking.drain();
+  });
+});
