@@ -17,7 +17,12 @@ export type {
   AdapterShape, BatchFunction, FromCommandOptions, FromFunctionOptions, FromWorkersOptions, ForwardRow, ParticleFunction,
   WorkerForwardModel,
 } from './forward';
-export { readNpy, writeNpy, decodeNpy, encodeNpy, NpyWriter } from './io/npy';
+export { readNpy, writeNpy, decodeNpy, encodeNpy, NpyWriter, readNpyField } from './io/npy';
+export { AtomicFile, writeFileAtomic } from './io/atomic-file';
+export { openInputFile, readBoundedFile } from './io/input-file';
+export type { InputFile, InputFileOptions } from './io/input-file';
+export { checkOutputFile, OutputPathError, RunOutput } from './io/run-output';
+export type { OutputOptions } from './io/run-output';
 export type { NpyArray, NpyContents, NpyDtype } from './io/npy';
 export { encodePng, fieldGridPng, colorOf } from './io/png';
 export type { ColorMap, GridOptions } from './io/png';

@@ -129,7 +129,7 @@ describe('enkg data navier-stokes', () => {
     await usage([...base, '--tau', '0'], "--tau must be a number > 0, got '0'");
     await usage([...base, '--resolution', '15'], 'resolution');
     await usage([...base, '--backend', 'gpu'], "--backend must be cpu, cuda or auto, got 'gpu'");
-    await usage([...base, '--out', os.tmpdir()], 'is a folder');
+    await usage([...base, '--out', os.tmpdir()], `Expected a file name (new, or an earlier file to replace with --force) for --out but received '${os.tmpdir()}' (a folder)`);
     expect(fs.existsSync(path.join(os.tmpdir(), 'enkg-never-written.npy'))).toBe(false);
     expect(await quiet(['data', 'burgers'])).toBe(2);
     await expect(main(['data', 'navier-stokes', '--frobnicate'])).rejects.toThrow("Unknown option '--frobnicate'");
@@ -145,14 +145,18 @@ describe('enkg data navier-stokes', () => {
       .mockImplementationOnce(() => Promise.reject(new Error('simulated failure')));
     try {
       await expect(quiet(['data', 'navier-stokes', '--count', '4', '--resolution', '16', '--seed', '1', '--out', out,
-        '--time', '0', '--batch', '2', '--backend', 'cpu'])).rejects.toThrow('simulated failure');
+        '--time', '0', '--batch', '2', '--backend', 'cpu', '--force'])).rejects.toThrow('simulated failure');
     } finally {
       grf.mockRestore();
     }
     expect(fs.readFileSync(out, 'utf8')).toBe('the previous, good file');
     expect(fs.readdirSync(dir)).toEqual(['fields.npy']);
+    await expect(main(['data', 'navier-stokes', '--count', '4', '--resolution', '16', '--seed', '1', '--out', out,
+      '--time', '0', '--batch', '2', '--backend', 'cpu'])).rejects.toMatchObject({
+      name: 'UsageError', message: `Expected a new file name for --out but received '${out}' (it exists; pass --force to replace it)`,
+    });
     expect(await quiet(['data', 'navier-stokes', '--count', '4', '--resolution', '16', '--seed', '1', '--out', out,
-      '--time', '0', '--batch', '2', '--backend', 'cpu'])).toBe(0);
+      '--time', '0', '--batch', '2', '--backend', 'cpu', '--force'])).toBe(0);
     expect((await readNpy(out)).shape).toEqual([4, 1, 16, 16]);
     expect(fs.readdirSync(dir)).toEqual(['fields.npy']);
   });

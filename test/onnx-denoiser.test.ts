@@ -85,7 +85,7 @@ describe('OnnxDenoiser', () => {
   });
 
   it('refuses unreadable and non-ONNX files, and bad options', async () => {
-    await expect(OnnxDenoiser.load(path.join(os.tmpdir(), 'no-such-prior.onnx'))).rejects.toThrow(/^Cannot read the prior .*no-such-prior.onnx: ENOENT/);
+    await expect(OnnxDenoiser.load(path.join(os.tmpdir(), 'no-such-prior.onnx'))).rejects.toThrow(/^Cannot read the prior .*no-such-prior.onnx: Expected a readable file for .*no-such-prior.onnx but received '.*no-such-prior.onnx' \(no such file\)$/);
     const junk = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'enkg-onnx-')), 'junk.onnx');
     fs.writeFileSync(junk, 'this is not a model');
     await expect(OnnxDenoiser.load(junk, { executionProviders: ['cpu'] })).rejects.toThrow(/junk.onnx/);

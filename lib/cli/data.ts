@@ -73,7 +73,8 @@ export async function data(argv: string[], run: CommandRun = quietRun()): Promis
   // The output path is checked (a file name in a writable folder, not an
   // existing file unless --force, room on its disk) before any work.
   await usageOf(checkOutputFile(out, { force: values.force === true, bytes, sizedBy: `--count ${count} x --resolution ${resolution}` }));
-  const solver = asUsage(() => new NavierStokes2D({ resolution, reynolds, time, backend: requested }));
+  const solver = asUsage(() => new NavierStokes2D({ resolution, reynolds, time, backend: requested }),
+    { resolution: '--resolution', reynolds: '--reynolds', time: '--time' });
   // An unavailable backend fails here, before anything is written.
   const backend = await resolveSpectralBackend(requested);
 

@@ -72,11 +72,11 @@ if (require.main === module) {
   const { run, stoppedBy, finish } = stopOnSignals(argv[0] ?? '');
   main(argv, run).then(
     (code) => {
-      if (stoppedBy() !== undefined) finish();
+      if (stoppedBy() !== undefined) return finish();
       process.exitCode = code;
     },
     (error: unknown) => {
-      if (stoppedBy() !== undefined) finish();
+      if (stoppedBy() !== undefined) return finish();
       console.error(`enkg: ${error instanceof Error ? error.message : String(error)}`);
       process.exitCode = isUsageError(error) ? 2 : 1;
     },

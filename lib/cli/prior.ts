@@ -1,8 +1,9 @@
 // The prior file a command is given (--prior): checked as an input file
 // before anything loads, and loaded with a file that breaks the prior
 // contract reported as a usage error (exit 2), as the README says.
-import { raceAbort } from '../abort';
+import { abortError, raceAbort } from '../abort';
 import { openInputFile, PROTOBUF_MAX_BYTES } from '../io/input-file';
+import { Denoiser } from '../prior/denoiser';
 import { ExecutionProvider, OnnxDenoiser } from '../prior/onnx-denoiser';
 import { CommandRun } from './stop';
 import { UsageError, usageOf } from './usage';
@@ -33,4 +34,45 @@ export async function loadPrior(file: string, flag: string, providers: Execution
     if (error instanceof Error && NOT_A_PRIOR.test(error.message)) throw new UsageError(`${flag}: ${error.message}`);
     throw error;
   }
+}
+
+/** A prior that a stopped command can wind down safely. */
+export interface StoppablePrior extends Denoiser {
+  /** Resolves when no evaluation is in flight (the prior may then be disposed of). */
+  drain(): Promise<void>;
+}
+
+/**
+ * The prior as a command hands it to its work: `drain()` waits for the
+ * evaluations in flight. Disposing of an ONNX prior while an inference runs
+ * aborts the process in onnxruntime-node, and an algorithm stopped by its
+ * signal leaves its last inference running (it races it), so a command
+ * drains before disposing. With `stopWith`, a new evaluation after its
+ * signal fired rejects with the AbortError: the next safe point for work
+ * that takes no signal (sampleODE). Work that stops itself at a step
+ * boundary (a checkpointed solve) is not given one.
+ */
+export function stoppablePrior(prior: Denoiser, stopWith?: CommandRun): StoppablePrior {
+  const inFlight = new Set<Promise<unknown>>();
+  const track = <T>(work: () => Promise<T>, what: string): Promise<T> => {
+    if (stopWith?.signal.aborted) return Promise.reject(abortError(stopWith.signal, what));
+    const promise = work();
+    inFlight.add(promise);
+    const forget = () => inFlight.delete(promise);
+    promise.then(forget, forget);
+    return promise;
+  };
+  const wrapped: StoppablePrior = {
+    shape: prior.shape,
+    get evaluations() {
+      return prior.evaluations;
+    },
+    denoise: (x, sigma, batch) => track(() => prior.denoise(x, sigma, batch), 'The prior evaluation'),
+    drain: async () => {
+      while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+    },
+  };
+  const jvp = prior.jvp?.bind(prior);
+  if (jvp !== undefined) wrapped.jvp = (x, sigma, v, batch) => track(() => jvp(x, sigma, v, batch), 'The prior evaluation');
+  return wrapped;
 }

@@ -1,14 +1,13 @@
 // `enkg sample`: unconditional samples of an ONNX prior, as .npy and a PNG grid.
 import { parseArgs } from 'node:util';
 
-import { abortError } from '../abort';
 import { writeNpy } from '../io/npy';
 import { ColorMap, fieldGridPng } from '../io/png';
 import { RunOutput } from '../io/run-output';
-import { Denoiser, fieldSize } from '../prior/denoiser';
+import { fieldSize } from '../prior/denoiser';
 import { parseExecutionProviders } from '../prior/onnx-denoiser';
 import { sampleODE } from '../prior/edm';
-import { checkPriorFile, loadPrior } from './prior';
+import { checkPriorFile, loadPrior, stoppablePrior } from './prior';
 import { ProgressBar } from './progress';
 import { checkStopped, CommandRun, quietRun } from './stop';
 import { asUsage, checkFits, integerFlag, requiredFlag, UsageError, usageOf } from './usage';
@@ -32,17 +31,6 @@ Options:
 
 DIR appears whole when the samples are done (they are written beside it in a
 hidden folder first); a failure or a stop leaves DIR as it was.`;
-
-/** The prior, stopping at its next evaluation once \`signal\` fires (sampleODE itself takes no signal). */
-function stoppable(prior: Denoiser, run: CommandRun): Denoiser {
-  return {
-    shape: prior.shape,
-    get evaluations() {
-      return prior.evaluations;
-    },
-    denoise: (x, sigma, batch) => (run.signal.aborted ? Promise.reject(abortError(run.signal, 'Sampling')) : prior.denoise(x, sigma, batch)),
-  };
-}
 
 const COLORMAP_CHOICES = ['auto', 'diverging', 'gray', 'viridis'];
 
@@ -81,16 +69,17 @@ export async function sample(argv: string[], run: CommandRun = quietRun()): Prom
   const output = await usageOf(RunOutput.create(out, { force: values.force === true }));
   run.kept = `nothing was written (${output.path} is as it was)`;
   try {
-    const prior = await loadPrior(priorFile, '--prior', providers, run);
+    const onnx = await loadPrior(priorFile, '--prior', providers, run);
+    const prior = stoppablePrior(onnx, run);
     try {
       const [C, H, W] = prior.shape;
       checkFits(`--count ${count}`, count * fieldSize(prior.shape), 4 * 2, `${count} samples of [${C}, ${H}, ${W}] (and one denoised copy)`);
-      const colormap = chooseColormap(requestedColormap, prior.metadata);
+      const colormap = chooseColormap(requestedColormap, onnx.metadata);
       const evaluations = values.solver === 'heun' ? 2 * steps - 1 : steps;
       const bar = new ProgressBar(count * evaluations, 'evaluations');
       const timer = setInterval(() => bar.update(Math.min(prior.evaluations, count * evaluations)), 500);
       const started = Date.now();
-      const samples = await sampleODE(stoppable(prior, run), { count, steps, seed, solver: values.solver }).finally(() => clearInterval(timer));
+      const samples = await sampleODE(prior, { count, steps, seed, solver: values.solver }).finally(() => clearInterval(timer));
       checkStopped(run, 'Sampling');
       bar.update(count * evaluations);
       await writeNpy(output.file('samples.npy'), samples, [count, C, H, W]);
@@ -101,10 +90,11 @@ export async function sample(argv: string[], run: CommandRun = quietRun()): Prom
       await output.commit();
       run.kept = `kept ${output.path} (complete)`;
       console.error(`wrote ${output.path}/samples.npy and samples.png (${count} samples, ${steps} ${values.solver} steps, ` +
-        `${((Date.now() - started) / 1000).toFixed(1)} s on ${prior.executionProvider})`);
+        `${((Date.now() - started) / 1000).toFixed(1)} s on ${onnx.executionProvider})`);
       return 0;
     } finally {
-      await prior.dispose();
+      await prior.drain();
+      await onnx.dispose();
     }
   } finally {
     await output.abort();

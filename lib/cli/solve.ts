@@ -16,14 +16,14 @@ import { abortError } from '../abort';
 import { resolveBackend } from '../backend';
 import { imagePng, PanelImage, panelPng } from '../io/figure';
 import { writeNpy } from '../io/npy';
-import { RunOutput } from '../io/run-output';
+import { checkWritableFolder, RunOutput } from '../io/run-output';
 import { crps, spreadSkillRatio } from '../metrics/calibration';
 import { relativeL2, relativeL2Mean } from '../metrics/error';
 import { fieldSize } from '../prior/denoiser';
 import { parseExecutionProviders } from '../prior/onnx-denoiser';
 import { ForwardEvaluationError } from '../problems/forward-model';
 import { PROBLEM_NAMES, PROBLEM_REGISTRY, problemEntry, ProblemEntry } from '../problems/registry';
-import { checkPriorFile, loadPrior } from './prior';
+import { checkPriorFile, loadPrior, stoppablePrior } from './prior';
 import { ProgressBar } from './progress';
 import { checkStopped, CommandRun, quietRun } from './stop';
 import { asUsage, backendFlag, checkFits, integerFlag, numberFlag, UsageError, usageOf } from './usage';
@@ -176,7 +176,8 @@ export async function solve(argv: string[], run: CommandRun = quietRun(), resume
   if (algoEntry.ensembleBased && sizes.ensemble < 2) {
     throw new UsageError(`--ensemble must be at least 2 for ${algo} (it needs ensemble statistics), got ${sizes.ensemble}`);
   }
-  const algorithm = asUsage(() => algoEntry.create({ ...sizes, guidance, cpu: backend === 'cpu' }));
+  const algorithm = asUsage(() => algoEntry.create({ ...sizes, guidance, cpu: backend === 'cpu' }),
+    { ensembleSize: '--ensemble', steps: '--steps', iterations: '--steps', guidanceScale: '--guidance', updates: '--updates' });
 
   // The prior file and the output folder are checked before anything loads:
   // an unusable --out fails here, not after the solve.
@@ -184,6 +185,7 @@ export async function solve(argv: string[], run: CommandRun = quietRun(), resume
   await checkPriorFile(priorFile, values.prior ? '--prior' : 'the shipped prior (pass --prior FILE.onnx)');
   checkFits(`--ensemble ${sizes.ensemble}`, sizes.ensemble, 4 * ENSEMBLE_ARRAYS, 'the ensemble (before the field size is known)');
   const checkpoint = checkpointSettings(argv, values, resumeFrom);
+  if (checkpoint) await usageOf(checkWritableFolder(checkpoint.dir, { name: '--checkpoint' }));
   const output = await usageOf(RunOutput.create((values.out as string | undefined) ?? `enkg-${entry.name}`, { force: values.force === true }));
   const out = output.path;
   run.kept = `nothing was written (${out} is as it was)`;
@@ -245,7 +247,10 @@ async function solveInto(output: RunOutput, entry: ProblemEntry, priorFile: stri
   run: CommandRun, settings: SolveSettings): Promise<number> {
   const { values, algo, sizes, noise, seed, backend, algorithm, checkpoint } = settings;
   const out = output.path;
-  const prior = await loadPrior(priorFile, values.prior ? '--prior' : 'the shipped prior', providers, run);
+  const onnx = await loadPrior(priorFile, values.prior ? '--prior' : 'the shipped prior', providers, run);
+  // The algorithm takes the signal itself (or stops at a step boundary when
+  // checkpointing); the wrapper only lets the prior drain before disposal.
+  const prior = stoppablePrior(onnx);
   try {
     // Ensemble x field size is known now, before the problem's solver is made.
     checkFits(`--ensemble ${sizes.ensemble}`, sizes.ensemble * fieldSize(prior.shape), 4 * ENSEMBLE_ARRAYS,
@@ -300,7 +305,7 @@ async function solveInto(output: RunOutput, entry: ProblemEntry, priorFile: stri
     const report = {
       problem: {
         name: entry.name, noise, ...instance.describe,
-        prior: { file: path.resolve(priorFile), executionProvider: prior.executionProvider, metadata: prior.metadata },
+        prior: { file: path.resolve(priorFile), executionProvider: onnx.executionProvider, metadata: onnx.metadata },
       },
       algorithm: algo,
       config: 'config' in algorithm ? (algorithm as unknown as { config: unknown }).config : sizes,
@@ -332,7 +337,8 @@ async function solveInto(output: RunOutput, entry: ProblemEntry, priorFile: stri
     }
     return 0;
   } finally {
-    await prior.dispose();
+    await prior.drain();
+    await onnx.dispose();
   }
 }
 

@@ -33,22 +33,41 @@ export function exitCodeOf(signal: StopSignal): number {
   return 128 + os.constants.signals[signal];
 }
 
+// How long a stopped command may take to wind down after it has settled
+// (native work that was raced, not awaited, finishing its current batch)
+// before the process exits regardless.
+const WIND_DOWN_MS = 10000;
+
 /**
  * Routes SIGINT and SIGTERM to a fresh CommandRun. The first signal aborts
- * the run; a second one does not wait for a safe point: it removes the
- * temporary files at once and exits. `stoppedBy()` says which signal came.
+ * the run; the command stops at its next safe point and `finish()` then
+ * removes what temporary files remain, prints the one line and sets the exit
+ * code. The process then exits as soon as work already in flight (a native
+ * solve, an inference) has returned: exiting under a running native worker
+ * would tear the addon down beneath it. A second signal does not wait: it
+ * removes the temporary files at once and exits.
  */
-export function stopOnSignals(command: string): { run: CommandRun; stoppedBy: () => StopSignal | undefined; finish: () => never } {
+export function stopOnSignals(command: string): { run: CommandRun; stoppedBy: () => StopSignal | undefined; finish: () => void } {
   const controller = new AbortController();
   const run: CommandRun = { signal: controller.signal, kept: 'nothing was written' };
   let received: StopSignal | undefined;
-  const finish = (): never => {
+  let finished = false;
+  const line = () => `enkg ${command}: stopped by ${received}; ${run.kept}`;
+  const finish = (): void => {
+    if (finished) return;
+    finished = true;
     removeTemporariesSync();
-    console.error(`enkg ${command}: stopped by ${received}; ${run.kept}`);
-    process.exit(exitCodeOf(received!));
+    if (process.stderr.isTTY) process.stderr.write('\n'); // below a progress bar drawn in place
+    console.error(line());
+    process.exitCode = exitCodeOf(received!);
+    setTimeout(() => process.exit(exitCodeOf(received!)), WIND_DOWN_MS).unref();
   };
   const onSignal = (signal: StopSignal) => {
-    if (received !== undefined) finish();
+    if (received !== undefined) {
+      removeTemporariesSync();
+      if (!finished) console.error(line());
+      process.exit(exitCodeOf(received));
+    }
     received = signal;
     controller.abort(Object.assign(new Error(`enkg ${command} was stopped by ${signal}`), { name: 'AbortError' }));
   };

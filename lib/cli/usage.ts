@@ -9,12 +9,21 @@ import { formatBytes } from '../io/input-file';
 
 export { UsageError, integerFlag, numberFlag };
 
-/** Runs a parser of a command-line value; what it throws becomes a UsageError (exit 2). */
-export function asUsage<T>(parse: () => T): T {
+/**
+ * Runs a parser of a command-line value; what it throws becomes a UsageError
+ * (exit 2). `flags` maps the API's option names to the flags the user gave
+ * ({ resolution: '--resolution' }), so that a message of the house form
+ * ("Expected ... for resolution but ...") speaks of the flag.
+ */
+export function asUsage<T>(parse: () => T, flags: Record<string, string> = {}): T {
   try {
     return parse();
   } catch (error) {
-    throw new UsageError((error as Error).message);
+    let message = (error as Error).message;
+    for (const [option, flag] of Object.entries(flags)) {
+      message = message.replace(new RegExp(`\\bfor ${option}( |\\.length )but received`, 'g'), `for ${flag} but received`);
+    }
+    throw new UsageError(message);
   }
 }
 

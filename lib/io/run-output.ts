@@ -40,30 +40,67 @@ function describeEntry(stats: fs.Stats): string {
   return 'a special file';
 }
 
-async function statOrUndefined(p: string): Promise<fs.Stats | undefined> {
+/** The target's stats; undefined when it does not exist (or a parent is a file: makeParent then says so). */
+async function statOrUndefined(p: string, name = '--out'): Promise<fs.Stats | undefined> {
   try {
     return await fs.promises.stat(p);
   } catch (error) {
-    if ((error as { code?: string }).code === 'ENOENT') return undefined;
-    throw error;
+    const code = (error as { code?: string }).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw new OutputPathError(expected('a usable path', name, `'${p}' (${(error as Error).message})`, true), code);
   }
 }
 
-/** Creates the parent folder of `target` (and its parents); an unusable one is an OutputPathError. */
-async function makeParent(target: string, name: string, what: string): Promise<string> {
-  const parent = path.dirname(target);
-  try {
-    await fs.promises.mkdir(parent, { recursive: true });
-  } catch (error) {
-    throw new OutputPathError(expected(what, name, `'${target}' (cannot create ${parent}: ${(error as Error).message})`, true), (error as { code?: string }).code);
+/**
+ * mkdir -p, one level at a time. (Node's `mkdir(p, { recursive: true })`
+ * loops forever where mkdir(2) answers ENOENT for a parent that exists, as
+ * in /proc: an unusable --out must fail, not spin.)
+ */
+async function makeFolders(dir: string): Promise<void> {
+  const missing: string[] = [];
+  for (let p = dir; ; p = path.dirname(p)) {
+    const stats = await fs.promises.stat(p).catch((error: { code?: string }) => {
+      if (error.code === 'ENOENT' || error.code === 'ENOTDIR') return undefined;
+      throw error;
+    });
+    if (stats !== undefined) {
+      if (!stats.isDirectory()) throw Object.assign(new Error('a file is in the way, not a folder'), { code: 'ENOTDIR' });
+      break;
+    }
+    missing.push(p);
+    if (path.dirname(p) === p) break;
   }
-  return parent;
+  for (const p of missing.reverse()) {
+    await fs.promises.mkdir(p).catch(async (error: { code?: string }) => {
+      // Made meanwhile by someone else: fine if it is a folder.
+      if (error.code === 'EEXIST' && (await fs.promises.stat(p)).isDirectory()) return;
+      throw error;
+    });
+  }
+}
+
+/** Creates `folder` (and its parents) for the output `target`; an unusable one is an OutputPathError naming `target`. */
+async function makeFolder(folder: string, target: string, name: string, what: string): Promise<string> {
+  try {
+    await makeFolders(folder);
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    throw new OutputPathError(expected(what, name, `'${target}' (cannot create ${folder}: ${(error as Error).message})`, true), code);
+  }
+  return folder;
+}
+
+/** Creates the parent folder of `target` (and its parents). */
+function makeParent(target: string, name: string, what: string): Promise<string> {
+  return makeFolder(path.dirname(target), target, name, what);
 }
 
 /** Refuses an output of `bytes` where the file system holding `folder` has less room; `sizedBy` says what asked for that size. */
 export async function checkFreeSpace(folder: string, bytes: number, sizedBy: string, what: string): Promise<void> {
   const stats = await fs.promises.statfs(folder).catch(() => undefined);
-  if (stats === undefined) return; // the file system does not say; the checked writes still catch a full disk
+  // A file system that does not report its size (proc, some FUSE mounts) is
+  // not judged here; the checked writes still catch a full disk.
+  if (stats === undefined || stats.blocks === 0) return;
   const free = stats.bavail * stats.bsize;
   if (bytes > free) {
     throw new OutputPathError(
@@ -80,7 +117,7 @@ export async function checkFreeSpace(folder: string, bytes: number, sizedBy: str
 export async function checkOutputFile(target: string, opts: OutputOptions = {}): Promise<string> {
   const name = opts.name ?? '--out';
   const resolved = path.resolve(target);
-  const stats = await statOrUndefined(resolved);
+  const stats = await statOrUndefined(resolved, name);
   if (stats !== undefined && !stats.isFile()) {
     throw new OutputPathError(expected('a file name (new, or an earlier file to replace with --force)', name, `'${target}' (${describeEntry(stats)})`, true));
   }
@@ -106,7 +143,7 @@ export class RunOutput {
   static async create(target: string, opts: OutputOptions = {}): Promise<RunOutput> {
     const name = opts.name ?? '--out';
     const resolved = path.resolve(target);
-    const stats = await statOrUndefined(resolved);
+    const stats = await statOrUndefined(resolved, name);
     if (stats !== undefined && !stats.isDirectory()) {
       throw new OutputPathError(expected('a folder (new, empty, or an earlier result to replace with --force)', name, `'${target}' (${describeEntry(stats)})`, true));
     }
@@ -192,4 +229,26 @@ export class RunOutput {
     await fs.promises.rm(this.staging, { recursive: true, force: true }).catch(() => undefined);
     untrackTemporary(this.staging);
   }
+}
+
+/**
+ * Checks, before any work, that files can be written in the folder `dir`
+ * (made if missing, one level at a time): a temporary file is created there
+ * and removed. For output folders that are written into as a run goes (a
+ * checkpoint folder) rather than staged.
+ */
+export async function checkWritableFolder(dir: string, opts: { name?: string } = {}): Promise<string> {
+  const name = opts.name ?? '--out';
+  const resolved = path.resolve(dir);
+  await makeFolder(resolved, dir, name, 'a folder that can be created');
+  const probe = temporaryName(path.join(resolved, 'probe'), 'writable');
+  try {
+    await (await fs.promises.open(probe, 'wx')).close();
+  } catch (error) {
+    throw new OutputPathError(expected('a folder where files can be written', name, `'${dir}' (${(error as Error).message})`, true),
+      (error as { code?: string }).code);
+  } finally {
+    await fs.promises.rm(probe, { force: true }).catch(() => undefined);
+  }
+  return resolved;
 }
