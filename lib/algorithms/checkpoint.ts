@@ -17,6 +17,7 @@ import * as path from 'node:path';
 
 import { writeFileAtomic } from '../io/atomic-file';
 import { readBoundedFile } from '../io/input-file';
+import { makeFolders } from '../io/run-output';
 import { version } from '../version';
 import type { InverseProblem, RunState, StateArray } from './run';
 import { stableJson } from './stable-json';
@@ -118,7 +119,7 @@ export function encodeCheckpoint(state: RunState, problem: InverseProblem, meta?
 
 /** Writes the checkpoint of `state` to DIR/state.enkgrun, atomically; DIR is created if needed. */
 export async function saveCheckpoint(dir: string, state: RunState, problem: InverseProblem, meta?: Record<string, unknown>): Promise<string> {
-  await fs.promises.mkdir(dir, { recursive: true });
+  await makeFolders(dir);
   const file = path.join(dir, CHECKPOINT_FILE);
   await writeFileAtomic(file, encodeCheckpoint(state, problem, meta));
   return file;

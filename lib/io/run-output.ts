@@ -56,7 +56,7 @@ async function statOrUndefined(p: string, name = '--out'): Promise<fs.Stats | un
  * loops forever where mkdir(2) answers ENOENT for a parent that exists, as
  * in /proc: an unusable --out must fail, not spin.)
  */
-async function makeFolders(dir: string): Promise<void> {
+export async function makeFolders(dir: string): Promise<void> {
   const missing: string[] = [];
   for (let p = dir; ; p = path.dirname(p)) {
     const stats = await fs.promises.stat(p).catch((error: { code?: string }) => {
