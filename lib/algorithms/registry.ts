@@ -7,6 +7,7 @@ import { DPG } from './dpg';
 import { DPSGSG } from './dps-gsg';
 import { EKI } from './eki';
 import { EnKG } from './enkg';
+import type { LocalizationOptions } from './localization';
 import type { Algorithm } from './run';
 import { SCG } from './scg';
 
@@ -22,6 +23,8 @@ export interface AlgorithmSizes {
 
 export interface AlgorithmSettings extends AlgorithmSizes {
   guidance?: number;
+  /** Distance localization of the Kalman step (entries with `localizable`). */
+  localization?: LocalizationOptions;
   /** Cheaper inner sizes (queries, Monte-Carlo samples, candidates) for a CPU run. */
   cpu: boolean;
 }
@@ -39,6 +42,8 @@ export interface AlgorithmEntry {
   readonly summary: string;
   /** Whether it needs ensemble statistics (then N >= 2). */
   readonly ensembleBased: boolean;
+  /** Whether it takes `localization` (the Kalman-step methods). */
+  readonly localizable?: boolean;
   /** Defaults per backend: sized to minutes on a 2-core CPU, to the paper's scale on a GPU. */
   defaults(backend: BackendName): AlgorithmSizes;
   create(settings: AlgorithmSettings): Algorithm;
@@ -75,8 +80,10 @@ export const ALGORITHM_REGISTRY: readonly AlgorithmEntry[] = [
     // On the CPU one correction per step buys a larger ensemble in the same time.
     defaults: (backend) => (backend === 'cuda' ? { ensemble: 512, steps: 80, updates: 2 } : { ensemble: 64, steps: 20, updates: 1 }),
     fromConfig: (config) => new EnKG(config),
+    localizable: true,
     create: (s) => new EnKG({
       ensembleSize: s.ensemble, steps: s.steps, ...guidanceOf(s), ...(s.updates === undefined ? {} : { updates: s.updates }),
+      ...(s.localization ? { localization: s.localization } : {}),
     }),
     forBudget(budget, { ensemble: N }) {
       // The fewest steps K whose U N (guided steps) reaches the budget, at the default U.
@@ -92,7 +99,8 @@ export const ALGORITHM_REGISTRY: readonly AlgorithmEntry[] = [
     ensembleBased: true,
     defaults: (backend) => (backend === 'cuda' ? { ensemble: 512, steps: 200 } : { ensemble: 64, steps: 18 }),
     fromConfig: (config) => new EKI(config),
-    create: (s) => new EKI({ ensembleSize: s.ensemble, iterations: s.steps, ...guidanceOf(s) }),
+    localizable: true,
+    create: (s) => new EKI({ ensembleSize: s.ensemble, iterations: s.steps, ...guidanceOf(s), ...(s.localization ? { localization: s.localization } : {}) }),
     forBudget(budget, { ensemble: N }) {
       const iterations = Math.max(1, Math.round(budget / N));
       return { algorithm: new EKI({ ensembleSize: N, iterations }), budget: iterations * N, settings: { N, iterations } };

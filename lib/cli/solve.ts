@@ -33,7 +33,7 @@ type Options = NonNullable<ParseArgsConfig['options']>;
 /** The flags every problem takes. */
 const COMMON_FLAGS: Options = {
   algo: { type: 'string', default: 'enkg' }, ensemble: { type: 'string' }, steps: { type: 'string' },
-  guidance: { type: 'string' }, updates: { type: 'string' }, noise: { type: 'string' },
+  guidance: { type: 'string' }, updates: { type: 'string' }, noise: { type: 'string' }, localize: { type: 'string' },
   seed: { type: 'string', default: '0' }, truth: { type: 'string' },
   prior: { type: 'string' }, 'prior-provider': { type: 'string', default: 'auto' }, backend: { type: 'string', default: 'auto' },
   out: { type: 'string' }, force: { type: 'boolean', default: false }, json: { type: 'boolean', default: false },
@@ -55,6 +55,10 @@ ${algos}
   --steps K          EnKG: diffusion steps (${enkgDefaults('steps')});
                      EKI: iterations; DPS/DPG/SCG: VP steps (100 / 1000)
   --guidance G       guidance scale (default: the algorithm's; EnKG 2)
+  --localize C       enkg and eki: distance localization of the Kalman step, a
+                     Gaspari-Cohn taper of half-width C (a fraction of the
+                     domain, e.g. 0.2) on problems that say where their values
+                     sit (navier-stokes); default none
   --updates U        EnKG corrections per guided step (default 1 on the CPU,
                      2 on a GPU as in the reference)
   --noise SIGMA      observation noise std, ${entry ? `${entry.noiseUnits} (default ${entry.defaultNoise})` : 'in the problem\'s units (default: the problem\'s)'}
@@ -170,14 +174,19 @@ export async function solve(argv: string[], run: CommandRun = quietRun(), resume
     updates: integerFlag(values.updates as string | undefined, 'updates', 0),
   };
   const guidance = numberFlag(values.guidance as string | undefined, 'guidance', 0);
+  const localize = numberFlag(values.localize as string | undefined, 'localize', 0, true);
+  if (localize !== undefined && localize > 0.5) throw new UsageError(`--localize must be a fraction of the domain in (0, 0.5], got '${values.localize}'`);
+  if (localize !== undefined && !algoEntry.localizable) {
+    throw new UsageError(`--localize applies to the ensemble Kalman methods (${ALGORITHM_REGISTRY.filter((a) => a.localizable).map((a) => a.name).join(', ')}), not --algo ${algo}`);
+  }
   const backend = await resolveBackend(backendFlag(values.backend as string));
   const providers = asUsage(() => parseExecutionProviders(String(values['prior-provider']), backend));
   const sizes = chooseSizes(entry, algo, backend, requested);
   if (algoEntry.ensembleBased && sizes.ensemble < 2) {
     throw new UsageError(`--ensemble must be at least 2 for ${algo} (it needs ensemble statistics), got ${sizes.ensemble}`);
   }
-  const algorithm = asUsage(() => algoEntry.create({ ...sizes, guidance, cpu: backend === 'cpu' }),
-    { ensembleSize: '--ensemble', steps: '--steps', iterations: '--steps', guidanceScale: '--guidance', updates: '--updates' });
+  const algorithm = asUsage(() => algoEntry.create({ ...sizes, guidance, cpu: backend === 'cpu', ...(localize === undefined ? {} : { localization: { halfWidth: localize } }) }),
+    { ensembleSize: '--ensemble', steps: '--steps', iterations: '--steps', guidanceScale: '--guidance', updates: '--updates', 'localization.halfWidth': '--localize' });
 
   // The prior file and the output folder are checked before anything loads:
   // an unusable --out fails here, not after the solve.
@@ -261,6 +270,9 @@ async function solveInto(output: RunOutput, entry: ProblemEntry, priorFile: stri
       prior, priorFile, flags, truthFile: values.truth as string | undefined, noise, seed, backend, signal: run.signal,
     });
     const { problem, truth } = instance;
+    if (values.localize !== undefined && !problem.geometry) {
+      throw new UsageError(`--localize needs a problem that says where its values and measurements sit; ${entry.name} does not`);
+    }
     const [C, H, W] = prior.shape;
 
     const bar = values.quiet ? undefined : new ProgressBar(sizes.steps, 'steps');
