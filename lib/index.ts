@@ -12,6 +12,7 @@ export type { NavierStokesInverse, NavierStokesInverseOptions } from './problems
 export type { GaussianRandomFieldArgs } from './problems/grf';
 export { ForwardEvaluationError } from './problems/forward-model';
 export type { ForwardModel, ForwardOptions, SampleFailure } from './problems/forward-model';
+export * from './problems/imaging';
 export { readNpy, writeNpy, decodeNpy, encodeNpy, NpyWriter } from './io/npy';
 export type { NpyArray, NpyContents, NpyDtype } from './io/npy';
 export { encodePng, fieldGridPng, colorOf } from './io/png';
