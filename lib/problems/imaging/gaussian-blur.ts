@@ -12,7 +12,7 @@
 // main thread) on a reflect-padded square frame, where the circular
 // convolution equals the padded linear one. Two direct 1D passes in
 // TypeScript (2 x kernelSize multiply-adds per pixel) are the other
-// method; bench/imaging.ts measured them 1.4-3x slower than FFTW at every
+// method; bench/imaging.ts measured them 1.2-3x slower than FFTW at every
 // kernel size from 3 to 61 on 32x32 images, so 'auto' picks FFTW. The
 // gradient (the transpose) runs directly.
 import { callNative, native } from '../../binding';
