@@ -193,9 +193,12 @@ with a diffusion prior and forward evaluations only.`,
       throw new UsageError(`--factor ${factor}: ${(error as Error).message}`);
     }
   },
-  observation(model, y) {
-    const [, h, w] = (model as SuperResolution).lowShape;
-    return greyImage(`low resolution ${h}x${w}`, y.subarray(0, h * w), h, w);
+  observation(model, y, [, H, W]) {
+    // Each low-resolution pixel drawn as a factor x factor block, at the truth's size.
+    const { factor, lowShape: [, , w] } = model as SuperResolution;
+    const blocks = new Float32Array(H * W);
+    for (let i = 0; i < H; i++) for (let j = 0; j < W; j++) blocks[i * W + j] = y[Math.floor(i / factor) * w + Math.floor(j / factor)];
+    return greyImage(`low resolution (1/${factor})`, blocks, H, W);
   },
   describe: (model) => ({ factor: (model as SuperResolution).factor, lowShape: (model as SuperResolution).lowShape }),
 });
