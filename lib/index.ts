@@ -26,7 +26,7 @@ export type { PanelImage } from './io/figure';
 export { NS_PRIOR_64, NS_HELD_OUT_64, FM_PRIOR_32, FM_TEST_32 } from './paths';
 export { version } from './version';
 export * from './algorithms';
-export { psnr, ssim, imageMetrics, alignForPhaseRetrieval, SSIM_WINDOW, SSIM_STD, SSIM_C1, SSIM_C2 } from './metrics/image';
+export { psnr, ssim, imageMetrics, alignForPhaseRetrieval, alignForPhaseRetrievalAsync, SSIM_WINDOW, SSIM_STD, SSIM_C1, SSIM_C2 } from './metrics/image';
 export type { ImageShape, ImageMetrics, PaddedFrame, Alignment } from './metrics/image';
 export { LpipsNetwork, lpips } from './metrics/lpips';
 export type { LpipsOptions } from './metrics/lpips';

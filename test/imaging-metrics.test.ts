@@ -2,7 +2,7 @@
 // worked out by hand (closed forms of small images).
 import * as path from 'node:path';
 
-import { alignForPhaseRetrieval, imageMetrics, LpipsNetwork, lpips, PhaseRetrieval, psnr, randomNormal, ssim } from '../lib';
+import { alignForPhaseRetrieval, alignForPhaseRetrievalAsync, imageMetrics, LpipsNetwork, lpips, PhaseRetrieval, psnr, randomNormal, ssim } from '../lib';
 
 const C1 = 0.01 ** 2, C2 = 0.03 ** 2;
 
@@ -90,6 +90,26 @@ describe('alignForPhaseRetrieval', () => {
     expect(alignment.sign).toBe(-1);
     expect(alignment.rotated).toBe(true);
     expect(psnr(estimate, truth)).toBeLessThan(15);
+  });
+
+  it('keeps the event loop turning: the async form gives the same alignment and imageMetrics yields while aligning', async () => {
+    const truth = await randomNormal({ count: 1024, seed: 5, backend: 'cpu' });
+    const particles = await randomNormal({ count: 1024, streams: 24, seed: 6, backend: 'cpu' });
+    const frame = { shape: [1, 32, 32] as [number, number, number], frame: [64, 64] as [number, number], offset: [16, 16] as [number, number] };
+    const one = particles.subarray(0, 1024);
+    expect(await alignForPhaseRetrievalAsync(one, truth, frame)).toEqual(alignForPhaseRetrieval(one, truth, frame));
+    let longest = 0, last = performance.now();
+    const timer = setInterval(() => {
+      const now = performance.now();
+      longest = Math.max(longest, now - last);
+      last = now;
+    }, 5);
+    const started = performance.now();
+    await imageMetrics(particles, 24, truth, [1, 32, 32], { phaseRetrieval: frame });
+    const elapsed = performance.now() - started;
+    clearInterval(timer);
+    expect(elapsed).toBeGreaterThan(100);
+    expect(longest).toBeLessThan(elapsed / 4);
   });
 
   it('imageMetrics reports the aligned PSNR/SSIM per particle and for the mean, and says so', async () => {
