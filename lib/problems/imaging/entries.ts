@@ -185,12 +185,12 @@ interpolate(mode='bicubic'), the paper's 4x by default) plus Gaussian noise,
 with a diffusion prior and forward evaluations only.`,
   flags: { factor: { type: 'string', help: '--factor F         down-sampling factor, 2 or 4 (default 4, the paper\'s)' } },
   async model(flags, shape, noise) {
-    const factor = integerFlag(flags.factor as string | undefined, 'factor', 2) ?? 4;
-    if (factor !== 2 && factor !== 4) throw new UsageError(`--factor must be 2 or 4, got '${flags.factor}'`);
+    const factor = integerFlag(flags.factor as string | undefined, 'factor', 2);
+    if (factor !== undefined && factor !== 2 && factor !== 4) throw new UsageError(`--factor must be 2 or 4, got '${flags.factor}'`);
     try {
-      return new SuperResolution({ shape, noise, factor });
+      return new SuperResolution({ shape, noise, ...(factor === undefined ? {} : { factor }) });
     } catch (error) {
-      throw new UsageError(`--factor ${factor}: ${(error as Error).message}`);
+      throw new UsageError(`--factor: ${(error as Error).message}`);
     }
   },
   observation(model, y, [, H, W]) {
@@ -236,8 +236,8 @@ image from its negative, its 180-degree rotation or a shift of it: PSNR and
 SSIM are reported after the best such alignment.`,
   flags: { oversample: { type: 'string', help: '--oversample S     padded frame / image side (default 2)' } },
   async model(flags, shape, noise) {
-    const oversample = numberFlag(flags.oversample as string | undefined, 'oversample', 1) ?? 2;
-    return new PhaseRetrieval({ shape, noise, oversample });
+    const oversample = numberFlag(flags.oversample as string | undefined, 'oversample', 1);
+    return new PhaseRetrieval({ shape, noise, ...(oversample === undefined ? {} : { oversample }) });
   },
   observation(model, y) {
     const pr = model as PhaseRetrieval;
