@@ -15,7 +15,7 @@ import { imageMetrics, ImageShape, PaddedFrame } from '../../metrics/image';
 import { FM_PRIOR_32, FM_TEST_32 } from '../../paths';
 import type { Denoiser } from '../../prior/denoiser';
 import type { FlagValues, ProblemEntry, ProblemFlag, ProblemInstance, ProblemSetupOptions } from '../registry';
-import { GaussianBlur } from './gaussian-blur';
+import { DEFAULT_BLUR_KERNEL_SIZE, DEFAULT_BLUR_STD, GaussianBlur } from './gaussian-blur';
 import { Inpainting } from './inpainting';
 import { DEFAULT_IMAGING_NOISE, ImagingOperator } from './operator';
 import { PhaseRetrieval } from './phase-retrieval';
@@ -209,10 +209,10 @@ export const deblurEntry = imagingEntry({
   description: `Recovers an image from its Gaussian blur (reflect-padded) plus Gaussian noise,
 with a diffusion prior and forward evaluations only. The default kernel is the
 paper's 256-pixel one (61 pixels, std 3) with every length scaled by 32 / 256:
-7 pixels, std 0.375.`,
+${DEFAULT_BLUR_KERNEL_SIZE} pixels, std ${DEFAULT_BLUR_STD}.`,
   flags: {
-    'kernel-size': { type: 'string', help: '--kernel-size K    odd kernel side in pixels (default 7)' },
-    'blur-std': { type: 'string', help: '--blur-std S       kernel std in pixels (default 0.375)' },
+    'kernel-size': { type: 'string', help: `--kernel-size K    odd kernel side in pixels (default ${DEFAULT_BLUR_KERNEL_SIZE})` },
+    'blur-std': { type: 'string', help: `--blur-std S       kernel std in pixels (default ${DEFAULT_BLUR_STD})` },
   },
   async model(flags, shape, noise) {
     const kernelSize = integerFlag(flags['kernel-size'] as string | undefined, 'kernel-size', 1);
