@@ -18,6 +18,8 @@
 // --seeds S runs every algorithm S times per field (algorithm seeds f S, ..., f S + S - 1 for
 // field f; the observation noise stays the field's), so the table's +- is the spread over
 // fields and seeds, and a gap between two rows can be read against it.
+// --problem inpainting | super-resolution | deblur | phase-retrieval runs the
+// imaging rows instead (PSNR/SSIM over held-out images; accuracy-imaging.ts).
 // --time T observes the flow at T instead of the paper's 1 (a diagnostic: at a
 // shorter horizon the data pin the initial field down with fewer solves).
 // Defaults: the CPU configuration (N = 64, K = 20, U = 1, the main job's;
@@ -34,6 +36,7 @@ import type { Algorithm } from '../lib';
 import { algorithmEntry, ALGORITHM_NAMES } from '../lib/algorithms/registry';
 import { NS_PRIOR_64 } from '../lib/paths';
 
+import { imagingAccuracy } from './accuracy-imaging';
 import { run, runReferenceScript, writeResults } from './common';
 
 const ALL = ALGORITHM_NAMES;
@@ -90,6 +93,10 @@ function makeRow(base: Pick<Row, 'noise' | 'algorithm' | 'settings' | 'fields' |
 }
 
 async function main(): Promise<void> {
+  // --problem inpainting | super-resolution | deblur | phase-retrieval: the imaging rows (accuracy-imaging.ts).
+  const problemAt = process.argv.findIndex((a) => a === '--problem' || a.startsWith('--problem='));
+  const problem = problemAt < 0 ? 'navier-stokes' : process.argv[problemAt].split('=')[1] ?? process.argv[problemAt + 1];
+  if (problem !== 'navier-stokes') return imagingAccuracy(process.argv.slice(2));
   const { values } = parseArgs({
     strict: true,
     options: {
@@ -97,6 +104,7 @@ async function main(): Promise<void> {
       ensemble: { type: 'string' }, steps: { type: 'string' }, updates: { type: 'string' }, 'vp-steps': { type: 'string' }, backend: { type: 'string', default: 'auto' },
       prior: { type: 'string', default: NS_PRIOR_64 }, 'prior-provider': { type: 'string', default: 'auto' }, out: { type: 'string' },
       reference: { type: 'boolean', default: false }, 'reference-device': { type: 'string', default: 'cpu' },
+      problem: { type: 'string', default: 'navier-stokes' },
     },
   });
   const backend = await resolveBackend(values.backend);

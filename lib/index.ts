@@ -17,6 +17,8 @@ export type {
   AdapterShape, BatchFunction, FromCommandOptions, FromFunctionOptions, FromWorkersOptions, ForwardRow, ParticleFunction,
   WorkerForwardModel,
 } from './forward';
+export * from './problems/imaging';
+export { heldOutImage, readTruthImage } from './problems/imaging/entries';
 export { readNpy, writeNpy, decodeNpy, encodeNpy, NpyWriter, readNpyField } from './io/npy';
 export { AtomicFile, writeFileAtomic } from './io/atomic-file';
 export { openInputFile, readBoundedFile } from './io/input-file';
@@ -32,6 +34,10 @@ export { relativeL2, relativeL2Mean } from './metrics/error';
 export { crps, spreadSkillRatio } from './metrics/calibration';
 export { panelPng, imagePng } from './io/figure';
 export type { PanelImage } from './io/figure';
-export { NS_PRIOR_64, NS_HELD_OUT_64 } from './paths';
+export { NS_PRIOR_64, NS_HELD_OUT_64, FM_PRIOR_32, FM_TEST_32 } from './paths';
 export { version } from './version';
 export * from './algorithms';
+export { psnr, ssim, imageMetrics, alignForPhaseRetrieval, alignForPhaseRetrievalAsync, SSIM_WINDOW, SSIM_STD, SSIM_C1, SSIM_C2 } from './metrics/image';
+export type { ImageShape, ImageMetrics, PaddedFrame, Alignment } from './metrics/image';
+export { LpipsNetwork, lpips } from './metrics/lpips';
+export type { LpipsOptions } from './metrics/lpips';

@@ -9,6 +9,7 @@ import type { InverseProblem } from '../algorithms/run';
 import type { BackendName } from '../backend';
 import type { PanelImage } from '../io/figure';
 import type { Denoiser } from '../prior/denoiser';
+import { IMAGING_ENTRIES } from './imaging/entries';
 import { navierStokesEntry } from './navier-stokes-entry';
 
 /** A flag of one problem (node:util parseArgs' option, with its help line). */
@@ -78,7 +79,7 @@ export interface ProblemEntry {
   setup(opts: ProblemSetupOptions): Promise<ProblemInstance>;
 }
 
-export const PROBLEM_REGISTRY: readonly ProblemEntry[] = [navierStokesEntry];
+export const PROBLEM_REGISTRY: readonly ProblemEntry[] = [navierStokesEntry, ...IMAGING_ENTRIES];
 
 export const PROBLEM_NAMES: readonly string[] = PROBLEM_REGISTRY.map((p) => p.name);
 
