@@ -1,4 +1,4 @@
-// The black-box baselines of SPEC.md section 3 (EKI, DPS-GSG, DPG, SCG) on
+// The black-box baselines of docs/method.md section 3 (EKI, DPS-GSG, DPG, SCG) on
 // small linear problems whose answers are known in closed form: EKI's limit
 // is a least-squares solution, the GSG estimate's error has a closed-form
 // size, and every cost record is a closed-form count.

@@ -1,4 +1,4 @@
-// EnKG (SPEC.md section 2) on problems whose answer is known exactly: a
+// EnKG (docs/method.md section 2) on problems whose answer is known exactly: a
 // Gaussian-random-field prior with a random linear forward model.
 import {
   EnKG, ForwardEvaluationError, ForwardModel, GaussianRandomFieldPrior, gaussianRandomField, sampleODE,
@@ -65,7 +65,7 @@ describe('EnKG on a linear-Gaussian problem', () => {
     const result = await enkg.solve({ prior, forward, observation }, { seed: 3 });
     let guided = 0, ode = 0;
     for (let i = 0; i < K; i++) {
-      // SPEC: guided when i > 0.05 K and i < K - floor(0.05 K); M_i = min(1 + floor((K - i)/4), 20).
+      // docs/method.md section 2: guided when i > 0.05 K and i < K - floor(0.05 K); M_i = min(1 + floor((K - i)/4), 20).
       if (i > 0.05 * K && i < K - Math.floor(0.05 * K)) {
         guided++;
         ode += Math.min(1 + Math.floor((K - i) / 4), 20);

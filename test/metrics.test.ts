@@ -1,4 +1,4 @@
-// SPEC.md section 5's errors and the ensemble moments, on hand-worked cases.
+// docs/method.md section 5's errors and the ensemble moments, on hand-worked cases.
 import { meanAndStd, relativeL2, relativeL2Mean } from '../lib';
 
 describe('reconstruction errors and ensemble moments', () => {

@@ -7,7 +7,7 @@ import { grfAmplitude, grfShellPower } from './helpers/spectra';
 import { maxRelativeError, testRandom } from './helpers/reference';
 
 /**
- * The pixel covariance of the GRF prior on an R x R grid, from SPEC.md's
+ * The pixel covariance of the GRF prior on an R x R grid, from docs/method.md's
  * eigenvalues: Cov(x_p, x_q) = (1/R^2) sum_k lambda_k cos(k . (p - q)) with
  * lambda_k = R^2 a_k^2 / (2 scale^2), mean and Nyquist modes empty.
  */
@@ -148,7 +148,7 @@ describe('GaussianMixturePrior', () => {
 });
 
 describe('EDM sampler', () => {
-  it('builds the Karras grid of SPEC.md section 1', () => {
+  it('builds the Karras grid of docs/method.md section 1', () => {
     const s = karrasSigmas({ steps: 5 });
     expect(s).toHaveLength(6);
     expect(s[0]).toBeCloseTo(80, 10);

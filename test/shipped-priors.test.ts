@@ -28,7 +28,7 @@ if (!shipped) console.warn(`Skipping the shipped-prior checks: ${NS_PRIOR} is no
   });
 
   // The check measures the prior, so it samples with Heun's second-order
-  // solver: SPEC's first-order Euler at 40 steps under-disperses
+  // solver: docs/method.md's first-order Euler at 40 steps under-disperses
   // small-variance modes by 10-25% in power even for an exact prior (see
   // test/prior.test.ts), which would leave no margin for the network. The
   // model card records both samplers' ratios.

@@ -1,4 +1,4 @@
-// Diffusion policy gradient (Tang et al. 2024; SPEC.md section 3): on the
+// Diffusion policy gradient (Tang et al. 2024; docs/method.md section 3): on the
 // reference's VP schedule, the guidance direction is a REINFORCE estimate
 // from Monte-Carlo samples x0 + r eps around the clean estimate, with
 // rewards exp(-(L_j - L_ref) / Z), a leave-one-out baseline, momentum and

@@ -1,4 +1,4 @@
-// DPS with a Gaussian-smoothed gradient (SPEC.md section 3; appendix A.3 of
+// DPS with a Gaussian-smoothed gradient (docs/method.md section 3; appendix A.3 of
 // the paper, Forward-GSG and Central-GSG): diffusion posterior sampling on
 // the reference's VP schedule whose likelihood gradient is estimated from
 // forward evaluations only, g ~ grad L(x0) at x0 = D(x_t / s, sigma), and
@@ -48,7 +48,7 @@ export function gsgDirections(scheme: GsgScheme, queries: number): number {
 }
 
 /**
- * The zero-order gradient of L at each point x0 (SPEC.md section 3), with
+ * The zero-order gradient of L at each point x0 (docs/method.md section 3), with
  * u_j ~ N(0, I) and J directions:
  *   forward: g = 1 / (mu J) sum_j (L(x0 + mu u_j) - L(x0)) u_j,
  *   central: g = 1 / (2 mu J) sum_j (L(x0 + mu u_j) - L(x0 - mu u_j)) u_j.

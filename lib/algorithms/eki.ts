@@ -1,6 +1,6 @@
-// Ensemble Kalman inversion (Iglesias, Law and Stuart 2013; SPEC.md
+// Ensemble Kalman inversion (Iglesias, Law and Stuart 2013; docs/method.md
 // section 3): no diffusion prior in the loop. An initial ensemble from the
-// Gaussian random field of SPEC.md section 1 is moved by the same
+// Gaussian random field of docs/method.md section 1 is moved by the same
 // derivative-free Kalman correction as EnKG's (section 2), with y = G(x)
 // evaluated at the particles themselves.
 import { Ensemble } from '../ensemble';

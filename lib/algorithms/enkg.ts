@@ -1,4 +1,4 @@
-// Ensemble Kalman Diffusion Guidance (SPEC.md section 2, Algorithm 2 of the
+// Ensemble Kalman Diffusion Guidance (docs/method.md section 2, Algorithm 2 of the
 // paper): particles follow the prior's probability-flow ODE, and on the
 // guided steps a derivative-free Kalman correction, computed from forward
 // evaluations at each particle's clean estimate, pulls them toward the data.

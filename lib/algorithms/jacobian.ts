@@ -1,11 +1,11 @@
 // The denoiser's vector-Jacobian product J_D(x, sigma)^T v that carries a
 // gradient at the clean estimate x0 = D(x, sigma) back to the noisy particle
-// (SPEC.md section 3, DPS-GSG and DPG). The prior's exact product is used
+// (docs/method.md section 3, DPS-GSG and DPG). The prior's exact product is used
 // where it has one (the analytic priors); otherwise a central finite
 // difference of D. The Jacobian of an ideal denoiser is symmetric
 // (J_D = I + sigma^2 Hessian of log p_sigma), so J^T v = J v and a
 // Jacobian-vector product serves; for a trained network this is the
-// approximation SPEC.md section 3 prescribes.
+// approximation docs/method.md section 3 prescribes.
 import { Denoiser, fieldSize } from '../prior/denoiser';
 import { expected, requireFloat32Array, requireInteger, requireOneOf } from '../validate';
 

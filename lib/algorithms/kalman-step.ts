@@ -2,7 +2,7 @@
 // apply it inside a run:
 // on the resident ensemble when every forward evaluation succeeded, else on
 // the particles that evaluated (the failed ones sit this update out), with
-// the trace entry of SPEC.md's diagnostics (tr(Cxx), tr(Cyy)).
+// the trace entry of docs/method.md's diagnostics (tr(Cxx), tr(Cyy)).
 import { Ensemble, ensembleCovarianceTrace, kalmanStep } from '../ensemble';
 import { randomNormal } from '../random';
 import { localizedKalmanStep, LocalizationOptions, taperMatrix } from './localization';

@@ -1,5 +1,5 @@
 // What every inverse-problem algorithm shares: the problem and option types,
-// argument checks, and a RunContext that counts the cost of a run (SPEC.md
+// argument checks, and a RunContext that counts the cost of a run (docs/method.md
 // section 5), times its phases, honours the abort signal, and turns failed
 // forward evaluations into recorded, excluded particles rather than NaN in
 // the ensemble.

@@ -1,4 +1,4 @@
-// Stochastic control guidance (Huang et al. 2024; SPEC.md section 3): the
+// Stochastic control guidance (Huang et al. 2024; docs/method.md section 3): the
 // reference's VP sampler, except that after a threshold fraction of the
 // steps each sample draws `candidates` stochastic next states, denoises
 // them, evaluates the loss of their clean estimates, and keeps the best.

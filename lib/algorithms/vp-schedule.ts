@@ -1,5 +1,5 @@
 // The variance-preserving sampler frame shared by the DPS-GSG, DPG and SCG
-// baselines (SPEC.md section 3): the reference's VP schedule and SDE step,
+// baselines (docs/method.md section 3): the reference's VP schedule and SDE step,
 // the layout of the baselines' Philox streams, and batched evaluation of the
 // data loss L(x0) = ||G(x0) - y_obs||^2 through a RunContext.
 import { randomNormal } from '../random';

@@ -22,7 +22,7 @@ Options:
   --count N        samples (default 16)
   --steps K        sampler steps (default 40)
   --seed S         default 0; sample n starts from Philox stream n
-  --solver NAME    euler (default, SPEC.md) or heun
+  --solver NAME    euler (default, docs/method.md) or heun
   --colormap NAME  auto (default: diverging for signed fields such as
                    vorticity, gray for images), diverging, gray or viridis
   --provider LIST  ONNX Runtime execution providers tried in order, from cuda,

@@ -1,4 +1,4 @@
-// The ensemble Kalman correction of SPEC.md section 2 and the ensemble
+// The ensemble Kalman correction of docs/method.md section 2 and the ensemble
 // statistics around it, on host arrays. Each call validates its arguments
 // here, then runs on the chosen backend in a native async worker.
 import { BackendOption, resolveBackend } from '../backend';
@@ -45,7 +45,7 @@ const KALMAN_KEYS = [
 ] as const;
 
 /**
- * One derivative-free Kalman correction (SPEC.md section 2):
+ * One derivative-free Kalman correction (docs/method.md section 2):
  * `C = R Yc^T / N`, `dx = C Xc`, `x <- x - (stepScale / ||C||_F) dx`.
  * Returns new particles; the inputs are untouched. When `||C||_F = 0`
  * (no residual correlates with the measurement spread) the step is zero.
@@ -102,7 +102,7 @@ export async function ensembleMean(args: EnsembleStatArgs): Promise<Float32Array
 /**
  * The trace of the ensemble covariance, `(1/N) sum_n ||x^n - xbar||^2`:
  * tr(Cxx) for particles, tr(Cyy) when given the measurements. The 1/N
- * normalisation matches C in SPEC.md section 2.
+ * normalisation matches C in docs/method.md section 2.
  */
 export async function ensembleCovarianceTrace(args: EnsembleStatArgs): Promise<number> {
   const { particles, N } = statArgs(args, 'ensembleCovarianceTrace');

@@ -1,4 +1,4 @@
-// Reconstruction errors of SPEC.md section 5.
+// Reconstruction errors of docs/method.md section 5.
 import { ensembleRowMean } from './moments';
 import { expected, requireFloat32Array, requireInteger } from '../validate';
 

@@ -1,5 +1,5 @@
 // The prior as a black box: a denoiser D(x, sigma) in the EDM convention
-// (SPEC.md section 1). Networks (ONNX) and exact analytic priors implement
+// (docs/method.md section 1). Networks (ONNX) and exact analytic priors implement
 // the same interface.
 import { expected, requireFloat32Array, requireInteger } from '../validate';
 

@@ -1,4 +1,4 @@
-// The EDM probability-flow sampler (Karras et al. 2022) exactly as SPEC.md
+// The EDM probability-flow sampler (Karras et al. 2022) exactly as docs/method.md
 // section 1 writes it: the rho = 7 noise grid, Euler steps of
 // dx/dsigma = (x - D(x, sigma)) / sigma, and odeToClean.
 import { randomNormal } from '../random';
@@ -39,7 +39,7 @@ export type OdeSolver = 'euler' | 'heun';
 
 /**
  * Steps of the probability-flow ODE along `sigmas` on a copy of x: Euler
- * (SPEC.md section 1, one evaluation per step) or Heun's second-order
+ * (docs/method.md section 1, one evaluation per step) or Heun's second-order
  * correction (EDM's Algorithm 1, two evaluations per step but the last).
  */
 async function integrate(denoiser: Denoiser, x: Float32Array, batch: number, sigmas: Float64Array,
@@ -75,7 +75,7 @@ export interface SampleOptions extends Omit<KarrasOptions, 'steps'> {
   count: number;
   steps: number;
   seed: number;
-  /** 'euler' (default, SPEC.md section 1) or 'heun' (second order, 2 steps - 1 evaluations). */
+  /** 'euler' (default, docs/method.md section 1) or 'heun' (second order, 2 steps - 1 evaluations). */
   solver?: OdeSolver;
 }
 

@@ -1,4 +1,4 @@
-// A Gaussian mixture prior with its exact denoiser (SPEC.md section 1):
+// A Gaussian mixture prior with its exact denoiser (docs/method.md section 1):
 // D(x, s) = sum_j w_j(x, s) (mu_j + Sigma_j (Sigma_j + s^2 I)^-1 (x - mu_j)),
 // w_j the posterior weights under N(mu_j, Sigma_j + s^2 I). Float64, for
 // small dimensions (tests, toy problems).

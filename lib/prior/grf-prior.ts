@@ -1,4 +1,4 @@
-// The stationary Gaussian random field of SPEC.md section 1 as an exact
+// The stationary Gaussian random field of docs/method.md section 1 as an exact
 // prior: its covariance is diagonal in Fourier space, so
 // D(x, s) = F^-1 [lambda_k / (lambda_k + s^2)] F x, a per-wavenumber filter
 // (native FFT, double precision), and the Jacobian is the same filter.

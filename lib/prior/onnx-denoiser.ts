@@ -1,4 +1,4 @@
-// A diffusion prior exported to ONNX (the contract of SPEC.md section 1),
+// A diffusion prior exported to ONNX (the contract of docs/method.md section 1),
 // run by onnxruntime-node in a worker thread: InferenceSession.run blocks the
 // thread it runs on, so the event loop stays free while a batch denoises.
 import { Worker } from 'node:worker_threads';

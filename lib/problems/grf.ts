@@ -1,4 +1,4 @@
-// Gaussian random fields on the torus [0, 2pi]^2 (SPEC.md section 1).
+// Gaussian random fields on the torus [0, 2pi]^2 (docs/method.md section 1).
 import { BackendOption, resolveSpectralBackend } from '../backend';
 import { callNative, native } from '../binding';
 import { allocateFloats, requireEvenResolution, requireInteger, requireKnownKeys, requireObject, requirePositive } from '../validate';

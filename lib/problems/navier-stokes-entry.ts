@@ -1,5 +1,5 @@
 // `enkg solve navier-stokes`: the problem registry's entry for the
-// Navier-Stokes inverse problem of SPEC.md section 4.1 (recover the initial
+// Navier-Stokes inverse problem of docs/method.md section 4.1 (recover the initial
 // vorticity from the subsampled, noisy flow at time T).
 import * as path from 'node:path';
 
@@ -61,10 +61,10 @@ async function setup(opts: ProblemSetupOptions) {
 
 export const navierStokesEntry: ProblemEntry = {
   name: 'navier-stokes',
-  summary: 'initial vorticity of a 2D flow from its subsampled, noisy state at time T (SPEC.md 4.1)',
+  summary: 'initial vorticity of a 2D flow from its subsampled, noisy state at time T (docs/method.md 4.1)',
   description: `Recovers the initial vorticity of a 2D Navier-Stokes flow (Re 200, torus)
 from its solution at T (default 1), subsampled by 2 and noisy, using only forward
-evaluations of the solver and a diffusion prior (SPEC.md section 4.1).`,
+evaluations of the solver and a diffusion prior (docs/method.md section 4.1).`,
   flags: {
     sample: { type: 'string', help: '--sample I         held-out field I of data/ns-64-heldout.npy (default 0)' },
     time: { type: 'string', help: '--time T           observation time (default 1, the paper\'s; 0.25 and 0.5 are easier)' },

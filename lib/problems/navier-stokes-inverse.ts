@@ -1,4 +1,4 @@
-// The Navier-Stokes inverse problem of SPEC.md section 4.1 as the algorithms
+// The Navier-Stokes inverse problem of docs/method.md section 4.1 as the algorithms
 // consume it: recover the normalized initial vorticity from the noisy,
 // subsampled solution at T = 1.
 import type { ProblemGeometry } from '../algorithms/localization';

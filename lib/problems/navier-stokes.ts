@@ -1,4 +1,4 @@
-// Navier-Stokes 2D (SPEC.md section 4.1): the pseudo-spectral solver as a
+// Navier-Stokes 2D (docs/method.md section 4.1): the pseudo-spectral solver as a
 // batched forward model. Recover the initial vorticity from the (subsampled,
 // noisy) vorticity at time T.
 import { BackendOption, resolveSpectralBackend } from '../backend';

@@ -1,4 +1,4 @@
-// The derivative-free ensemble Kalman correction of SPEC.md section 2
+// The derivative-free ensemble Kalman correction of docs/method.md section 2
 // (Algorithm 2 of the EnKG paper) and the ensemble statistics around it,
 // written once against the Device interface so that the CPU and CUDA
 // backends run the same algorithm.

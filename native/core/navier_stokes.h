@@ -1,4 +1,4 @@
-// The 2D Navier-Stokes problem of SPEC.md section 4.1, shared by the CPU and
+// The 2D Navier-Stokes problem of docs/method.md section 4.1, shared by the CPU and
 // CUDA solvers: options, the spectral grid (wavenumbers, Laplacian,
 // dealiasing mask, forcing), and the adaptive time-step rule.
 //

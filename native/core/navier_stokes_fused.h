@@ -1,5 +1,5 @@
 // The fused Navier-Stokes solver: one worker carries one field through its
-// whole solve (SPEC.md 4.1, the scheme of cpu/navier_stokes_cpu.cc), with its
+// whole solve (docs/method.md 4.1, the scheme of cpu/navier_stokes_cpu.cc), with its
 // own FFTs over three R x S work buffers (S >= R + 2). On a GPU the worker is a
 // thread block and the buffers live in shared memory, so a time step's
 // transforms never touch device memory (cuda/navier_stokes_fused.cu); on the

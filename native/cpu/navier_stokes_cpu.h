@@ -28,7 +28,7 @@ struct GrfOptions {
   uint64_t firstStream = 0;  // field b is Philox stream firstStream + b
 };
 
-// `count` GRF samples (count x R x R) of SPEC.md section 1:
+// `count` GRF samples (count x R x R) of docs/method.md section 1:
 // sqrt_eig(k) = R^2 sigma sqrt(2 / L^2) (4 pi^2 / L^2 |k|^2 + tau^2)^(-alpha / 2),
 // sigma = tau^(alpha - 1), L = 2 pi, zero mean and Nyquist modes.
 void gaussianRandomFieldCpu(float* out, int64_t count, const GrfOptions& opts);

@@ -1,4 +1,4 @@
-// Independent float64 implementations of SPEC.md section 2, written directly
+// Independent float64 implementations of docs/method.md section 2, written directly
 // from the formulas (no code shared with lib/ or native/).
 
 export interface ReferenceStep {

@@ -7,7 +7,7 @@ export interface ShellPower {
   expected: number;
 }
 
-/** a_k of SPEC.md section 1 (without the R^2 factor): E|u_hat(k)|^2 = R^4 a_k^2 / 2. */
+/** a_k of docs/method.md section 1 (without the R^2 factor): E|u_hat(k)|^2 = R^4 a_k^2 / 2. */
 export function grfAmplitude(k1: number, k2: number, alpha: number, tau: number): number {
   const L = 2 * Math.PI;
   const sigma = tau ** (alpha - 1);

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Exports a trained prior to the ONNX contract of SPEC.md section 1:
+"""Exports a trained prior to the ONNX contract of docs/method.md section 1:
 inputs x float32 [B, C, H, W] and sigma float32 [B], output denoised float32
 [B, C, H, W], dynamic batch, opset 17, preconditioning inside the graph, and
 metadata_props filled. Then runs the file with onnxruntime-node on random

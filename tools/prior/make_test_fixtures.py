@@ -2,7 +2,7 @@
 """Writes the tiny ONNX files the jest suite loads (test/fixtures/onnx/):
 
   tiny-denoiser.onnx   an EDM-preconditioned 3x3 conv + tanh "network" on 1x8x8
-                       fields that follows the prior contract (SPEC.md section 1),
+                       fields that follows the prior contract (docs/method.md section 1),
                        with metadata; its weights go to tiny-denoiser.json so the
                        test can evaluate the same network in TypeScript.
   missing-sigma.onnx   only the input x
