@@ -22,6 +22,12 @@
 // imaging rows instead (PSNR/SSIM over held-out images; accuracy-imaging.ts).
 // --time T observes the flow at T instead of the paper's 1 (a diagnostic: at a
 // shorter horizon the data pin the initial field down with fewer solves).
+// --localize C [--normalize unlocalized|coefficient]: EnKG and EKI with distance
+// localization of the Kalman step (Gaspari-Cohn half-width C; issue 18).
+// --control grf: the method's limit apart from the prior's: ground truths
+// drawn from the Gaussian random field alpha 2.5, tau 7 (/ 10) and the exact
+// prior of that field (GaussianRandomFieldPrior) instead of the network.
+// Every row also reports the ensemble's CRPS and spread-skill ratio (1: calibrated).
 // Defaults: the CPU configuration (N = 64, K = 20, U = 1, the main job's;
 // one field) takes about 20 minutes on 2 cores (two fields took 41, see
 // bench/RESULTS.md); with a GPU backend N = 2048, K = 80, U = 2, 10 fields
@@ -29,10 +35,10 @@
 import { parseArgs } from 'node:util';
 
 import {
-  EnKG, heldOutField, navierStokesInverseProblem, OnnxDenoiser, parseExecutionProviders,
-  relativeL2, relativeL2Mean, resolveBackend, SolveResult,
+  crps, EKI, EnKG, GaussianRandomFieldPrior, gaussianRandomField, heldOutField, navierStokesInverseProblem, OnnxDenoiser,
+  parseExecutionProviders, relativeL2, relativeL2Mean, resolveBackend, SolveResult, spreadSkillRatio,
 } from '../lib';
-import type { Algorithm } from '../lib';
+import type { Algorithm, Denoiser } from '../lib';
 import { algorithmEntry, ALGORITHM_NAMES } from '../lib/algorithms/registry';
 import { NS_PRIOR_64 } from '../lib/paths';
 
@@ -80,14 +86,18 @@ interface Row {
   relativeL2: number; relativeL2Std: number; relativeL2Mean: number; perRun: number[];
   forwardEvaluations: number; forwardSequential?: number; denoiserEvaluations?: number; denoiserSequential?: number;
   secondsPerRun: number;
+  /** Means over the runs of the ensemble's CRPS and spread-skill ratio. */
+  crps?: number; spreadSkill?: number;
 }
 
 /** One cell of the table from its runs' errors (per-particle and of the mean), printed as it is made. */
 function makeRow(base: Pick<Row, 'noise' | 'algorithm' | 'settings' | 'fields' | 'seeds' | 'secondsPerRun'>,
-  errors: number[], meanErrors: number[], cost: Pick<Row, 'forwardEvaluations' | 'forwardSequential' | 'denoiserEvaluations' | 'denoiserSequential'>): Row {
-  const row: Row = { ...base, relativeL2: mean(errors), relativeL2Std: std(errors), relativeL2Mean: mean(meanErrors), perRun: errors, ...cost };
+  errors: number[], meanErrors: number[], cost: Pick<Row, 'forwardEvaluations' | 'forwardSequential' | 'denoiserEvaluations' | 'denoiserSequential'>,
+  calibration: Pick<Row, 'crps' | 'spreadSkill'> = {}): Row {
+  const row: Row = { ...base, relativeL2: mean(errors), relativeL2Std: std(errors), relativeL2Mean: mean(meanErrors), perRun: errors, ...cost, ...calibration };
+  const calib = row.crps === undefined ? '' : `  CRPS ${row.crps.toFixed(4)}${row.spreadSkill === undefined ? '' : ` spread-skill ${row.spreadSkill.toFixed(3)}`}`;
   console.log(`noise ${row.noise}  ${row.algorithm.padEnd(16)} rel L2 ${row.relativeL2.toFixed(3)} +- ${row.relativeL2Std.toFixed(3)}`
-    + ` (mean ${row.relativeL2Mean.toFixed(3)})  fwd ${kilo(row.forwardEvaluations)} / seq ${optional(row.forwardSequential)}`
+    + ` (mean ${row.relativeL2Mean.toFixed(3)})${calib}  fwd ${kilo(row.forwardEvaluations)} / seq ${optional(row.forwardSequential)}`
     + `  DM ${optional(row.denoiserEvaluations)} / seq ${optional(row.denoiserSequential)}  ${row.secondsPerRun.toFixed(0)} s/run`);
   return row;
 }
@@ -105,8 +115,13 @@ async function main(): Promise<void> {
       prior: { type: 'string', default: NS_PRIOR_64 }, 'prior-provider': { type: 'string', default: 'auto' }, out: { type: 'string' },
       reference: { type: 'boolean', default: false }, 'reference-device': { type: 'string', default: 'cpu' },
       problem: { type: 'string', default: 'navier-stokes' },
+      localize: { type: 'string' }, normalize: { type: 'string', default: 'unlocalized' }, control: { type: 'string' },
     },
   });
+  const localization = values.localize === undefined ? undefined
+    : { halfWidth: Number(values.localize), normalize: values.normalize as 'unlocalized' | 'coefficient' };
+  if (values.control !== undefined && values.control !== 'grf') throw new Error(`--control: expected grf, received '${values.control}'`);
+  const control = values.control === 'grf';
   const backend = await resolveBackend(values.backend);
   const gpu = backend === 'cuda';
   const fields = Number(values.fields ?? (gpu ? 10 : 1));
@@ -125,10 +140,22 @@ async function main(): Promise<void> {
   for (const name of names) if (!ALL.includes(name)) throw new Error(`--algos: unknown algorithm '${name}' (known: ${ALL.join(', ')})`);
 
   const providers = parseExecutionProviders(String(values['prior-provider']), backend);
-  const prior = await OnnxDenoiser.load(String(values.prior), { executionProviders: providers });
-  const enkg = new EnKG({ ensembleSize: N, steps: K, updates: U });
-  const table = plans(names, enkg, vpSteps);
-  console.log(`Navier-Stokes 64x64, Re 200, T = ${time}, observations 32x32; ${fields} held-out fields x ${seeds} seeds; backend ${backend}, prior on ${prior.executionProvider}`);
+  const prior: Denoiser & { executionProvider?: string; dispose?(): Promise<void> } = control
+    ? new GaussianRandomFieldPrior({ resolution: 64, alpha: 2.5, tau: 7, scale: 10 })
+    : await OnnxDenoiser.load(String(values.prior), { executionProviders: providers });
+  const enkg = new EnKG({ ensembleSize: N, steps: K, updates: U, ...(localization ? { localization } : {}) });
+  const table = plans(names, enkg, vpSteps).map((p) => (p.name === 'eki' && localization
+    ? { ...p, algorithm: new EKI({ ...(p.algorithm as EKI).config, localization }), settings: { ...p.settings, localize: localization.halfWidth } }
+    : p));
+  const enkgPlan = table.find((p) => p.name === 'enkg');
+  if (localization && enkgPlan) enkgPlan.settings.localize = localization.halfWidth;
+  /** Truth f: a held-out field, or under --control grf a GRF draw (normalized, w / 10). */
+  const truthOf = async (f: number): Promise<Float32Array> => {
+    if (!control) return heldOutField(f);
+    const w = await gaussianRandomField({ resolution: 64, count: 1, alpha: 2.5, tau: 7, seed: 2000 + f, backend: 'cpu' });
+    return w.map((v) => v / 10);
+  };
+  console.log(`Navier-Stokes 64x64, Re 200, T = ${time}, observations 32x32; ${fields} ${control ? 'GRF truths with the exact GRF prior' : 'held-out fields'} x ${seeds} seeds; backend ${backend}, prior on ${prior.executionProvider ?? 'exact (analytic)'}`);
   console.log(`matched forward budget ${enkg.config.updates * N * enkg.guidedSteps()} per reconstruction:`);
   for (const p of table) console.log(`  ${p.name.padEnd(16)} ${JSON.stringify(p.settings)}  (${p.budget} forward evaluations)`);
 
@@ -136,17 +163,19 @@ async function main(): Promise<void> {
   try {
     for (const noise of noises) {
       for (const plan of table) {
-        const errors: number[] = [], meanErrors: number[] = [];
+        const errors: number[] = [], meanErrors: number[] = [], crpsValues: number[] = [], spreadSkills: number[] = [];
         let last: SolveResult | undefined;
         const started = Date.now();
         for (let f = 0; f < fields; f++) {
-          const truth = await heldOutField(f);
+          const truth = await truthOf(f);
           const { problem } = await navierStokesInverseProblem({ prior, truth, noise, seed: 1000 + f, backend, time });
           for (let s = 0; s < seeds; s++) {
             const result = await plan.algorithm.solve(problem, { seed: f * seeds + s, backend });
             const n = result.particles.length / truth.length;
             errors.push(relativeL2(result.particles, n, truth));
             meanErrors.push(relativeL2Mean(result.particles, n, truth));
+            crpsValues.push(await crps(result.particles, n, truth));
+            if (n >= 2) spreadSkills.push(await spreadSkillRatio(result.particles, n, truth));
             last = result;
             console.error(`  noise ${noise} ${plan.name} field ${f} seed ${f * seeds + s}: rel L2 ${errors[errors.length - 1].toFixed(3)}`
               + ` in ${result.cost.wallSeconds.toFixed(0)} s`);
@@ -155,7 +184,8 @@ async function main(): Promise<void> {
         const { forwardEvaluations, forwardSequential, denoiserEvaluations, denoiserSequential } = last!.cost;
         rows.push(makeRow(
           { noise, algorithm: plan.name, settings: plan.settings, fields, seeds, secondsPerRun: (Date.now() - started) / 1000 / (fields * seeds) },
-          errors, meanErrors, { forwardEvaluations, forwardSequential, denoiserEvaluations, denoiserSequential }));
+          errors, meanErrors, { forwardEvaluations, forwardSequential, denoiserEvaluations, denoiserSequential },
+          { crps: mean(crpsValues), ...(spreadSkills.length ? { spreadSkill: mean(spreadSkills) } : {}) }));
       }
     }
     if (values.reference) {
@@ -174,7 +204,7 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    await prior.dispose();
+    await prior.dispose?.();
   }
 
   console.log('\n| algorithm | ' + noises.map((n) => `noise ${n}`).join(' | ') + ' | total fwd | seq fwd | total DM | seq DM | s/run |');
@@ -195,7 +225,8 @@ async function main(): Promise<void> {
     console.log(`noise ${noise}: best is ${best.algorithm}${best.algorithm === 'enkg' ? '' : ' (EnKG is NOT the best here)'}`);
   }
   writeResults(`accuracy-${backend}`, values.out, {
-    backend, fields, seeds, time, ensemble: N, steps: K, updates: U, vpSteps, executionProvider: prior.executionProvider, reference: values.reference, rows,
+    backend, fields, seeds, time, ensemble: N, steps: K, updates: U, vpSteps, executionProvider: prior.executionProvider ?? 'exact', reference: values.reference,
+    localization: localization ?? null, control: control ? 'grf' : null, rows,
   });
 }
 
