@@ -92,36 +92,62 @@ function sha256(data: Uint8Array | string): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-/** The bytes of one checkpoint of `state`, a run of `problem`. */
-export function encodeCheckpoint(state: RunState, problem: InverseProblem, meta?: Record<string, unknown>): Buffer {
+const HASH_SLICE = 1 << 22; // bytes hashed per synchronous stretch (~5 ms)
+const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** SHA-256 of pieces of bytes, in stretches that yield to the event loop (a run's arrays can be 100s of MB). */
+async function hashPieces(pieces: readonly Uint8Array[]): Promise<string> {
+  const hash = createHash('sha256');
+  for (const piece of pieces) {
+    for (let at = 0; at < piece.length; at += HASH_SLICE) {
+      hash.update(piece.subarray(at, at + HASH_SLICE));
+      await yieldToLoop();
+    }
+  }
+  return hash.digest('hex');
+}
+
+/**
+ * The pieces of one checkpoint of `state`, a run of `problem`, in file
+ * order: magic, header length, header, then each array's bytes (views, not
+ * copies) and its padding to 8 bytes.
+ */
+export async function checkpointPieces(state: RunState, problem: InverseProblem, meta?: Record<string, unknown>): Promise<Uint8Array[]> {
   const arrays: Array<[string, StateArray]> = [['particles', state.particles], ...Object.entries(state.carry).map(
     ([name, a]) => [`carry.${name}`, a] as [string, StateArray])];
   const entries: ArrayEntry[] = [];
+  const payload: Uint8Array[] = [];
   let offset = 0;
   for (const [name, a] of arrays) {
     entries.push({ name, dtype: dtypeOf(a), length: a.length, offset });
-    offset += Math.ceil(a.byteLength / 8) * 8;
+    const padded = Math.ceil(a.byteLength / 8) * 8;
+    payload.push(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+    if (padded > a.byteLength) payload.push(new Uint8Array(padded - a.byteLength));
+    offset += padded;
   }
-  const payload = Buffer.alloc(offset);
-  arrays.forEach(([, a], k) => payload.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), entries[k].offset));
   const { particles: _p, carry: _c, ...rest } = state;
   const header: CheckpointHeader = {
     format: 'enkg-run-state', formatVersion: FORMAT_VERSION, enkgVersion: version, problem: problemFingerprint(problem),
-    state: { ...rest, config: JSON.parse(stableJson(state.config)) }, arrays: entries, payloadBytes: payload.length,
-    payloadSha256: sha256(payload), ...(meta ? { meta } : {}), headerSha256: '',
+    state: { ...rest, config: JSON.parse(stableJson(state.config)) }, arrays: entries, payloadBytes: offset,
+    payloadSha256: await hashPieces(payload), ...(meta ? { meta } : {}), headerSha256: '',
   };
   header.headerSha256 = sha256(JSON.stringify(header, encodeNumbers));
   const json = Buffer.from(JSON.stringify(header, encodeNumbers), 'utf8');
   const length = Buffer.alloc(4);
   length.writeUInt32LE(json.length);
-  return Buffer.concat([MAGIC, length, json, payload]);
+  return [MAGIC, length, json, ...payload];
+}
+
+/** The bytes of one checkpoint of `state` (one buffer; saveCheckpoint writes the pieces without joining them). */
+export async function encodeCheckpoint(state: RunState, problem: InverseProblem, meta?: Record<string, unknown>): Promise<Buffer> {
+  return Buffer.concat(await checkpointPieces(state, problem, meta));
 }
 
 /** Writes the checkpoint of `state` to DIR/state.enkgrun, atomically; DIR is created if needed. */
 export async function saveCheckpoint(dir: string, state: RunState, problem: InverseProblem, meta?: Record<string, unknown>): Promise<string> {
   await makeFolders(dir);
   const file = path.join(dir, CHECKPOINT_FILE);
-  await writeFileAtomic(file, encodeCheckpoint(state, problem, meta));
+  await writeFileAtomic(file, await checkpointPieces(state, problem, meta));
   return file;
 }
 
@@ -141,7 +167,7 @@ export class CheckpointError extends Error {
 }
 
 /** Parses and verifies checkpoint bytes (integrity and version; not yet the problem). */
-export function decodeCheckpoint(bytes: Buffer, file = 'the checkpoint'): LoadedCheckpoint {
+export async function decodeCheckpoint(bytes: Buffer, file = 'the checkpoint'): Promise<LoadedCheckpoint> {
   const fail = (reason: string): never => {
     throw new CheckpointError(file, reason);
   };
@@ -167,12 +193,15 @@ export function decodeCheckpoint(bytes: Buffer, file = 'the checkpoint'): Loaded
   if (payload.length !== header.payloadBytes) {
     fail(`it is truncated or padded (${payload.length} payload bytes, the header says ${header.payloadBytes})`);
   }
-  if (sha256(payload) !== header.payloadSha256) fail('its arrays were altered (checksum mismatch)');
+  if (await hashPieces([payload]) !== header.payloadSha256) fail('its arrays were altered (checksum mismatch)');
   const arrays: Record<string, StateArray> = {};
   for (const e of header.arrays) {
     const bytesOf = e.length * BYTES[e.dtype];
     const copy = new Uint8Array(bytesOf);
-    copy.set(payload.subarray(e.offset, e.offset + bytesOf));
+    for (let at = 0; at < bytesOf; at += HASH_SLICE) {
+      copy.set(payload.subarray(e.offset + at, e.offset + Math.min(bytesOf, at + HASH_SLICE)), at);
+      await yieldToLoop();
+    }
     arrays[e.name] = e.dtype === 'f4' ? new Float32Array(copy.buffer) : e.dtype === 'f8' ? new Float64Array(copy.buffer) : copy;
   }
   const particles = arrays.particles;
@@ -188,7 +217,7 @@ export function decodeCheckpoint(bytes: Buffer, file = 'the checkpoint'): Loaded
 export async function loadCheckpoint(dirOrFile: string, problem?: InverseProblem): Promise<LoadedCheckpoint> {
   const file = fs.existsSync(dirOrFile) && fs.statSync(dirOrFile).isDirectory() ? path.join(dirOrFile, CHECKPOINT_FILE) : dirOrFile;
   if (!fs.existsSync(file)) throw new CheckpointError(file, 'it does not exist');
-  const loaded = decodeCheckpoint(await readBoundedFile(file, { name: file, maxBytes: 2 ** 40 }), file);
+  const loaded = await decodeCheckpoint(await readBoundedFile(file, { name: file, maxBytes: 2 ** 40 }), file);
   if (problem) checkProblemMatches(loaded, problem, file);
   return loaded;
 }

@@ -10,7 +10,7 @@ export { ALGORITHM_NAMES, ALGORITHM_REGISTRY, algorithmEntry } from './registry'
 export { resume, resumeState } from './resume';
 export type { ResumeOptions } from './resume';
 export {
-  CHECKPOINT_FILE, CheckpointError, decodeCheckpoint, encodeCheckpoint, loadCheckpoint, problemFingerprint, saveCheckpoint,
+  CHECKPOINT_FILE, CheckpointError, checkpointPieces, decodeCheckpoint, encodeCheckpoint, loadCheckpoint, problemFingerprint, saveCheckpoint,
 } from './checkpoint';
 export type { LoadedCheckpoint, ProblemFingerprint } from './checkpoint';
 export type { AlgorithmEntry, AlgorithmSettings, AlgorithmSizes, BudgetPlan } from './registry';
