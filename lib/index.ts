@@ -18,7 +18,7 @@ export { encodePng, fieldGridPng, colorOf } from './io/png';
 export type { ColorMap, GridOptions } from './io/png';
 export * from './prior';
 export { energySpectrum, dealiasedShell } from './metrics/spectrum';
-export { relativeL2, relativeL2Mean } from './metrics/error';
+export { relativeL2, relativeL2Async, relativeL2Mean, relativeL2MeanAsync } from './metrics/error';
 export { panelPng, imagePng } from './io/figure';
 export type { PanelImage } from './io/figure';
 export { NS_PRIOR_64, NS_HELD_OUT_64 } from './paths';

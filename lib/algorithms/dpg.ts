@@ -108,7 +108,7 @@ export class DPG implements Algorithm {
       const denoised = await run.prior.denoise(xs, sigma, N);
 
       const ref = await forwardLosses(run, denoised, N, c.forwardBatchSize);
-      const misfit = run.misfit(ref.y, N);
+      const misfit = await run.misfit(ref.y, N);
       const radius = new Float64Array(N); // 0: no guidance for this sample at this step
       for (let n = 0; n < N; n++) {
         const L = ref.loss[n];

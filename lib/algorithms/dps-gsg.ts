@@ -216,7 +216,7 @@ export class DPSGSG implements Algorithm {
         scheme: c.scheme, queries: c.queries, smoothing: c.smoothing, seed: run.seed,
         stream: streamBase(i, NOISE.directions), points: N,
       });
-      const misfit = run.misfit(baseY, N);
+      const misfit = await run.misfit(baseY, N);
 
       // d sqrt(L) / d x_t = (1 / s) J_D(x / s)^T g / (2 sqrt(L)); a sample
       // whose L(x0) failed or is 0 gets no guidance this step.

@@ -83,7 +83,7 @@ export class EKI implements Algorithm {
       for (let u = 0; u < c.iterations; u++) {
         run.step = u + 1;
         const outcome = await run.forward(x, N);
-        const misfit = run.misfit(outcome.y, N);
+        const misfit = await run.misfit(outcome.y, N);
         await ensembleUpdate(run, ensemble, x, outcome, c.guidanceScale, { step: u, sigma: 0, misfit, where: `EKI iteration ${u + 1}` });
         run.progress('update');
       }

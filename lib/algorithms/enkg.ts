@@ -5,6 +5,7 @@
 import { Ensemble } from '../ensemble';
 import { karrasSigmas, odeToClean } from '../prior/edm';
 import { randomNormal } from '../random';
+import { forChunks } from '../chunked';
 import { OptionReader } from './options';
 import { ensembleUpdate } from './kalman-update';
 import { Algorithm, InverseProblem, RunContext, SolveOptions, SolveResult } from './run';
@@ -97,7 +98,8 @@ export class EnKG implements Algorithm {
 
     // x^n ~ N(0, sigmaMax^2 I): particle n is Philox stream n of the seed.
     let x = await run.timed('init', () => randomNormal({ count: d, streams: N, seed: run.seed, backend: 'cpu' }));
-    for (let k = 0; k < x.length; k++) x[k] *= c.sigmaMax;
+    const x1 = x;
+    await forChunks(x1.length, (start, end) => { for (let k = start; k < end; k++) x1[k] *= c.sigmaMax; });
     // The correction runs on the backend with its buffers resident; the
     // denoiser and the forward model take host arrays, so the particles
     // cross once each way per correction.
@@ -118,8 +120,10 @@ export class EnKG implements Algorithm {
           if (next === 0) {
             x = denoised;
           } else {
-            const h = (next - sigma) / sigma;
-            for (let k = 0; k < x.length; k++) x[k] += h * (x[k] - denoised[k]);
+            const h = (next - sigma) / sigma, xi = x;
+            await forChunks(xi.length, (start, end) => {
+              for (let k = start; k < end; k++) xi[k] += h * (xi[k] - denoised[k]);
+            });
           }
         });
         run.progress(this.guided(i) ? 'guided' : 'prior');
@@ -135,7 +139,7 @@ export class EnKG implements Algorithm {
     const c = this.config;
     const x0 = await odeToClean(run.prior, x, { sigmaStart: sigma, steps: this.odeSteps(i), sigmaMin: c.sigmaMin, rho: c.rho });
     const outcome = await run.forward(x0, N);
-    const misfit = run.misfit(outcome.y, N);
+    const misfit = await run.misfit(outcome.y, N);
     await ensembleUpdate(run, ensemble, x, outcome, this.stepScale(i), { step: i, sigma, misfit, where: `step ${i + 1}` });
   }
 }

@@ -131,7 +131,7 @@ export class SCG implements Algorithm {
       }
       x = next;
       cached = nextClean;
-      run.trace.push({ step: i, sigma, misfit: run.misfit(chosenY, N) });
+      run.trace.push({ step: i, sigma, misfit: await run.misfit(chosenY, N) });
       run.progress('guided');
     }
     return run.finish(x, N);
