@@ -6,6 +6,7 @@ import { Ensemble } from '../ensemble';
 import { karrasSigmas, odeToClean } from '../prior/edm';
 import { randomNormal } from '../random';
 import { forChunks } from '../chunked';
+import { expected } from '../validate';
 import { OptionReader } from './options';
 import { ensembleUpdate } from './kalman-update';
 import { Algorithm, InverseProblem, RunContext, SolveOptions, SolveResult } from './run';
@@ -61,6 +62,16 @@ export class EnKG implements Algorithm {
     };
     if (this.config.sigmaMin > this.config.sigmaMax) {
       throw new RangeError(`Expected sigmaMin <= sigmaMax for EnKG but received sigmaMin ${this.config.sigmaMin} > sigmaMax ${this.config.sigmaMax}`);
+    }
+    // A configuration that would guide nothing would run the prior alone and
+    // report success with 0 forward evaluations: refused before any work.
+    if (this.config.updates === 0) {
+      throw new RangeError(expected('at least 1 Kalman correction per guided step', 'EnKG updates', 0));
+    }
+    if (this.guidedSteps() === 0) {
+      const { steps: K, thresholdStart, thresholdEnd } = this.config;
+      throw new RangeError(expected('a grid with at least one guided step i, thresholdStart K < i < K - floor(thresholdEnd K)',
+        'EnKG steps', `${K} with thresholdStart ${thresholdStart} and thresholdEnd ${thresholdEnd} (no step is guided)`, true));
     }
   }
 

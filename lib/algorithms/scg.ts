@@ -3,6 +3,7 @@
 // steps each sample draws `candidates` stochastic next states, denoises
 // them, evaluates the loss of their clean estimates, and keeps the best.
 // No gradient of anything is taken.
+import { expected } from '../validate';
 import { OptionReader } from './options';
 import { Algorithm, InverseProblem, RunContext, SolveOptions, SolveResult } from './run';
 import {
@@ -54,6 +55,11 @@ export class SCG implements Algorithm {
       ...readVPOptions(o, 'SCG'),
     };
     checkStreams(ensembleSize * candidates, 'SCG', 'ensembleSize x candidates');
+    // No guided step would sample the prior alone with 0 forward evaluations.
+    if (this.firstGuidedStep >= this.config.steps - 1) {
+      throw new RangeError(expected('a grid with at least one guided step i, floor(threshold K) <= i < K - 1', 'SCG steps',
+        `${this.config.steps} with threshold ${this.config.threshold} (no step is guided)`, true));
+    }
   }
 
   /** The first guided step, floor(threshold K). */
