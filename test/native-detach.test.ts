@@ -43,9 +43,11 @@ const cases = {
   },
   ensembleMean: () => { const x = normal(big), out = F(big / 256); return [native.ensembleMean('cpu', x, 256, out), x, out]; },
   ensembleCovarianceTrace: () => { const x = normal(big); return [native.ensembleCovarianceTrace('cpu', x, 256), x]; },
-  'NativeEnsemble.load/read/mean/step': () => {
+  'NativeEnsemble.load/read/mean/step': async () => {
     const N = 256, d = big / 256, m = 64;
     const ensemble = new native.NativeEnsemble('cpu', N, d);
+    // The four calls below run in any order: the particles hold finite values first.
+    await ensemble.load(normal(N * d));
     const x = normal(N * d), out = F(N * d), mean = F(d), y = normal(N * m), r = normal(N * m);
     const done = Promise.all([ensemble.load(x), ensemble.read(out), ensemble.mean(mean), ensemble.step(y, r, 1)]);
     return [done, x, out, mean, y, r];
@@ -56,7 +58,7 @@ const cases = {
   for (const [name, start] of Object.entries(cases)) {
     const intact = [];
     for (let round = 0; round < 2; round++) {
-      const [promise, ...arrays] = start();
+      const [promise, ...arrays] = await start();
       for (const array of arrays) giveAway(array);
       for (let i = 0; i < 3; i++) global.gc();
       await promise;
