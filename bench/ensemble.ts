@@ -6,13 +6,19 @@
 //     same multiply-add count (the baseline; ratio = step rate / sgemm rate);
 //   - the public kalmanStep() on host arrays (validation, finite checks and,
 //     on a GPU, the transfers included), with a reused `out` array;
-//   - on CUDA, Ensemble.kalmanStep() with the particles resident on the GPU.
+//   - on CUDA, Ensemble.kalmanStep() with the particles resident on the GPU;
+//   - the cost of keeping kalmanStep()'s arrays attached while its worker
+//     runs (lib/binding.ts): marking the four buffers untransferable, as the
+//     binding does, against copying them in and out at the boundary (a fresh
+//     private copy of the inputs and of `out`), each as a fraction of the
+//     kalmanStep() time.
 // Each timed call alternates with a baseline sgemm, and every ratio compares
 // medians taken side by side. Prints a table and writes JSON.
 //
 // Options: --backend cpu|cuda|all (default all available), --repeats R (5),
 //          --sizes 256,1024,2048, --out FILE (bench/results/ensemble-<backend>.json)
 import { parseArgs } from 'node:util';
+import { markAsUntransferable } from 'node:worker_threads';
 
 import { backends, BackendName, Ensemble, kalmanStep, randomNormal } from '../lib';
 import { run, writeResults } from './common';
@@ -61,6 +67,27 @@ interface Row {
   apiRatio: number;
   residentMs?: number;
   residentRatio?: number;
+  pinMs: number;
+  copyMs: number;
+}
+
+// Median times of the two ways to keep kalmanStep()'s arrays attached.
+function boundaryCosts(repeats: number, arrays: Float32Array[], out: Float32Array): { pinMs: number; copyMs: number } {
+  const time = (body: () => void): number => {
+    const t0 = process.hrtime.bigint();
+    body();
+    return Number(process.hrtime.bigint() - t0) / 1e6;
+  };
+  const pins: number[] = [];
+  const copies: number[] = [];
+  for (let i = 0; i < repeats; i++) {
+    pins.push(time(() => { for (const a of [...arrays, out]) markAsUntransferable(a.buffer); }));
+    copies.push(time(() => {
+      for (const a of arrays) a.slice();
+      new Float32Array(out.length).set(out);
+    }));
+  }
+  return { pinMs: median(pins), copyMs: median(copies) };
 }
 
 async function benchBackend(backend: BackendName, sizes: number[], repeats: number): Promise<Row[]> {
@@ -79,6 +106,8 @@ async function benchBackend(backend: BackendName, sizes: number[], repeats: numb
     const api = await timeInterleaved(repeats, backend, native_.sgemmSize, () =>
       kalmanStep({ particles, measurements, residuals, ensembleSize: N, stepScale: 1, backend, out }));
 
+    const boundary = boundaryCosts(repeats, [particles, measurements, residuals], out);
+
     let resident: { run: number; sgemm: number } | undefined;
     if (backend === 'cuda') {
       const ensemble = await Ensemble.create({ particles, ensembleSize: N, backend });
@@ -95,6 +124,7 @@ async function benchBackend(backend: BackendName, sizes: number[], repeats: numb
       apiMs: api.run * 1e3, apiRatio: (flops / api.run) / (sgemmFlops / api.sgemm),
       residentMs: resident === undefined ? undefined : resident.run * 1e3,
       residentRatio: resident === undefined ? undefined : (flops / resident.run) / (sgemmFlops / resident.sgemm),
+      pinMs: boundary.pinMs, copyMs: boundary.copyMs,
     });
     printRow(rows[rows.length - 1]);
   }
@@ -103,7 +133,7 @@ async function benchBackend(backend: BackendName, sizes: number[], repeats: numb
 
 function printHeader(): void {
   console.log(
-    'backend     N  ordering      GFLOP  kernel ms  GFLOP/s  sgemm ms (size)  GFLOP/s  ratio  kalmanStep ms  ratio  resident ms  ratio');
+    'backend     N  ordering      GFLOP  kernel ms  GFLOP/s  sgemm ms (size)  GFLOP/s  ratio  kalmanStep ms  ratio  resident ms  ratio  pin ms (share)  copy ms (share)');
 }
 
 function printRow(r: Row): void {
@@ -111,7 +141,8 @@ function printRow(r: Row): void {
   console.log(
     `${r.backend.padEnd(7)} ${String(r.N).padStart(5)}  ${r.ordering.padEnd(12)} ${f(r.gflop, 6)} ${f(r.kernelMs, 10, 2)} ` +
       `${f(r.kernelGflops, 8)} ${f(r.sgemmMs, 9, 2)} (${String(r.sgemmSize).padStart(4)}) ${f(r.sgemmGflops, 8)} ` +
-      `${f(r.kernelRatio, 6, 2)} ${f(r.apiMs, 14, 2)} ${f(r.apiRatio, 6, 2)} ${f(r.residentMs, 12, 2)} ${f(r.residentRatio, 6, 2)}`);
+      `${f(r.kernelRatio, 6, 2)} ${f(r.apiMs, 14, 2)} ${f(r.apiRatio, 6, 2)} ${f(r.residentMs, 12, 2)} ${f(r.residentRatio, 6, 2)} ` +
+      `${f(r.pinMs, 7, 3)} (${f(r.pinMs / r.apiMs, 5, 4)}) ${f(r.copyMs, 8, 1)} (${f(r.copyMs / r.apiMs, 5, 3)})`);
 }
 
 async function main(): Promise<void> {

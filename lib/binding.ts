@@ -1,6 +1,7 @@
 // The only file that loads the native addon. It types the whole native
 // surface; everything else in lib/ goes through these declarations.
 import * as path from 'node:path';
+import { markAsUntransferable } from 'node:worker_threads';
 
 export type NativeBackend = 'cpu' | 'cuda';
 export type NativeOrdering = 'auto' | 'coefficient' | 'cross-covariance';
@@ -104,7 +105,103 @@ function load(): NativeAddon {
   );
 }
 
-export const native: NativeAddon = load();
+// Typed arrays handed to a native call stay attached while its worker runs.
+//
+// The addon holds a reference to each typed array a worker reads or writes,
+// but Node-API cannot hold the memory behind it: a caller that transferred
+// the ArrayBuffer during the call (postMessage, structuredClone with a
+// transfer list) moved that memory to a new owner, and when the new owner was
+// collected the worker wrote into freed memory and the process crashed. So
+// every ArrayBuffer under an array argument is marked untransferable before
+// the addon sees it: a later transfer of it copies (Node 20) or throws a
+// DataCloneError (Node >= 21) instead of detaching.
+//
+// The mark is permanent (Node has no way to undo it): the caller's buffer is
+// copied rather than moved by any later postMessage. It costs about a
+// microsecond per call; a copy of the arrays at the boundary instead would
+// cost ~390 ms per 134 MB array on first touch (N = 2048 fields of 128 x 128;
+// bench/RESULTS.md, "The native boundary"). Not covered: detaching paths that
+// ignore the mark, namely a web-streams BYOB read into the array (Node 20)
+// and ArrayBuffer.prototype.transfer() (Node >= 21 before V8's fix).
+function pin(...arrays: unknown[]): void {
+  for (const array of arrays) {
+    if (ArrayBuffer.isView(array)) markAsUntransferable(array.buffer);
+  }
+}
+
+// The `cancel` flag of navierStokesSolve's options, read without running a getter.
+function cancelFlag(options: unknown): unknown {
+  if (options === null || typeof options !== 'object') return undefined;
+  return Object.getOwnPropertyDescriptor(options, 'cancel')?.value;
+}
+
+// The addon with every entry point that hands a typed array to a worker
+// pinning it first. Calls stay synchronous up to the addon (its argument
+// errors still throw where the call is made).
+function guard(addon: NativeAddon): NativeAddon {
+  const Raw = addon.NativeEnsemble;
+  class NativeEnsemble extends (Raw as unknown as new (...args: unknown[]) => NativeEnsembleHandle) {
+    load(particles: Float32Array): Promise<void> {
+      pin(particles);
+      return super.load(particles);
+    }
+    read(out: Float32Array): Promise<void> {
+      pin(out);
+      return super.read(out);
+    }
+    step(measurements: Float32Array, residuals: Float32Array, stepScale: number, ordering?: NativeOrdering):
+      Promise<NativeKalmanOutcome> {
+      pin(measurements, residuals);
+      return super.step(measurements, residuals, stepScale, ordering);
+    }
+    mean(out: Float32Array): Promise<void> {
+      pin(out);
+      return super.mean(out);
+    }
+  }
+  return {
+    ...addon,
+    kalmanStep(backend, particles, measurements, residuals, ensembleSize, stepScale, out, ordering) {
+      pin(particles, measurements, residuals, out);
+      return addon.kalmanStep(backend, particles, measurements, residuals, ensembleSize, stepScale, out, ordering);
+    },
+    ensembleMean(backend, particles, ensembleSize, out) {
+      pin(particles, out);
+      return addon.ensembleMean(backend, particles, ensembleSize, out);
+    },
+    ensembleCovarianceTrace(backend, particles, ensembleSize) {
+      pin(particles);
+      return addon.ensembleCovarianceTrace(backend, particles, ensembleSize);
+    },
+    randomNormal(backend, out, count, streams, seed, stream) {
+      pin(out);
+      return addon.randomNormal(backend, out, count, streams, seed, stream);
+    },
+    randomUniform(backend, out, count, streams, seed, stream) {
+      pin(out);
+      return addon.randomUniform(backend, out, count, streams, seed, stream);
+    },
+    navierStokesSolve(backend, w0, batch, options, out) {
+      pin(w0, out, cancelFlag(options));
+      return addon.navierStokesSolve(backend, w0, batch, options, out);
+    },
+    gaussianRandomField(backend, out, count, options) {
+      pin(out);
+      return addon.gaussianRandomField(backend, out, count, options);
+    },
+    spectralFilter(x, batch, resolution, gains, out) {
+      pin(x, gains, out);
+      return addon.spectralFilter(x, batch, resolution, gains, out);
+    },
+    shellSpectrum(x, batch, resolution) {
+      pin(x);
+      return addon.shellSpectrum(x, batch, resolution);
+    },
+    NativeEnsemble: NativeEnsemble as unknown as NativeAddon['NativeEnsemble'],
+  };
+}
+
+export const native: NativeAddon = guard(load());
 
 // Runs a native promise so that a rejection is an error of this realm's
 // TypeError / RangeError / Error class (the addon creates its errors in the

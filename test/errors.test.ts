@@ -120,13 +120,22 @@ describe('the native layer checks again and never aborts', () => {
     const resizable = new ArrayBuffer(64, { maxByteLength: 64 } as never);
     throwsNamed(() => native.randomNormal('cpu', new Float32Array(resizable), 4, 4, 1, 0), 'TypeError',
       'Expected a Float32Array over a fixed-length buffer for out but received one over a resizable ArrayBuffer');
-    // An options getter that detaches the array runs before the array is read.
+    // An options getter that tries to detach the array runs after the
+    // binding pinned it: the transfer copies (Node 20) or is refused (Node
+    // >= 21), and the array the worker fills stays the caller's.
     const out = new Float32Array(16 * 16);
     const options = {
-      get resolution() { structuredClone(out.buffer, { transfer: [out.buffer] }); return 16; }, alpha: 2, tau: 3, seed: 1,
+      get resolution() {
+        try { structuredClone(out.buffer, { transfer: [out.buffer] }); } catch (error) {
+          if ((error as Error).name !== 'DataCloneError') throw error;
+        }
+        return 16;
+      },
+      alpha: 2, tau: 3, seed: 1,
     };
-    throwsNamed(() => native.gaussianRandomField('cpu', out, 1, options), 'RangeError',
-      'Expected count x resolution^2 = 256 floats for out.length but received 0');
+    await native.gaussianRandomField('cpu', out, 1, options);
+    expect(out.length).toBe(256);
+    expect(out.some((v) => v !== 0)).toBe(true);
   });
 
   it('refuses sizes whose product would wrap around and match a small array (the kernels would write past it)', () => {

@@ -5,6 +5,7 @@
 // normalization; it reaches x_t through the denoiser's Jacobian (jacobian.ts).
 import { expected, requireOneOf } from '../validate';
 import { denoiserVjp, FD_EPSILON, JACOBIAN_METHODS, JacobianMethod } from './jacobian';
+import { copyInChunks } from '../chunked';
 import { OptionReader } from './options';
 import { Algorithm, InverseProblem, RunContext, RunState, runToEnd, SolveOptions, SolveResult } from './run';
 import {
@@ -117,7 +118,7 @@ export class DPG implements Algorithm {
     const N = c.ensembleSize, M = c.mcSamples, d = run.d, K = c.steps, i = state.step;
     if (i >= K) return state;
     const schedule = vpSchedule(c);
-    const x = state.particles.slice();
+    const x = await copyInChunks(state.particles);
     const Z = Float64Array.from(state.carry.Z as Float64Array);
     const previousAll = Float32Array.from(state.carry.previous as Float32Array);
     const hasPrevious = Uint8Array.from(state.carry.hasPrevious as Uint8Array);
@@ -127,7 +128,7 @@ export class DPG implements Algorithm {
     const denoised = await run.prior.denoise(xs, sigma, N);
 
     const ref = await forwardLosses(run, denoised, N, c.forwardBatchSize);
-    const misfit = run.misfit(ref.y, N);
+    const misfit = await run.misfit(ref.y, N);
     const radius = new Float64Array(N); // 0: no guidance for this sample at this step
     for (let n = 0; n < N; n++) {
       const L = ref.loss[n];

@@ -8,6 +8,7 @@ import {
   expected, requireFloat32Array, requireInteger, requireKnownKeys, requireObject, requireOneOf, requirePositive,
 } from '../validate';
 import { denoiserVjp, FD_EPSILON, JACOBIAN_METHODS, JacobianMethod } from './jacobian';
+import { copyInChunks } from '../chunked';
 import { OptionReader } from './options';
 import { Algorithm, InverseProblem, RunContext, RunState, runToEnd, SolveOptions, SolveResult } from './run';
 import {
@@ -213,7 +214,7 @@ export class DPSGSG implements Algorithm {
     const N = c.ensembleSize, d = run.d, m = run.m, i = state.step;
     if (i >= c.steps) return state;
     const schedule = vpSchedule(c);
-    const x = state.particles.slice();
+    const x = await copyInChunks(state.particles);
     run.step = i + 1;
     const s = schedule.scaling[i], sigma = schedule.sigma[i];
     const xs = unscale(x, s);
@@ -228,7 +229,7 @@ export class DPSGSG implements Algorithm {
       scheme: c.scheme, queries: c.queries, smoothing: c.smoothing, seed: run.seed,
       stream: streamBase(i, NOISE.directions), points: N,
     });
-    const misfit = run.misfit(baseY, N);
+    const misfit = await run.misfit(baseY, N);
 
     // d sqrt(L) / d x_t = (1 / s) J_D(x / s)^T g / (2 sqrt(L)); a sample
     // whose L(x0) failed or is 0 gets no guidance this step.

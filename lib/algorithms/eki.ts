@@ -6,6 +6,7 @@
 import { Ensemble } from '../ensemble';
 import { gaussianRandomField } from '../problems/grf';
 import { expected, requireFloat32Array, requireKnownKeys, requireObject, requirePositive } from '../validate';
+import { copyInChunks } from '../chunked';
 import { OptionReader } from './options';
 import { applyKalmanStep } from './kalman-step';
 import { LocalizationOptions, readLocalization, requireGeometry } from './localization';
@@ -95,12 +96,12 @@ export class EKI implements Algorithm {
     const run = await RunContext.resume(this, problem, state, opts);
     const N = c.ensembleSize, u = state.step;
     if (u >= c.iterations) return state;
-    const x = state.particles.slice();
+    const x = await copyInChunks(state.particles);
     run.step = u + 1;
     const ensemble = await Ensemble.create({ particles: x, ensembleSize: N, backend: run.backend });
     try {
       const outcome = await run.forward(x, N);
-      const misfit = run.misfit(outcome.y, N);
+      const misfit = await run.misfit(outcome.y, N);
       await applyKalmanStep(run, ensemble, x, outcome, c.guidanceScale, { sigma: 0, misfit, where: `EKI iteration ${u + 1}` }, c.localization);
     } finally {
       await ensemble.dispose();

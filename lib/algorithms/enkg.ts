@@ -4,7 +4,9 @@
 // evaluations at each particle's clean estimate, pulls them toward the data.
 import { Ensemble } from '../ensemble';
 import { karrasSigmas, odeToClean } from '../prior/edm';
+import { copyInChunks, forChunks } from '../chunked';
 import { randomNormal } from '../random';
+import { expected } from '../validate';
 import { OptionReader } from './options';
 import { applyKalmanStep } from './kalman-step';
 import { LocalizationOptions, readLocalization, requireGeometry } from './localization';
@@ -69,6 +71,16 @@ export class EnKG implements Algorithm {
     if (this.config.sigmaMin > this.config.sigmaMax) {
       throw new RangeError(`Expected sigmaMin <= sigmaMax for EnKG but received sigmaMin ${this.config.sigmaMin} > sigmaMax ${this.config.sigmaMax}`);
     }
+    // A configuration that would guide nothing would run the prior alone and
+    // report success with 0 forward evaluations: refused before any work.
+    if (this.config.updates === 0) {
+      throw new RangeError(expected('at least 1 Kalman correction per guided step', 'EnKG updates', 0));
+    }
+    if (this.guidedSteps() === 0) {
+      const { steps: K, thresholdStart, thresholdEnd } = this.config;
+      throw new RangeError(expected('a grid with at least one guided step i, thresholdStart K < i < K - floor(thresholdEnd K)',
+        'EnKG steps', `${K} with thresholdStart ${thresholdStart} and thresholdEnd ${thresholdEnd} (no step is guided)`, true));
+    }
   }
 
   /** Whether step i (0-based) is guided: thresholdStart K < i < K - floor(thresholdEnd K). */
@@ -108,7 +120,7 @@ export class EnKG implements Algorithm {
     run.steps = c.steps;
     const N = c.ensembleSize;
     const x = await run.timed('init', () => randomNormal({ count: run.d, streams: N, seed: run.seed, backend: 'cpu' }));
-    for (let k = 0; k < x.length; k++) x[k] *= c.sigmaMax;
+    await forChunks(x.length, (start, end) => { for (let k = start; k < end; k++) x[k] *= c.sigmaMax; });
     return run.snapshot(this, x, N);
   }
 
@@ -119,7 +131,7 @@ export class EnKG implements Algorithm {
     const N = c.ensembleSize, i = state.step;
     if (i >= c.steps) return state;
     const sigmas = karrasSigmas({ steps: c.steps, sigmaMax: c.sigmaMax, sigmaMin: c.sigmaMin, rho: c.rho });
-    let x: Float32Array = state.particles.slice();
+    let x: Float32Array = await copyInChunks(state.particles);
     run.step = i + 1;
     const sigma = sigmas[i];
     if (this.guided(i)) {
@@ -140,8 +152,10 @@ export class EnKG implements Algorithm {
       if (next === 0) {
         x = denoised;
       } else {
-        const h = (next - sigma) / sigma;
-        for (let k = 0; k < x.length; k++) x[k] += h * (x[k] - denoised[k]);
+        const h = (next - sigma) / sigma, xi = x;
+        await forChunks(xi.length, (start, end) => {
+          for (let k = start; k < end; k++) xi[k] += h * (xi[k] - denoised[k]);
+        });
       }
     });
     run.progress(this.guided(i) ? 'guided' : 'prior');
@@ -153,7 +167,7 @@ export class EnKG implements Algorithm {
     const c = this.config;
     const x0 = await odeToClean(run.prior, x, { sigmaStart: sigma, steps: this.odeSteps(i), sigmaMin: c.sigmaMin, rho: c.rho });
     const outcome = await run.forward(x0, N);
-    const misfit = run.misfit(outcome.y, N);
+    const misfit = await run.misfit(outcome.y, N);
     await applyKalmanStep(run, ensemble, x, outcome, this.stepScale(i), { sigma, misfit, where: `step ${i + 1}` }, c.localization);
   }
 }

@@ -30,7 +30,7 @@ export async function applyKalmanStep(run: RunContext, ensemble: Ensemble, x: Fl
     const xs = ok === undefined ? x : packRows(x, d, ok);
     const ys = ok === undefined ? y : packRows(y, m, ok);
     const n = ok === undefined ? N : okCount;
-    const residuals = run.residuals(ys, n);
+    const residuals = await run.residuals(ys, n);
     const [spreadX, spreadY] = await Promise.all([
       ensembleCovarianceTrace({ particles: xs, ensembleSize: n, backend: run.backend }),
       ensembleCovarianceTrace({ particles: ys, ensembleSize: n, backend: run.backend }),

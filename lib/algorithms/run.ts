@@ -5,7 +5,8 @@
 // the ensemble.
 import { abortError, raceAbort } from '../abort';
 import { BackendName, BackendOption, resolveBackend } from '../backend';
-import { meanAndStd } from '../metrics/moments';
+import { forChunks, forRows } from '../chunked';
+import { meanAndStdChunked } from '../metrics/moments';
 import type { ProblemGeometry } from './localization';
 import { FailurePolicy, failurePolicy, MisfitModel } from './policies';
 import { saveCheckpoint } from './checkpoint';
@@ -167,9 +168,9 @@ export function finished(state: RunState): boolean {
 }
 
 /** The result of a finished (or stopped) run: particles with their mean, standard deviation and cost. */
-export function resultOf(state: RunState, d: number): SolveResult {
+export async function resultOf(state: RunState, d: number): Promise<SolveResult> {
   const N = state.ensembleSize;
-  const { mean, std } = meanAndStd(state.particles, N, d);
+  const { mean, std } = await meanAndStdChunked(state.particles, N, d);
   return { particles: state.particles, mean, std, cost: state.cost, trace: state.trace, failures: state.failures };
 }
 
@@ -227,7 +228,7 @@ export async function runToEnd(algorithm: Algorithm, problem: InverseProblem, op
     await hooks.afterStep(first);
   }
   const state = await runSteps(algorithm, problem, opts, hooks, first);
-  return resultOf(state, checkProblem(problem).d);
+  return await resultOf(state, checkProblem(problem).d);
 }
 
 const SOLVE_KEYS = ['seed', 'backend', 'signal', 'onProgress', 'onForwardFailure', 'checkpoint'] as const;
@@ -271,7 +272,7 @@ class CountingDenoiser implements Denoiser {
         this.run.checkAbort();
         const out = await this.run.timed('denoiser', () => raceAbort(jvp(x, sigma, v, batch), this.run.signal));
         this.run.countDenoiser(batch);
-        return checkFinite(out, 'prior.jvp', sigma);
+        return await checkFinite(out, 'prior.jvp', sigma);
       };
     }
   }
@@ -293,17 +294,19 @@ class CountingDenoiser implements Denoiser {
       return result;
     });
     this.run.countDenoiser(batch);
-    return checkFinite(out, 'prior.denoise', sigma);
+    return await checkFinite(out, 'prior.denoise', sigma);
   }
 }
 
-function checkFinite(values: Float32Array, what: string, sigma: number | Float32Array): Float32Array {
-  for (let i = 0; i < values.length; i++) {
-    if (!Number.isFinite(values[i])) {
-      const level = typeof sigma === 'number' ? sigma : 'per-field levels';
-      throw new RangeError(`${what} returned a non-finite value (${values[i]}) at index ${i} (sigma ${level}): `
-        + 'the prior does not produce finite fields for this input');
-    }
+async function checkFinite(values: Float32Array, what: string, sigma: number | Float32Array): Promise<Float32Array> {
+  let bad = -1;
+  await forChunks(values.length, (start, end) => {
+    for (let i = start; i < end && bad < 0; i++) if (!Number.isFinite(values[i])) bad = i;
+  });
+  if (bad >= 0) {
+    const level = typeof sigma === 'number' ? sigma : 'per-field levels';
+    throw new RangeError(`${what} returned a non-finite value (${values[bad]}) at index ${bad} (sigma ${level}): `
+      + 'the prior does not produce finite fields for this input');
   }
   return values;
 }
@@ -432,10 +435,10 @@ export class RunContext {
         if (!(y instanceof Float32Array) || y.length !== batch * this.m) {
           throw new RangeError(expected(`batch x m = ${batch * this.m} floats from forward.forward`, 'its result', y));
         }
-        return this.screen(y, batch, []);
+        return await this.screen(y, batch, []);
       } catch (error) {
         if (!(error instanceof ForwardEvaluationError) || this.policy.kind === 'abort') throw error;
-        return this.screen(error.partial, batch, error.failures);
+        return await this.screen(error.partial, batch, error.failures);
       }
     });
     this.cost.forwardEvaluations += batch;
@@ -444,19 +447,21 @@ export class RunContext {
   }
 
   // Marks the rows that failed or hold non-finite values.
-  private screen(y: Float32Array, batch: number, failures: SampleFailure[]): ForwardOutcome {
+  private async screen(y: Float32Array, batch: number, failures: SampleFailure[]): Promise<ForwardOutcome> {
     const ok = new Uint8Array(batch).fill(1);
     const reasons = new Map<number, SampleFailure>();
     for (const f of failures) reasons.set(f.index, f);
-    for (let n = 0; n < batch; n++) {
-      let bad = reasons.has(n);
-      for (let k = 0; k < this.m && !bad; k++) bad = !Number.isFinite(y[n * this.m + k]);
-      if (!bad) continue;
-      ok[n] = 0;
-      y.fill(NaN, n * this.m, (n + 1) * this.m);
-      const failure = reasons.get(n) ?? { index: n, reason: 'the forward model returned non-finite measurements' };
-      this.failures.push({ ...failure, step: this.step });
-    }
+    await forRows(batch, this.m, (first, end) => {
+      for (let n = first; n < end; n++) {
+        let bad = reasons.has(n);
+        for (let k = 0; k < this.m && !bad; k++) bad = !Number.isFinite(y[n * this.m + k]);
+        if (!bad) continue;
+        ok[n] = 0;
+        y.fill(NaN, n * this.m, (n + 1) * this.m);
+        const failure = reasons.get(n) ?? { index: n, reason: 'the forward model returned non-finite measurements' };
+        this.failures.push({ ...failure, step: this.step });
+      }
+    });
     const okCount = ok.reduce((a, b) => a + b, 0);
     if (okCount === batch) return { y, okCount };
     const least = this.policy.minSuccessFraction;
@@ -473,7 +478,7 @@ export class RunContext {
   }
 
   /** dl/dy per particle: the problem's misfit gradient, or y - y_obs. */
-  residuals(y: Float32Array, batch: number): Float32Array {
+  async residuals(y: Float32Array, batch: number): Promise<Float32Array> {
     if (this.problem.misfit) {
       const r = this.problem.misfit.gradient(y, batch);
       if (!(r instanceof Float32Array) || r.length !== batch * this.m) {
@@ -483,7 +488,9 @@ export class RunContext {
     }
     const obs = this.problem.observation, m = this.m;
     const r = new Float32Array(batch * m);
-    for (let n = 0; n < batch; n++) for (let k = 0; k < m; k++) r[n * m + k] = y[n * m + k] - obs[k];
+    await forRows(batch, m, (first, end) => {
+      for (let n = first; n < end; n++) for (let k = 0; k < m; k++) r[n * m + k] = y[n * m + k] - obs[k];
+    });
     return r;
   }
 
@@ -491,7 +498,7 @@ export class RunContext {
    * The mean misfit over the particles that evaluated: the problem's misfit
    * model's value when it has one, else ||y - y_obs||^2 / m (see dataMisfit).
    */
-  misfit(y: Float32Array, batch: number): number {
+  async misfit(y: Float32Array, batch: number): Promise<number> {
     const model = this.problem.misfit;
     if (model?.value) {
       const values = model.value(y, batch);
@@ -504,7 +511,14 @@ export class RunContext {
       }
       this.lastMisfit = counted > 0 ? total / counted : NaN;
     } else {
-      this.lastMisfit = dataMisfit(y, batch, this.problem.observation).mean;
+      const observation = this.problem.observation, m = observation.length;
+      let total = 0, counted = 0;
+      await forRows(batch, m, (first, end) => {
+        const part = dataMisfit(y.subarray(first * m, end * m), end - first, observation);
+        if (part.counted > 0) total += part.mean * part.counted;
+        counted += part.counted;
+      });
+      this.lastMisfit = counted > 0 ? total / counted : NaN;
     }
     return this.lastMisfit;
   }

@@ -3,6 +3,8 @@
 // steps each sample draws `candidates` stochastic next states, denoises
 // them, evaluates the loss of their clean estimates, and keeps the best.
 // No gradient of anything is taken.
+import { copyInChunks } from '../chunked';
+import { expected } from '../validate';
 import { OptionReader } from './options';
 import { Algorithm, InverseProblem, RunContext, RunState, runToEnd, SolveOptions, SolveResult } from './run';
 import {
@@ -54,6 +56,11 @@ export class SCG implements Algorithm {
       ...readVPOptions(o, 'SCG'),
     };
     checkStreams(ensembleSize * candidates, 'SCG', 'ensembleSize x candidates');
+    // No guided step would sample the prior alone with 0 forward evaluations.
+    if (this.firstGuidedStep >= this.config.steps - 1) {
+      throw new RangeError(expected('a grid with at least one guided step i, floor(threshold K) <= i < K - 1', 'SCG steps',
+        `${this.config.steps} with threshold ${this.config.threshold} (no step is guided)`, true));
+    }
   }
 
   /** The first guided step, floor(threshold K). */
@@ -93,7 +100,7 @@ export class SCG implements Algorithm {
     const N = c.ensembleSize, C = c.candidates, d = run.d, m = run.m, K = c.steps, i = state.step;
     if (i >= K) return state;
     const schedule = vpSchedule(c);
-    const x = state.particles.slice();
+    const x = await copyInChunks(state.particles);
     run.step = i + 1;
     const s = schedule.scaling[i], sigma = schedule.sigma[i];
     const cached = state.carry.cached as Float32Array | undefined;
@@ -141,7 +148,7 @@ export class SCG implements Algorithm {
       nextClean.set(clean.subarray(row * d, (row + 1) * d), n * d);
       if (best >= 0) chosenY.set(y.subarray(row * m, (row + 1) * m), n * m);
     }
-    run.trace.push({ step: run.step, sigma, misfit: run.misfit(chosenY, N) });
+    run.trace.push({ step: run.step, sigma, misfit: await run.misfit(chosenY, N) });
     run.progress('guided');
     return run.snapshot(this, next, N, { cached: nextClean });
   }

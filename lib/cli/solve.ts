@@ -18,7 +18,7 @@ import { imagePng, PanelImage, panelPng } from '../io/figure';
 import { writeNpy } from '../io/npy';
 import { checkWritableFolder, RunOutput } from '../io/run-output';
 import { crps, spreadSkillRatio } from '../metrics/calibration';
-import { relativeL2, relativeL2Mean } from '../metrics/error';
+import { relativeL2Async, relativeL2MeanAsync } from '../metrics/error';
 import { fieldSize } from '../prior/denoiser';
 import { parseExecutionProviders } from '../prior/onnx-denoiser';
 import { ForwardEvaluationError } from '../problems/forward-model';
@@ -291,8 +291,8 @@ async function solveInto(output: RunOutput, entry: ProblemEntry, priorFile: stri
     const { mean: misfit, counted } = dataMisfit(finalY, N, problem.observation);
     const own = instance.metrics ? await instance.metrics(result.particles, N) : { values: {} };
     const metrics: Record<string, number> = {
-      relativeL2: relativeL2(result.particles, N, truth),
-      relativeL2Mean: relativeL2Mean(result.particles, N, truth),
+      relativeL2: await relativeL2Async(result.particles, N, truth),
+      relativeL2Mean: await relativeL2MeanAsync(result.particles, N, truth),
       ...own.values,
       // Calibration (issue 18): CRPS in the prior's units, spread-skill 1 when calibrated.
       crps: await crps(result.particles, N, truth),

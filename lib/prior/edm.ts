@@ -6,6 +6,7 @@ import {
   expected, requireFloat32Array, requireInteger, requireKnownKeys, requireNumber, requireObject, requireOneOf,
 } from '../validate';
 import { Denoiser, fieldSize } from './denoiser';
+import { copyInChunks, forChunks } from '../chunked';
 
 export interface KarrasOptions {
   steps: number;
@@ -44,7 +45,7 @@ export type OdeSolver = 'euler' | 'heun';
  */
 async function integrate(denoiser: Denoiser, x: Float32Array, batch: number, sigmas: Float64Array,
   solver: OdeSolver = 'euler'): Promise<Float32Array> {
-  let current: Float32Array = x.slice();
+  let current: Float32Array = await copyInChunks(x);
   for (let i = 0; i + 1 < sigmas.length; i++) {
     const s = sigmas[i], next = sigmas[i + 1];
     const denoised = await denoiser.denoise(current, s, batch);
@@ -54,19 +55,25 @@ async function integrate(denoiser: Denoiser, x: Float32Array, batch: number, sig
     }
     const h = next - s;
     if (solver === 'euler') {
-      for (let k = 0; k < current.length; k++) current[k] += (h / s) * (current[k] - denoised[k]);
+      const c = current;
+      await forChunks(c.length, (start, end) => {
+        for (let k = start; k < end; k++) c[k] += (h / s) * (c[k] - denoised[k]);
+      });
       continue;
     }
     const slope = new Float32Array(current.length);
     const predicted = new Float32Array(current.length);
-    for (let k = 0; k < current.length; k++) {
-      slope[k] = (current[k] - denoised[k]) / s;
-      predicted[k] = current[k] + h * slope[k];
-    }
+    const c = current;
+    await forChunks(c.length, (start, end) => {
+      for (let k = start; k < end; k++) {
+        slope[k] = (c[k] - denoised[k]) / s;
+        predicted[k] = c[k] + h * slope[k];
+      }
+    });
     const denoisedNext = await denoiser.denoise(predicted, next, batch);
-    for (let k = 0; k < current.length; k++) {
-      current[k] += h * 0.5 * (slope[k] + (predicted[k] - denoisedNext[k]) / next);
-    }
+    await forChunks(c.length, (start, end) => {
+      for (let k = start; k < end; k++) c[k] += h * 0.5 * (slope[k] + (predicted[k] - denoisedNext[k]) / next);
+    });
   }
   return current;
 }

@@ -7,6 +7,7 @@ import {
   expected, requireEvenResolution, requireFloat32Array, requireKnownKeys, requireObject, requirePositive,
 } from '../validate';
 import { denoiseArgs, Denoiser } from './denoiser';
+import { grfSpectrum } from '../problems/grf';
 
 export interface GaussianRandomFieldPriorOptions {
   resolution: number;
@@ -41,7 +42,7 @@ export class GaussianRandomFieldPrior implements Denoiser {
     // E|x_hat(k)|^2 = R^4 a_k^2 / (2 scale^2); white noise of unit variance
     // has E|eps_hat(k)|^2 = R^2 per mode.
     const R = this.resolution;
-    this.eigenvalues = native.grfModeAmplitudes(R, this.alpha, this.tau).map((a) => (R * R * a * a) / (2 * this.scale ** 2));
+    this.eigenvalues = grfSpectrum(R, this.alpha, this.tau).map((a) => (R * R * a * a) / (2 * this.scale ** 2));
   }
 
   get evaluations(): number {

@@ -3,6 +3,7 @@
 // thread it runs on, so the event loop stays free while a batch denoises.
 import { Worker } from 'node:worker_threads';
 
+import { forChunks } from '../chunked';
 import { PROTOBUF_MAX_BYTES, readBoundedFile } from '../io/input-file';
 import { expected, requireInteger, requireKnownKeys, requireObject } from '../validate';
 import { denoiseArgs, Denoiser, fieldSize } from './denoiser';
@@ -230,6 +231,11 @@ export class OnnxDenoiser implements Denoiser {
   async denoise(x: Float32Array, sigma: number | Float32Array, batch: number): Promise<Float32Array> {
     if (this.closed) throw new Error(`The prior ${this.path} has been disposed`);
     const args = denoiseArgs(this.shape, x, sigma, batch);
+    // The network is conditioned on c_noise = ln(sigma) / 4 (EDM), which is
+    // -Infinity at 0: its output there is NaN, so 0 is refused up front.
+    for (const s of args.sigmas) {
+      if (!(s > 0)) throw new RangeError(expected('noise levels > 0 (the network is conditioned on ln(sigma))', 'sigma', s));
+    }
     const d = fieldSize(this.shape);
     const out = new Float32Array(args.batch * d);
     for (let start = 0; start < args.batch; start += this.maxBatch) {
@@ -239,6 +245,15 @@ export class OnnxDenoiser implements Denoiser {
       const result = await this.run(chunk, sigmas, n);
       if (result.length !== n * d) {
         throw new Error(`${this.path} returned ${result.length} floats for a batch of ${n}; expected ${n * d}`);
+      }
+      let bad = -1;
+      await forChunks(result.length, (first, end) => {
+        for (let i = first; i < end && bad < 0; i++) if (!Number.isFinite(result[i])) bad = i;
+      });
+      if (bad >= 0) {
+        const field = start + Math.floor(bad / d);
+        throw new Error(`${this.path} returned non-finite values: ${result[bad]} at field ${field} (element ${bad % d} of that field, `
+          + `sigma ${args.sigmas[field]})`);
       }
       out.set(result, start * d);
       this.count += n;

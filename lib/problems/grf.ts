@@ -1,7 +1,7 @@
 // Gaussian random fields on the torus [0, 2pi]^2 (docs/method.md section 1).
 import { BackendOption, resolveSpectralBackend } from '../backend';
 import { callNative, native } from '../binding';
-import { allocateFloats, requireEvenResolution, requireInteger, requireKnownKeys, requireObject, requirePositive } from '../validate';
+import { allocateFloats, expected, requireEvenResolution, requireInteger, requireKnownKeys, requireObject, requirePositive } from '../validate';
 
 export interface GaussianRandomFieldArgs {
   resolution: number;
@@ -14,6 +14,27 @@ export interface GaussianRandomFieldArgs {
   /** Field b is Philox stream stream + b (default 0): the same field whatever the batch. */
   stream?: number;
   backend?: BackendOption;
+}
+
+// Largest mode amplitude times R^2 that leaves float32 fields room (a field
+// value is at most R^2 times the largest amplitude times a few sigma).
+const FLOAT32_ROOM = 3.4e38 / 1e3;
+
+/**
+ * The mode amplitudes a_k of the spectrum (R x (R/2 + 1), see
+ * native grfModeAmplitudes), refused before any work when they are not
+ * finite (tau^(alpha - 1) overflows: alpha = 500, tau = 7 gives NaN) or would
+ * overflow float32 fields, which would come out NaN or infinite.
+ */
+export function grfSpectrum(resolution: number, alpha: number, tau: number): Float64Array {
+  const amplitudes = native.grfModeAmplitudes(resolution, alpha, tau);
+  for (const a of amplitudes) {
+    if (!Number.isFinite(a) || a * resolution * resolution > FLOAT32_ROOM) {
+      throw new RangeError(expected('alpha and tau whose spectrum has finite float32 fields', 'alpha and tau',
+        `alpha ${alpha}, tau ${tau} (a mode amplitude of ${a} at resolution ${resolution})`, true));
+    }
+  }
+  return amplitudes;
 }
 
 /**
@@ -29,6 +50,7 @@ export async function gaussianRandomField(args: GaussianRandomFieldArgs): Promis
   const count = requireInteger(args.count, 'count', 1);
   const alpha = requirePositive(args.alpha, 'alpha');
   const tau = requirePositive(args.tau, 'tau');
+  grfSpectrum(resolution, alpha, tau);
   const seed = requireInteger(args.seed, 'seed', 0);
   const stream = args.stream === undefined ? 0 : requireInteger(args.stream, 'stream', 0);
   const backend = await resolveSpectralBackend(args.backend);

@@ -9,6 +9,7 @@ import {
   requireOneOf, requirePositive,
 } from '../validate';
 import { abortError } from '../abort';
+import { forChunks, forRows } from '../chunked';
 import { ForwardEvaluationError, ForwardModel, ForwardOptions, SampleFailure } from './forward-model';
 
 export interface NavierStokes2DOptions {
@@ -198,19 +199,22 @@ export class NavierStokes2D implements ForwardModel {
     if (x.length !== batch * R2) throw new RangeError(expected(`batch x resolution^2 = ${batch} x ${R2} = ${batch * R2} floats`, 'x.length', x.length));
     requireKnownKeys(requireObject(opts, 'forward(options)'), ['signal'], 'forward');
     // One pass scales to physical units and finds the first non-finite value.
+    // In stretches that keep the event loop turning (lib/chunked.ts).
     const w0 = new Float32Array(x.length);
     let bad = -1;
-    for (let i = 0; i < x.length; i++) {
-      const v = x[i];
-      if (bad < 0 && !Number.isFinite(v)) bad = i;
-      w0[i] = v * this.scale;
-    }
+    await forChunks(x.length, (start, end) => {
+      for (let i = start; i < end; i++) {
+        const v = x[i];
+        if (bad < 0 && !Number.isFinite(v)) bad = i;
+        w0[i] = v * this.scale;
+      }
+    });
     if (bad >= 0) {
       const field = Math.floor(bad / R2);
       throw new RangeError(expected('finite values', 'x', `${x[bad]} at field ${field} (element ${bad - field * R2} of that field)`, true));
     }
     const { fields, failures } = await this.solveDetailed(w0, batch, opts);
-    const y = this.subsample(fields, batch);
+    const y = await this.subsample(fields, batch);
     if (failures.length > 0) throw failureError(failures, batch, y);
     return y;
   }
@@ -233,14 +237,16 @@ export class NavierStokes2D implements ForwardModel {
     return y;
   }
 
-  private subsample(fields: Float32Array, batch: number): Float32Array {
+  private async subsample(fields: Float32Array, batch: number): Promise<Float32Array> {
     const R = this.resolution, s = this.downsample, r = R / s;
     const y = new Float32Array(batch * r * r);
-    for (let b = 0; b < batch; b++) {
-      for (let i = 0; i < r; i++) {
-        for (let j = 0; j < r; j++) y[(b * r + i) * r + j] = fields[(b * R + i * s) * R + j * s];
+    await forRows(batch, R * R, (first, end) => {
+      for (let b = first; b < end; b++) {
+        for (let i = 0; i < r; i++) {
+          for (let j = 0; j < r; j++) y[(b * r + i) * r + j] = fields[(b * R + i * s) * R + j * s];
+        }
       }
-    }
+    });
     return y;
   }
 }

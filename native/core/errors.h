@@ -3,6 +3,8 @@
 // same message, so a bad input never aborts the process.
 #pragma once
 
+#include <cmath>
+#include <cstdlib>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -27,11 +29,18 @@ inline std::string expected(const std::string& what, const std::string& name, co
 }
 
 // A number as JavaScript would print it in a message ("-1", "0.5", "inf").
+// The shortest form that reads back as v, as JavaScript prints (1e+300, not
+// 1.0000000000000001e+300).
 inline std::string formatNumber(double v) {
-  std::ostringstream s;
-  s.precision(17);
-  s << v;
-  return s.str();
+  std::string text;
+  for (int precision = 1; precision <= 17; ++precision) {
+    std::ostringstream s;
+    s.precision(precision);
+    s << v;
+    text = s.str();
+    if (!std::isfinite(v) || std::strtod(text.c_str(), nullptr) == v) break;
+  }
+  return text;
 }
 
 inline Error typeError(const std::string& what, const std::string& name, const std::string& received) {

@@ -95,6 +95,14 @@ void requireFinite(const float* data, size_t length, size_t rowLength, const std
                        std::to_string(column) + " of that " + row + ")");
 }
 
+void requireFiniteOutput(const float* data, size_t length, size_t rowLength, const std::string& what, const char* row) {
+  const size_t bad = firstNonFinite(data, length);
+  if (bad == length) return;
+  const size_t index = bad / rowLength, column = bad % rowLength;
+  throw runtimeError(what + ": " + describeFloat(data[bad]) + " at " + row + " " + std::to_string(index) + " (element " +
+                     std::to_string(column) + " of that " + row + ")");
+}
+
 Napi::Array numberArray(Napi::Env env, const std::vector<double>& values) {
   Napi::Array array = Napi::Array::New(env, values.size());
   for (size_t i = 0; i < values.size(); ++i) array.Set(static_cast<uint32_t>(i), values[i]);

@@ -40,6 +40,12 @@ Backend backendName(const Napi::Value& value, const std::string& name);
 void requireFinite(const float* data, size_t length, size_t rowLength, const std::string& name,
                    const char* row = "particle");
 
+// After the work: throws an Error that starts with `what` and names the first
+// row of `rowLength` floats holding a NaN or an infinity (work that produced
+// non-finite values never reports success).
+void requireFiniteOutput(const float* data, size_t length, size_t rowLength, const std::string& what,
+                         const char* row = "particle");
+
 // A JavaScript array of numbers.
 Napi::Array numberArray(Napi::Env env, const std::vector<double>& values);
 

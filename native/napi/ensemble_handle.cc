@@ -1,5 +1,6 @@
 #include "ensemble_handle.h"
 
+#include <cmath>
 #include <memory>
 
 #include "../core/kalman.h"
@@ -132,10 +133,17 @@ Napi::Value EnsembleHandle::Step(const Napi::CallbackInfo& info) {
           const Ordering ordering = choice < 0 ? chooseOrdering(N, d, m) : static_cast<Ordering>(choice);
           float* X = self->data_.get();
           if (device->isHost()) {
+            // In place, block by block: a failed step leaves the particles it produced.
             *outcome = kalmanStep(*device, X, X, y.get(), r.get(), N, d, m, stepScale, ordering);
+            requireFiniteOutput(X, self->data_.size(), d, overflowMessage(stepScale, "the ensemble"));
           } else {
             if (self->spare_.get() == nullptr) self->spare_ = DeviceBuffer(*device, self->data_.size());
             *outcome = kalmanStep(*device, X, self->spare_.get(), y.get(), r.get(), N, d, m, stepScale, ordering);
+            // Out of place: a step whose particles are not all finite (their
+            // covariance trace is not) is dropped and the ensemble kept.
+            if (!std::isfinite(ensembleCovarianceTrace(*device, self->spare_.get(), N, d))) {
+              throw runtimeError(overflowMessage(stepScale, "the ensemble") + "; the ensemble was left as it was");
+            }
             std::swap(self->data_, self->spare_);
           }
           device->synchronize();

@@ -38,6 +38,11 @@ Napi::Object outcomeObject(Napi::Env env, const KalmanOutcome& outcome) {
   return result;
 }
 
+std::string overflowMessage(double stepScale, const std::string& where) {
+  return "The Kalman step with stepScale = " + formatNumber(stepScale) +
+         " produced non-finite particles (a step scale too large for these inputs) in " + where;
+}
+
 namespace {
 
 int64_t ensembleSize(const Napi::Value& value) {
@@ -92,6 +97,7 @@ Napi::Value KalmanStep(const Napi::CallbackInfo& info) {
             *outcome = kalmanStep(device, x.get(), next.get(), y.get(), r.get(), N, d, m, stepScale, ordering);
             device.download(out->data, next.get(), X->length);
           }
+          requireFiniteOutput(out->data, out->length, d, overflowMessage(stepScale, "out"));
         },
         [=](Napi::Env env) -> Napi::Value { return outcomeObject(env, *outcome); });
   });

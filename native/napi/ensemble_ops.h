@@ -12,6 +12,8 @@ namespace napi {
 // Shared by the free functions and NativeEnsemble.
 int64_t rowLength(size_t length, int64_t N, const std::string& name, const std::string& shape);
 int orderingChoice(const Napi::Value& value);  // -1 auto, else an Ordering
+// The message of a step whose new particles are not all finite.
+std::string overflowMessage(double stepScale, const std::string& where);
 Napi::Object outcomeObject(Napi::Env env, const KalmanOutcome& outcome);
 
 }  // namespace napi

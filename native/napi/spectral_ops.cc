@@ -177,10 +177,12 @@ Napi::Value GaussianRandomField(const Napi::CallbackInfo& info) {
 #ifdef ENKG_WITH_CUDA
       if (!device.isHost()) {
         gaussianRandomFieldCuda(device, out->data, count, opts);
+        requireFiniteOutput(out->data, out->length, field, "The random fields in out are not all finite", "field");
         return;
       }
 #endif
       gaussianRandomFieldCpu(out->data, count, opts);
+      requireFiniteOutput(out->data, out->length, field, "The random fields in out are not all finite", "field");
     });
   });
 }
