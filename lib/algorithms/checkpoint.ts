@@ -15,6 +15,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import { yieldToLoop } from '../chunked';
 import { writeFileAtomic } from '../io/atomic-file';
 import { readBoundedFile } from '../io/input-file';
 import { makeFolders } from '../io/run-output';
@@ -93,7 +94,6 @@ function sha256(data: Uint8Array | string): string {
 }
 
 const HASH_SLICE = 1 << 22; // bytes hashed per synchronous stretch (~5 ms)
-const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** SHA-256 of pieces of bytes, in stretches that yield to the event loop (a run's arrays can be 100s of MB). */
 async function hashPieces(pieces: readonly Uint8Array[]): Promise<string> {

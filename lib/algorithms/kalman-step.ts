@@ -4,6 +4,7 @@
 // the particles that evaluated (the failed ones sit this update out), with
 // the trace entry of docs/method.md's diagnostics (tr(Cxx), tr(Cyy)).
 import { Ensemble, ensembleCovarianceTrace, kalmanStep } from '../ensemble';
+import { yieldToLoop } from '../chunked';
 import { randomNormal } from '../random';
 import { localizedKalmanStep, LocalizationOptions, taperMatrix } from './localization';
 import { ForwardOutcome, packRows, RunContext, unpackRows } from './run';
@@ -91,7 +92,7 @@ async function resampleFailed(run: RunContext, x: Float32Array, updated: Float32
         for (let j = 0; j < acc.length; j++) acc[j] += wk * updated[base + j];
       }
       for (let j = 0; j < acc.length; j++) x[row + start + j] = acc[j];
-      if (end < d) await new Promise<void>((resolve) => setImmediate(resolve));
+      if (end < d) await yieldToLoop();
     }
     failure.resampled = true;
   }

@@ -8,6 +8,7 @@
 // moving each other, and the update is no longer confined to the span of
 // the N - 1 deviations. The problem supplies where its field values and its
 // measurements sit (ProblemGeometry); distances are taken on the torus.
+import { yieldToLoop } from '../chunked';
 import { expected, requireNumber, requireObject, requireOneOf } from '../validate';
 
 /** Where a problem's field values and measurements sit, in units of a periodic domain [0, 1)^2. */
@@ -92,7 +93,6 @@ export function taperMatrix(geometry: ProblemGeometry, c: number): Float32Array 
   return rho;
 }
 
-const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
  * The localized Kalman step on host arrays (N rows each):

@@ -1,22 +1,14 @@
 // Calibration of an ensemble against the truth (docs/method.md section 5):
 // the continuous ranked probability score and the spread-skill ratio. Both
 // read every particle, so they run in slices that yield to the event loop.
-import { expected, requireFloat32Array, requireInteger } from '../validate';
+import { yieldToLoop } from '../chunked';
+import { expected } from '../validate';
+import { checkShapes } from './error';
 
 /** Grid points per slice between yields: about 5 ms of work at N = 2048. */
 const SLICE_WORK = 1 << 21;
 
-const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-function checkShapes(particles: Float32Array, count: number, truth: Float32Array): number {
-  requireFloat32Array(particles, 'particles');
-  requireFloat32Array(truth, 'truth');
-  requireInteger(count, 'count', 1);
-  if (particles.length !== count * truth.length) {
-    throw new RangeError(expected(`count x truth.length = ${count * truth.length} floats`, 'particles.length', particles.length));
-  }
-  return truth.length;
-}
 
 /**
  * The ensemble's CRPS averaged over the field's points:

@@ -3,7 +3,8 @@ import { forRows } from '../chunked';
 import { ensembleRowMean, ensembleRowMeanChunked } from './moments';
 import { expected, requireFloat32Array, requireInteger } from '../validate';
 
-function checkShapes(particles: Float32Array, count: number, truth: Float32Array): number {
+/** Checks an ensemble against one truth (count particles of truth.length floats); returns d. */
+export function checkShapes(particles: Float32Array, count: number, truth: Float32Array): number {
   requireFloat32Array(particles, 'particles');
   requireFloat32Array(truth, 'truth');
   requireInteger(count, 'count', 1);

@@ -2,6 +2,7 @@
 // mapped from [-1, 1] to [0, 1] and clipped there, an LPIPS hook that runs
 // a user's ONNX network, and the alignment that phase retrieval's
 // ambiguities call for before any of them.
+import { yieldToLoop } from '../chunked';
 import { ensembleRowMean } from './moments';
 import { expected, requireFloat32Array, requireInteger } from '../validate';
 
@@ -26,7 +27,6 @@ function checkShape(shape: unknown, length: number): ImageShape {
   return shape as ImageShape;
 }
 
-const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** [-1, 1] -> [0, 1], clipped. */
 const unit = (v: number) => Math.min(1, Math.max(0, (v + 1) / 2));

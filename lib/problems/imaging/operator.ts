@@ -8,6 +8,7 @@
 // A subclass supplies the map of one image (`applyOne`) and its adjoint at
 // that image (`adjointOne`): for the linear models the transpose of the
 // operator, for phase retrieval the transpose of its Jacobian.
+import { yieldToLoop } from '../../chunked';
 import { abortError } from '../../abort';
 import { randomNormal } from '../../random';
 import {
@@ -32,7 +33,6 @@ export interface ImagingOptions {
 /** Work per chunk before yielding to the event loop (well under the 20 ms budget). */
 const CHUNK_MS = 8;
 
-const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export function requireShape(value: unknown, name: string): [number, number, number] {
   if (!Array.isArray(value) || value.length !== 3 || !value.every((v) => Number.isSafeInteger(v) && v >= 1)) {
