@@ -248,7 +248,7 @@ describe('solving through a flaky simulator', () => {
     // 6 of 16 runs fail: under 'exclude' EKI would keep failing the same
     // particles; resampled ones are redrawn from the survivors and go on.
     const forward = ForwardModel.fromCommand(argv, {
-      fieldShape, measurementSize: m, concurrency: 4, timeoutMs: 1500, env: { FLAKY_LOG: log, FLAKY_MODULUS: '16' },
+      fieldShape, measurementSize: m, concurrency: 4, timeoutMs: TIMEOUT_MS, env: { FLAKY_LOG: log, FLAKY_MODULUS: '16' },
     });
     const result = await make().solve({ prior, forward, observation },
       { seed: 4, onForwardFailure: new ResampleFailures({ minSuccessFraction: 0.25 }) });
