@@ -32,3 +32,5 @@ export { solveMany } from './solve-many';
 export type { SolveManyOptions } from './solve-many';
 export { gaspariCohn, localizedKalmanStep, taperMatrix } from './localization';
 export type { LocalizationOptions, ProblemGeometry, StepNormalization } from './localization';
+export { DPS } from './dps';
+export type { DPSOptions } from './dps';

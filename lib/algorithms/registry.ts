@@ -4,6 +4,7 @@
 // bench/accuracy.ts iterate over this table; adding an algorithm is one entry.
 import type { BackendName } from '../backend';
 import { DPG } from './dpg';
+import { DPS } from './dps';
 import { DPSGSG } from './dps-gsg';
 import { EKI } from './eki';
 import { EnKG } from './enkg';
@@ -44,6 +45,8 @@ export interface AlgorithmEntry {
   readonly ensembleBased: boolean;
   /** Whether it takes `localization` (the Kalman-step methods). */
   readonly localizable?: boolean;
+  /** Whether it needs the forward model's exact gradient (forward.misfitGradient): not a black-box method. */
+  readonly needsGradient?: boolean;
   /** Defaults per backend: sized to minutes on a 2-core CPU, to the paper's scale on a GPU. */
   defaults(backend: BackendName): AlgorithmSizes;
   create(settings: AlgorithmSettings): Algorithm;
@@ -108,6 +111,20 @@ export const ALGORITHM_REGISTRY: readonly AlgorithmEntry[] = [
   },
   dpsGsg('forward'),
   dpsGsg('central'),
+  {
+    name: 'dps',
+    summary: 'DPS with the exact gradient (a derivative-based reference; needs a differentiable model)',
+    ensembleBased: false,
+    needsGradient: true,
+    defaults: (backend) => (backend === 'cuda' ? { ensemble: 1, steps: 1000 } : { ensemble: 1, steps: 100 }),
+    fromConfig: (config) => new DPS(config),
+    create: (s) => new DPS({ ensembleSize: s.ensemble, steps: s.steps, ...guidanceOf(s) }),
+    forBudget(budget) {
+      // One forward evaluation per VP step.
+      const steps = Math.max(2, Math.round(budget));
+      return { algorithm: new DPS({ steps }), budget: steps, settings: { steps } };
+    },
+  },
   {
     name: 'dpg',
     summary: 'diffusion policy gradient (Monte-Carlo score-function estimate)',

@@ -270,6 +270,9 @@ async function solveInto(output: RunOutput, entry: ProblemEntry, priorFile: stri
       prior, priorFile, flags, truthFile: values.truth as string | undefined, noise, seed, backend, signal: run.signal,
     });
     const { problem, truth } = instance;
+    if (algorithmEntry(algo).needsGradient && typeof problem.forward.misfitGradient !== 'function') {
+      throw new UsageError(`--algo ${algo} needs the forward model's exact gradient, and ${entry.name}'s model is a black box (no misfitGradient); use a derivative-free algorithm`);
+    }
     if (values.localize !== undefined && !problem.geometry) {
       throw new UsageError(`--localize needs a problem that says where its values and measurements sit; ${entry.name} does not`);
     }
