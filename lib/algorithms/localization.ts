@@ -9,15 +9,11 @@
 // the N - 1 deviations. The problem supplies where its field values and its
 // measurements sit (ProblemGeometry); distances are taken on the torus.
 import { yieldToLoop } from '../chunked';
+import type { ProblemGeometry } from '../types';
 import { expected, requireNumber, requireObject, requireOneOf } from '../validate';
 
-/** Where a problem's field values and measurements sit, in units of a periodic domain [0, 1)^2. */
-export interface ProblemGeometry {
-  /** d x 2 coordinates (row, column) of the field's values, in [0, 1). */
-  fieldPoints: Float64Array;
-  /** m x 2 coordinates of the measurements. */
-  measurementPoints: Float64Array;
-}
+export type { ProblemGeometry } from '../types';
+
 
 export type StepNormalization = 'unlocalized' | 'coefficient';
 

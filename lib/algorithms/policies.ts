@@ -1,28 +1,11 @@
 // Policies of a run, as types: what a failed forward evaluation does, and
 // the misfit (noise model) that turns measurements into residuals and into
 // the misfit reported in progress, trace and results.
+import type { FailurePolicy, MisfitModel } from '../types';
 import { expected, requireFloat32Array, requireNumber, requireObject } from '../validate';
 
-/**
- * What happens to a particle whose forward evaluation fails (the model
- * rejected it, or returned non-finite values):
- * - ExcludeFailures: it sits out the update it failed in and carries on
- *   unchanged (the default);
- * - AbortOnFailure: the solve rejects with the ForwardEvaluationError;
- * - ResampleFailures: after the update of the particles that evaluated, it is
- *   redrawn from the Gaussian fitted to them (their mean and sample
- *   covariance, drawn in their span as x = mean + sum_k z_k (x^k - mean) /
- *   sqrt(n - 1), z ~ N(0, I)), as EnsembleKalmanProcesses.jl's
- *   SampleSuccGauss does. Only the ensemble methods (EnKG, EKI) resample; the
- *   one-sample baselines leave a failed sample unguided for that step.
- * Every policy fails the run with a clear error when fewer than
- * `minSuccessFraction` of an ensemble evaluation's particles succeed (and an
- * ensemble update always needs two).
- */
-export interface FailurePolicy {
-  readonly kind: 'exclude' | 'abort' | 'resample';
-  readonly minSuccessFraction: number;
-}
+export type { FailurePolicy, MisfitModel } from '../types';
+
 
 export interface FailurePolicyOptions {
   /** Below this fraction of successful evaluations in one ensemble call the run fails (exclude: 0, resample: 0.5). */
@@ -72,18 +55,6 @@ export function failurePolicy(value: unknown): FailurePolicy {
     'onForwardFailure', value));
 }
 
-/**
- * The misfit l(y) of a measurement y against the observation: its value per
- * particle (reported as the run's misfit) and its gradient dl/dy (the
- * residuals of the Kalman step). Scale matters only across components: the
- * Kalman step is normalized by ||C||_F.
- */
-export interface MisfitModel {
-  /** l(y^n) per particle (batch values; NaN for a row that is not finite). */
-  value(y: Float32Array, batch: number): Float64Array;
-  /** dl/dy per particle, batch x m. */
-  gradient(y: Float32Array, batch: number): Float32Array;
-}
 
 /**
  * The plain L2 misfit of the reference implementation: value

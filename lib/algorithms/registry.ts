@@ -9,18 +9,11 @@ import { DPSGSG } from './dps-gsg';
 import { EKI } from './eki';
 import { EnKG } from './enkg';
 import type { LocalizationOptions } from './localization';
-import type { Algorithm } from './run';
+import type { Algorithm, AlgorithmSizes } from '../types';
+
+export type { AlgorithmSizes } from '../types';
 import { SCG } from './scg';
 
-/** The sizes a user sets from the command line. */
-export interface AlgorithmSizes {
-  /** Particles (N); 1 for the single-sample baselines. */
-  ensemble: number;
-  /** EnKG: diffusion steps K; EKI: iterations; DPS/DPG/SCG: VP steps. */
-  steps: number;
-  /** EnKG only: corrections per guided step (U). */
-  updates?: number;
-}
 
 export interface AlgorithmSettings extends AlgorithmSizes {
   guidance?: number;

@@ -7,8 +7,12 @@ import { abortError, raceAbort } from '../abort';
 import { BackendName, BackendOption, resolveBackend } from '../backend';
 import { forChunks, forRows } from '../chunked';
 import { meanAndStdChunked } from '../metrics/moments';
-import type { ProblemGeometry } from './localization';
-import { FailurePolicy, failurePolicy, MisfitModel } from './policies';
+import { failurePolicy } from './policies';
+import type {
+  Algorithm, CheckpointOption, CostRecord, ForwardFailure, InverseProblem, ProgressEvent, RunState, SolveOptions, SolveResult, StateArray, StepHooks, TraceEntry, FailurePolicy,
+} from '../types';
+
+export type { Algorithm, CheckpointOption, CostRecord, ForwardFailure, InverseProblem, ProgressEvent, RunState, SolveOptions, SolveResult, StateArray, StepHooks, TraceEntry };
 import { saveCheckpoint } from './checkpoint';
 import { stableJson } from './stable-json';
 import { Denoiser, fieldSize } from '../prior/denoiser';
@@ -19,148 +23,16 @@ import {
 
 export { abortError };
 
-export interface InverseProblem {
-  prior: Denoiser;
-  forward: ForwardModel;
-  /** y_obs, forward.measurementSize floats. */
-  observation: Float32Array;
-  /**
-   * The misfit (noise model, see policies.ts): `gradient` gives dl/dy per
-   * particle (batch x m), `value` the misfit reported in progress, trace and
-   * results. Default: the plain L2 misfit of the reference (L2Misfit:
-   * residuals y - y_obs, value ||y - y_obs||^2 / m).
-   */
-  misfit?: Pick<MisfitModel, 'gradient'> & Partial<Pick<MisfitModel, 'value'>>;
-  /** Where field values and measurements sit (for distance localization; localization.ts). */
-  geometry?: ProblemGeometry;
-}
 
-/**
- * Step numbers are the same everywhere: step k (1..K) is the k-th step of a
- * run, in progress events, trace entries and failures alike, and a run
- * state's `step` is the number of steps done (0 after init, K at the end).
- */
-export interface ProgressEvent {
-  /** The step just finished, 1..steps. */
-  step: number;
-  steps: number;
-  phase: string;
-  /** Mean over particles of ||G(x0) - y_obs||^2 / m (NaN before the first forward evaluation). */
-  misfit: number;
-  elapsedMs: number;
-}
 
-export interface SolveOptions {
-  seed?: number;
-  backend?: BackendOption;
-  signal?: AbortSignal;
-  onProgress?(e: ProgressEvent): void;
-  /**
-   * What a failed forward evaluation of a particle does (policies.ts):
-   * ExcludeFailures (default, or 'exclude') leaves that particle out of the
-   * update it failed in; ResampleFailures ('resample') redraws it from the
-   * Gaussian fitted to the particles that evaluated; AbortOnFailure ('abort')
-   * rejects the solve with the ForwardEvaluationError. Failures are recorded
-   * in the result's `failures` either way.
-   */
-  onForwardFailure?: 'exclude' | 'abort' | 'resample' | FailurePolicy;
-  /**
-   * Save the run state to `dir` (file state.enkgrun, written atomically)
-   * after init and every `every` steps (default 1) and at the end; `resume`
-   * (lib/algorithms/resume.ts) continues it, in this process or another.
-   * `meta` is kept beside the state (the CLI keeps its command line there).
-   */
-  checkpoint?: CheckpointOption;
-}
 
-export interface CheckpointOption {
-  dir: string;
-  every?: number;
-  meta?: Record<string, unknown>;
-}
 
-export interface CostRecord {
-  forwardEvaluations: number;
-  forwardSequential: number;
-  denoiserEvaluations: number;
-  denoiserSequential: number;
-  wallSeconds: number;
-  phaseSeconds: Record<string, number>;
-  peakRssBytes: number;
-}
 
-export interface TraceEntry {
-  /** The step (1..K) the entry belongs to. */
-  step: number;
-  sigma: number;
-  misfit: number;
-  coefNorm?: number;
-  /** sqrt(tr(Cxx)): the ensemble's spread in field space. */
-  spreadX?: number;
-  /** sqrt(tr(Cyy)): its spread in measurement space. */
-  spreadY?: number;
-}
 
-export interface ForwardFailure extends SampleFailure {
-  /** The step (1..K) in which the evaluation failed. */
-  step: number;
-  /** Set when the ResampleFailures policy redrew the particle. */
-  resampled?: true;
-}
 
-export interface SolveResult {
-  /** N x d, normalized units. */
-  particles: Float32Array;
-  mean: Float32Array;
-  std: Float32Array;
-  cost: CostRecord;
-  trace: TraceEntry[];
-  /** Particles whose forward evaluation failed (see SolveOptions.onForwardFailure). */
-  failures: ForwardFailure[];
-}
 
-export interface Algorithm {
-  readonly name: string;
-  /** Every option, defaults filled in: what a run state records and a resume checks. */
-  readonly config: object;
-  /** init, then advance until the last step, then the result (runToEnd). */
-  solve(problem: InverseProblem, opts?: SolveOptions): Promise<SolveResult>;
-  /** The run before its first step: particles drawn, nothing evaluated yet. */
-  init(problem: InverseProblem, opts?: SolveOptions): Promise<RunState>;
-  /** One step of the run; returns the next state and leaves `state` as it was. */
-  advance(problem: InverseProblem, state: RunState, opts?: SolveOptions): Promise<RunState>;
-}
 
-/** Arrays a run state may carry besides the particles. */
-export type StateArray = Float32Array | Float64Array | Uint8Array;
 
-/**
- * A run between two steps, as plain data: everything `advance` needs to
- * continue it and nothing else. All random draws are keyed by (seed, step,
- * purpose, particle) (counter-based Philox streams), so the step index is the
- * random generator's position. A state can be saved and loaded
- * (lib/algorithms/checkpoint.ts) and continued in another process with
- * identical results.
- */
-export interface RunState {
-  /** The algorithm's registry name and its full configuration. */
-  algorithm: string;
-  config: object;
-  seed: number;
-  /** Steps done: 0 after init, `steps` when the run is finished. */
-  step: number;
-  steps: number;
-  /** N particles of d floats (normalized units). */
-  particles: Float32Array;
-  ensembleSize: number;
-  /** What the algorithm carries from one step to the next besides the particles (DPG's running losses, ...). */
-  carry: Record<string, StateArray>;
-  cost: CostRecord;
-  trace: TraceEntry[];
-  failures: ForwardFailure[];
-  /** The last data misfit (NaN before the first forward evaluation). */
-  misfit: number;
-}
 
 /** Whether every step of the state's run has been taken. */
 export function finished(state: RunState): boolean {
@@ -174,13 +46,6 @@ export async function resultOf(state: RunState, d: number): Promise<SolveResult>
   return { particles: state.particles, mean, std, cost: state.cost, trace: state.trace, failures: state.failures };
 }
 
-/** What runToEnd may do between steps. */
-export interface StepHooks {
-  /** Called after every step with the new state (a checkpoint writer, a driver that stops at a boundary). */
-  afterStep?(state: RunState): Promise<void> | void;
-  /** Checked before each step: true stops the run at this boundary (the state so far is returned unfinished). */
-  stopRequested?(): boolean;
-}
 
 /**
  * solve() for every algorithm: init (or a given state), then one advance

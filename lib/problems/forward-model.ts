@@ -1,38 +1,12 @@
 // The contract between a problem's forward model and the algorithms: a
 // batched, black-box map from normalized fields to measurements.
 import * as adapters from '../forward';
+import type { ForwardModel as ForwardModelContract, SampleFailure } from '../types';
 
-export interface ForwardModel {
-  /** The shape of one field, [C, H, W]. */
-  readonly fieldShape: [number, number, number];
-  /** Floats per measurement vector, m. */
-  readonly measurementSize: number;
-  /**
-   * G(x) for `batch` fields (batch x C x H x W, normalized units) ->
-   * batch x m measurements. Rejects, never returns garbage, when a field's
-   * evaluation fails (see ForwardEvaluationError). The algorithms pass
-   * their abort signal in `options`: a model that can stop early rejects
-   * with an AbortError; one that ignores it is simply no longer waited for.
-   */
-  forward(x: Float32Array, batch: number, options?: ForwardOptions): Promise<Float32Array>;
-  /**
-   * Optional exact gradient of a per-particle misfit with respect to the
-   * field, for the gradient-based baselines; black-box models leave it out.
-   */
-  misfitGradient?(x: Float32Array, residuals: Float32Array, batch: number): Promise<Float32Array>;
-}
+export type { ForwardOptions, SampleFailure } from '../types';
 
-export interface ForwardOptions {
-  signal?: AbortSignal;
-}
-
-/** One field whose evaluation failed, and why. */
-export interface SampleFailure {
-  index: number;
-  /** For time-stepping models: the simulated time reached. */
-  time?: number;
-  reason: string;
-}
+/** The contract of lib/types.ts; this module adds the adapters as ForwardModel's static members. */
+export type ForwardModel = ForwardModelContract;
 
 /**
  * A forward evaluation in which some fields failed. `failures` names them;

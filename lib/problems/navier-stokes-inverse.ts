@@ -1,8 +1,7 @@
 // The Navier-Stokes inverse problem of docs/method.md section 4.1 as the algorithms
 // consume it: recover the normalized initial vorticity from the noisy,
 // subsampled solution at T = 1.
-import type { ProblemGeometry } from '../algorithms/localization';
-import type { InverseProblem } from '../algorithms/run';
+import type { InverseProblem, ProblemGeometry } from '../types';
 import { BackendOption } from '../backend';
 import { readNpy } from '../io/npy';
 import { NS_HELD_OUT_64 } from '../paths';

@@ -4,8 +4,7 @@
 // and build the problem from it, how to draw its fields and its observation,
 // and any metrics of its own. The CLI is generic over this table: adding a
 // problem is one entry (in its own file) plus one line here.
-import type { AlgorithmSizes } from '../algorithms/registry';
-import type { InverseProblem } from '../algorithms/run';
+import type { AlgorithmSizes, InverseProblem } from '../types';
 import type { BackendName } from '../backend';
 import type { PanelImage } from '../io/figure';
 import type { Denoiser } from '../prior/denoiser';
