@@ -15,7 +15,7 @@ export type { ForwardOptions, SampleFailure } from './problems/forward-model';
 export { INPUT_PLACEHOLDER, OUTPUT_PLACEHOLDER } from './forward';
 export type {
   AdapterShape, BatchFunction, FromCommandOptions, FromFunctionOptions, FromWorkersOptions, ForwardRow, ParticleFunction,
-  WorkerForwardModel,
+  WorkerForwardModel, FromQueueOptions, QueueCallStats, QueueForwardModel,
 } from './forward';
 export { readNpy, writeNpy, decodeNpy, encodeNpy, NpyWriter } from './io/npy';
 export type { NpyArray, NpyContents, NpyDtype } from './io/npy';
