@@ -4,7 +4,7 @@
 // options, or the function a module exports, loaded at start), never with
 // code from the queue. The heavy work runs off the event loop (the
 // Navier-Stokes solver in the addon's worker threads, a module's function
-// in fromWorkers' thread pool), so BullMQ's lock renewal is never delayed.
+// in a pool of worker threads running fromWorkers' entry), so BullMQ's lock renewal is never delayed.
 //
 // A job whose data is malformed, whose fields are missing from Redis, or
 // that asks for another model fails at once without retries
@@ -16,6 +16,7 @@ import * as path from 'node:path';
 
 import { ConnectionOptions, Job, UnrecoverableError, Worker } from 'bullmq';
 import IORedis from 'ioredis';
+import { Piscina } from 'piscina';
 
 import { BackendOption } from '../backend';
 import { ForwardModel } from '../problems/forward-model';
@@ -25,7 +26,8 @@ import {
   bytesToFloats, floatBytes, KEY_TTL_MS, QueueJobData, QueueJobResult, QueueRowFailure, readJobData,
 } from './queue-protocol';
 import { checkRedis, RedisTarget } from './redis';
-import { fromWorkers, WorkerForwardModel } from './workers';
+import { EvaluatedRows } from './evaluate';
+import type { WorkerSetup, WorkerTask } from './worker-entry';
 
 /** The model a worker serves: a registry entry, or a module's exported function. */
 export type ServedModel =
@@ -60,6 +62,12 @@ export function servedModelName(model: ServedModel): string {
   return model.kind === 'registered' ? model.entry.name : path.basename(model.path).replace(/\.[^.]*$/, '');
 }
 
+// fromWorkers' thread entry, next to this file (worker-entry.js in dist/; from the
+// TypeScript sources, worker-entry.ts through ts-node's transpile-only hook), as workers.ts finds it.
+const WORKER_ENTRY = path.join(__dirname, `worker-entry${path.extname(__filename)}`);
+const WORKER_EXEC_ARGV = path.extname(__filename) === '.ts'
+  ? [...process.execArgv, '--require', require.resolve('ts-node/register/transpile-only')] : undefined;
+
 export async function startQueueWorker(options: QueueWorkerOptions): Promise<QueueWorker> {
   const { target, queue, model } = options;
   const concurrency = options.concurrency ?? 1;
@@ -70,33 +78,42 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
   await checkRedis(target);
   const data = new IORedis({ ...target.options, maxRetriesPerRequest: null });
   data.on('error', () => undefined);
-  const models = new Map<string, ForwardModel | WorkerForwardModel>();
+  const models = new Map<string, ForwardModel>();
+  const pools = new Map<string, Piscina>();
   const counts = { jobs: 0, particles: 0, failedParticles: 0, refusedJobs: 0 };
   let window = { jobs: 0, particles: 0, failed: 0 };
 
-  const modelFor = (job: QueueJobData): ForwardModel => {
+  // A registered model, built once per set of options.
+  const registeredFor = (job: QueueJobData, entry: QueueModelEntry): ForwardModel => {
     const key = JSON.stringify([job.options, job.fieldShape, job.measurementSize]);
-    let m = models.get(key);
-    if (m === undefined) {
-      if (model.kind === 'registered') {
-        try {
-          m = model.entry.create({ ...job.options, ...(options.backend ? { backend: options.backend } : {}) });
-        } catch (error) {
-          throw new UnrecoverableError(`the options of model '${name}' were refused: ${(error as Error).message}`);
-        }
-        if (m.fieldShape.join() !== job.fieldShape.join() || m.measurementSize !== job.measurementSize) {
-          throw new UnrecoverableError(`model '${name}' with these options takes fields [${m.fieldShape.join(', ')}] to ${m.measurementSize} `
-            + `measurements; the job says [${job.fieldShape.join(', ')}] to ${job.measurementSize}`);
-        }
-      } else {
-        m = fromWorkers(model.path, {
-          fieldShape: job.fieldShape, measurementSize: job.measurementSize, batched: model.batched, concurrency,
-          ...(model.exportName ? { exportName: model.exportName } : {}),
-        });
-      }
-      models.set(key, m);
+    const known = models.get(key);
+    if (known) return known;
+    let m: ForwardModel;
+    try {
+      m = entry.create({ ...job.options, ...(options.backend ? { backend: options.backend } : {}) });
+    } catch (error) {
+      throw new UnrecoverableError(`the options of model '${name}' were refused: ${(error as Error).message}`);
     }
+    if (m.fieldShape.join() !== job.fieldShape.join() || m.measurementSize !== job.measurementSize) {
+      throw new UnrecoverableError(`model '${name}' with these options takes fields [${m.fieldShape.join(', ')}] to ${m.measurementSize} `
+        + `measurements; the job says [${job.fieldShape.join(', ')}] to ${job.measurementSize}`);
+    }
+    models.set(key, m);
     return m;
+  };
+  // A module's function, in a pool of worker threads (fromWorkers' entry, worker-entry.ts) per field
+  // shape, called with the rows of the whole forward call (index = first + i) as fromWorkers would.
+  const moduleRows = (job: QueueJobData, served: Extract<ServedModel, { kind: 'module' }>, x: Float32Array): Promise<EvaluatedRows> => {
+    const d = job.fieldShape[0] * job.fieldShape[1] * job.fieldShape[2], m = job.measurementSize;
+    const key = `${d}x${m}`;
+    let pool = pools.get(key);
+    if (pool === undefined) {
+      const setup: WorkerSetup = { modulePath: served.path, exportName: served.exportName, batched: served.batched, d, m };
+      pool = new Piscina({ filename: WORKER_ENTRY, minThreads: concurrency, maxThreads: concurrency, workerData: setup, execArgv: WORKER_EXEC_ARGV });
+      pools.set(key, pool);
+    }
+    const task: WorkerTask = { x, n: job.n, first: job.first };
+    return pool.run(task, { transferList: [x.buffer as ArrayBuffer] }) as Promise<EvaluatedRows>;
   };
 
   const evaluate = async (job: Job): Promise<QueueJobResult> => {
@@ -119,13 +136,19 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
       throw new UnrecoverableError(`the fields of job ${job.id} (key ${spec.input}) are ${bytes === null ? 'missing from Redis'
         : `${bytes.length} bytes, expected n x C x H x W x 4 = ${spec.n * d * 4}`}`);
     }
-    const forward = modelFor(spec);
     const x = bytesToFloats(bytes);
+    const forward = model.kind === 'registered' ? registeredFor(spec, model.entry) : undefined;
     const started = performance.now();
     let y: Float32Array;
     let failures: QueueRowFailure[] = [];
     try {
-      y = await forward.forward(x, spec.n);
+      if (model.kind === 'module') {
+        const rows = await moduleRows(spec, model, x);
+        y = rows.y;
+        failures = rows.failures;
+      } else {
+        y = await forward!.forward(x, spec.n);
+      }
     } catch (error) {
       const e = error as { failures?: unknown; partial?: unknown; message?: unknown; name?: unknown };
       if (Array.isArray(e?.failures) && e.partial instanceof Float32Array && e.partial.length === spec.n * m) {
@@ -176,7 +199,7 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
     async close() {
       clearInterval(progress);
       await worker.close();
-      await Promise.allSettled([...models.values()].map((m) => (m as WorkerForwardModel).dispose?.()));
+      await Promise.allSettled([...pools.values()].map((p) => p.destroy()));
       data.disconnect();
     },
   };
