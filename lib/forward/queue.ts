@@ -226,12 +226,14 @@ class QueueForward implements QueueForwardModel {
         if (p === undefined || busy.has(id) || done) return;
         busy.add(id);
         try {
-          const job = await Job.fromId(c.queue, id);
+          // The state first, then the job: a job read before its state could be
+          // completed without the return value it was given on completion.
+          const state = await c.queue.getJobState(id);
+          const job = state === 'unknown' ? undefined : await Job.fromId(c.queue, id);
           if (job === undefined) {
             throw new Error(`Job ${id} of queue '${this.queue}' is no longer in Redis (was the server restarted without its data, `
               + 'or the job removed by hand?); the forward evaluation cannot complete');
           }
-          const state = await job.getState();
           if (state !== 'completed' && state !== 'failed') return;
           if (!pending.delete(id)) return;
           const rows = Array.from({ length: p.n }, (_, i) => p.first + i);
