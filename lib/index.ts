@@ -15,7 +15,7 @@ export type { ForwardOptions, SampleFailure } from './problems/forward-model';
 export { INPUT_PLACEHOLDER, OUTPUT_PLACEHOLDER } from './forward';
 export type {
   AdapterShape, BatchFunction, FromCommandOptions, FromFunctionOptions, FromWorkersOptions, ForwardRow, ParticleFunction,
-  WorkerForwardModel,
+  WorkerForwardModel, FromQueueOptions, QueueCallStats, QueueForwardModel,
 } from './forward';
 export * from './problems/imaging';
 export { heldOutImage, readTruthImage } from './problems/imaging/entries';

@@ -8,6 +8,7 @@ import { info } from './info';
 import { sample } from './sample';
 import { resume } from './resume';
 import { solve } from './solve';
+import { worker } from './worker';
 import { CommandRun, quietRun, stopOnSignals } from './stop';
 import { isUsageError } from './usage';
 
@@ -23,6 +24,8 @@ Commands:
                     an inverse problem (navier-stokes, ...): EnKG or a baseline
                     on a held-out truth (enkg solve --help lists the problems)
   resume DIR        continue a run saved by enkg solve --checkpoint DIR
+  worker --redis URL --queue NAME --model MODEL [--concurrency N]
+                    evaluate the forward models of enkg solve --queue runs
   help              this text
 
 Options:
@@ -63,6 +66,7 @@ export async function main(argv: string[], run: CommandRun = quietRun()): Promis
   if (command === 'sample') return sample(rest, run);
   if (command === 'solve') return solve(rest, run);
   if (command === 'resume') return resume(rest, run);
+  if (command === 'worker') return worker(rest, run);
   console.error(`enkg: unknown command '${command}'\n\n${USAGE}`);
   return 2;
 }

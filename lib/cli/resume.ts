@@ -41,6 +41,6 @@ export async function resume(argv: string[], run: CommandRun = quietRun()): Prom
   const argv2 = (meta.argv as string[]).filter((a) => a !== '--quiet' && a !== '--json');
   if (values.quiet) argv2.push('--quiet');
   if (values.json) argv2.push('--json');
-  if (!values.json) console.error(`enkg resume: continuing at step ${loaded.state.step} of ${loaded.state.steps}: enkg ${argv2.join(' ')}`);
+  if (!values.json) console.error(`enkg resume: continuing at step ${loaded.state.step} of ${loaded.state.steps}: enkg solve ${argv2.join(' ')}`);
   return solve(argv2, run, { dir });
 }

@@ -25,6 +25,7 @@ import { ForwardEvaluationError } from '../problems/forward-model';
 import { PROBLEM_NAMES, PROBLEM_REGISTRY, problemEntry, ProblemEntry } from '../problems/registry';
 import { checkPriorFile, loadPrior, stoppablePrior } from './prior';
 import { ProgressBar } from './progress';
+import { openQueueFlag, QueueFlag } from './queue-flag';
 import { checkStopped, CommandRun, quietRun } from './stop';
 import { asUsage, backendFlag, checkFits, integerFlag, numberFlag, UsageError, usageOf } from './usage';
 
@@ -37,7 +38,7 @@ const COMMON_FLAGS: Options = {
   seed: { type: 'string', default: '0' }, truth: { type: 'string' },
   prior: { type: 'string' }, 'prior-provider': { type: 'string', default: 'auto' }, backend: { type: 'string', default: 'auto' },
   out: { type: 'string' }, force: { type: 'boolean', default: false }, json: { type: 'boolean', default: false },
-  checkpoint: { type: 'string' }, 'checkpoint-every': { type: 'string' },
+  checkpoint: { type: 'string' }, 'checkpoint-every': { type: 'string' }, queue: { type: 'string' },
   quiet: { type: 'boolean', default: false }, help: { type: 'boolean', default: false },
 };
 
@@ -78,6 +79,9 @@ ${algos}
                      --checkpoint-every); Ctrl-C then stops at the next step,
                      and enkg resume CP continues the run to the same result
   --checkpoint-every K  save every K steps instead (default 1)
+  --queue URL        evaluate the forward model on enkg worker processes through
+                     the BullMQ queue in URL, redis[s]://[user:pass@]HOST:PORT/NAME
+                     (same particles as in process; see enkg worker --help)
   --json             print only the result JSON on stdout
   --quiet            no progress bar
 
@@ -195,13 +199,16 @@ export async function solve(argv: string[], run: CommandRun = quietRun(), resume
   checkFits(`--ensemble ${sizes.ensemble}`, sizes.ensemble, 4 * ENSEMBLE_ARRAYS, 'the ensemble (before the field size is known)');
   const checkpoint = checkpointSettings(argv, values, resumeFrom);
   if (checkpoint) await usageOf(checkWritableFolder(checkpoint.dir, { name: '--checkpoint' }));
-  const output = await usageOf(RunOutput.create((values.out as string | undefined) ?? `enkg-${entry.name}`, { force: values.force === true }));
+  const queue = values.queue === undefined ? undefined : await openQueueFlag(String(values.queue));
+  const output = await usageOf(RunOutput.create((values.out as string | undefined) ?? `enkg-${entry.name}`, { force: values.force === true }))
+    .catch(async (error: unknown) => { await queue?.close(); throw error; });
   const out = output.path;
   run.kept = `nothing was written (${out} is as it was)`;
   try {
-    return await solveInto(output, entry, priorFile, providers, run, { values, algo, sizes, noise, seed, backend, algorithm, checkpoint });
+    return await solveInto(output, entry, priorFile, providers, run, { values, algo, sizes, noise, seed, backend, algorithm, checkpoint, queue });
   } finally {
     await output.abort();
+    await queue?.close();
   }
 }
 
@@ -214,6 +221,8 @@ interface SolveSettings {
   backend: 'cpu' | 'cuda';
   algorithm: ReturnType<ReturnType<typeof algorithmEntry>['create']>;
   checkpoint?: CheckpointSettings;
+  /** --queue: forward evaluations through enkg worker processes. */
+  queue?: QueueFlag;
 }
 
 interface CheckpointSettings {
@@ -269,13 +278,14 @@ async function solveInto(output: RunOutput, entry: ProblemEntry, priorFile: stri
     const instance = await entry.setup({
       prior, priorFile, flags, truthFile: values.truth as string | undefined, noise, seed, backend, signal: run.signal,
     });
-    const { problem, truth } = instance;
-    if (algorithmEntry(algo).needsGradient && typeof problem.forward.misfitGradient !== 'function') {
+    const { truth } = instance;
+    if (algorithmEntry(algo).needsGradient && typeof instance.problem.forward.misfitGradient !== 'function') {
       throw new UsageError(`--algo ${algo} needs the forward model's exact gradient, and ${entry.name}'s model is a black box (no misfitGradient); use a derivative-free algorithm`);
     }
-    if (values.localize !== undefined && !problem.geometry) {
+    if (values.localize !== undefined && !instance.problem.geometry) {
       throw new UsageError(`--localize needs a problem that says where its values and measurements sit; ${entry.name} does not`);
     }
+    const problem = settings.queue?.through(instance.problem) ?? instance.problem;
     const [C, H, W] = prior.shape;
 
     const bar = values.quiet ? undefined : new ProgressBar(sizes.steps, 'steps');

@@ -6,5 +6,7 @@ export { fromWorkers } from './workers';
 export type { FromWorkersOptions, WorkerForwardModel } from './workers';
 export { fromCommand, INPUT_PLACEHOLDER, OUTPUT_PLACEHOLDER } from './command';
 export type { FromCommandOptions } from './command';
+export { fromQueue } from './queue';
+export type { FromQueueOptions, QueueCallStats, QueueForwardModel } from './queue';
 export type { AdapterShape } from './options';
 export type { BatchFunction, ForwardRow, ParticleFunction } from './evaluate';

@@ -22,11 +22,13 @@ export class ForwardEvaluationError extends Error {
 /**
  * The adapters that make a ForwardModel out of what a user has (lib/forward):
  * `ForwardModel.fromFunction(fn, options)`, `ForwardModel.fromWorkers(modulePath,
- * options)` and `ForwardModel.fromCommand(argv, options)`. (The calls go
+ * options)`, `ForwardModel.fromCommand(argv, options)` and
+ * `ForwardModel.fromQueue(options)` (through BullMQ to `enkg worker`s). (The calls go
  * through wrappers because lib/forward imports this module.)
  */
 export const ForwardModel = {
   fromFunction: ((fn: never, options: never) => adapters.fromFunction(fn, options)) as typeof adapters.fromFunction,
   fromWorkers: ((modulePath, options) => adapters.fromWorkers(modulePath, options)) as typeof adapters.fromWorkers,
   fromCommand: ((argv, options) => adapters.fromCommand(argv, options)) as typeof adapters.fromCommand,
+  fromQueue: ((options) => adapters.fromQueue(options)) as typeof adapters.fromQueue,
 };
