@@ -10,7 +10,7 @@ import * as path from 'node:path';
 
 import { CHECKPOINT_FILE, loadCheckpoint, readNpy } from '../lib';
 import { NS_PRIOR_64 } from '../lib/paths';
-import { CLI, freePort, REDIS_SERVER, RedisServer, startRedis, startWorker, waitFor, WorkerProcess } from './helpers/redis';
+import { CLI, freePort, makeTlsFiles, REDIS_SERVER, RedisServer, startRedis, startWorker, waitFor, WorkerProcess } from './helpers/redis';
 
 const ready = REDIS_SERVER !== undefined && fs.existsSync(CLI) && fs.existsSync(NS_PRIOR_64);
 if (!ready) console.warn('Skipping the enkg solve --queue checks: redis-server, dist/ (npm run build:ts) or the shipped prior is missing');
@@ -86,4 +86,34 @@ const bytesOf = async (file: string) => Buffer.from(((await readNpy(file)).data 
     expect(gone.stderr).toMatch(new RegExp(`^enkg: Could not reach Redis at redis://127\\.0\\.0\\.1:${port}: .*ECONNREFUSED`, 'm'));
     expect(fs.existsSync(out)).toBe(false);
   }, 120000);
+
+  it('TLS (rediss://, with a password): a worker and enkg solve --queue through a TLS-only Redis give the in-process particles; an untrusted certificate fails before any work', async () => {
+    const tlsDir = fs.mkdtempSync(path.join(dir, 'tls-'));
+    const files = makeTlsFiles(tlsDir);
+    if (!files) {
+      console.warn('Skipping the TLS check: openssl is missing');
+      return;
+    }
+    const secure = await startRedis({ tls: files, password: 'tls-secret' });
+    const trust = { NODE_EXTRA_CA_CERTS: files.ca };
+    let worker: WorkerProcess | undefined;
+    try {
+      expect(secure.url).toMatch(/^rediss:\/\/:tls-secret@127\.0\.0\.1:\d+$/);
+      // Without the CA the certificate is not trusted: a clear failure before any work.
+      const untrusted = spawnSync(process.execPath, [CLI, 'worker', '--redis', secure.url, '--queue', 'tls', '--model', 'navier-stokes'],
+        { encoding: 'utf8', env, timeout: 30000 });
+      expect(untrusted.status).toBe(1);
+      expect(untrusted.stderr).toMatch(/^enkg: Could not reach Redis at rediss:\/\/:\*\*\*@127\.0\.0\.1:\d+: .*(self-signed|certificate)/m);
+      worker = await startWorker(['--redis', secure.url, '--queue', 'tls', '--model', 'navier-stokes'], trust);
+      const out = path.join(dir, 'tls-run');
+      const run = spawnSync(process.execPath, [CLI, 'solve', ...SIZES, '--out', out, '--queue', `${secure.url}/tls`],
+        { encoding: 'utf8', env: { ...env, ...trust }, timeout: 120000 });
+      expect(run.stderr).toMatch(/forward evaluations/);
+      expect(run.status).toBe(0);
+      expect((await bytesOf(path.join(out, 'particles.npy'))).equals(reference)).toBe(true);
+    } finally {
+      await worker?.kill();
+      await secure.stop();
+    }
+  }, 200000);
 });

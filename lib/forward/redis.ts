@@ -4,6 +4,7 @@
 // the server answers, accepts the credentials, and keeps what it is given
 // (maxmemory-policy noeviction, as BullMQ requires: an evicted job or
 // particle key would be lost work).
+import { isIP } from 'node:net';
 import IORedis, { RedisOptions } from 'ioredis';
 
 import { expected } from '../validate';
@@ -38,7 +39,9 @@ export function parseRedisUrl(url: unknown, name: string, queueInPath = false): 
   const options: RedisOptions = { host: parsed.hostname.replace(/^\[|\]$/g, ''), port: parsed.port === '' ? 6379 : Number(parsed.port) };
   if (parsed.username !== '') options.username = decodeURIComponent(parsed.username);
   if (parsed.password !== '') options.password = decodeURIComponent(parsed.password);
-  if (parsed.protocol === 'rediss:') options.tls = { servername: options.host };
+  // TLS: the certificate is checked against the host (a name or an IP
+  // address in its subjectAltName); SNI carries names only (RFC 6066).
+  if (parsed.protocol === 'rediss:') options.tls = isIP(options.host!) ? {} : { servername: options.host };
   const masked = new URL(url);
   if (masked.password !== '') masked.password = '***';
   const segment = parsed.pathname.replace(/^\//, '');

@@ -2,7 +2,7 @@
 // .ci/run): on 127.0.0.1 at a free port, in a temporary folder, stopped
 // afterwards; and `enkg worker` processes from dist/. No system service is
 // assumed and every wait is bounded.
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -48,14 +48,42 @@ export interface RedisServerOptions {
   appendonly?: boolean;
   password?: string;
   maxmemoryPolicy?: string;
+  /** TLS only (no plain port): the server's certificate and key and the CA that signed it (PEM files). */
+  tls?: TlsFiles;
+}
+
+export interface TlsFiles {
+  ca: string;
+  cert: string;
+  key: string;
+}
+
+/**
+ * A throwaway CA and a server certificate for 127.0.0.1 signed by it, made
+ * with openssl in `dir`; undefined where openssl is missing.
+ */
+export function makeTlsFiles(dir: string): TlsFiles | undefined {
+  const openssl = ['/usr/bin/openssl', '/usr/local/bin/openssl'].find((f) => fs.existsSync(f));
+  if (!openssl) return undefined;
+  const f = (name: string) => path.join(dir, name);
+  const run = (args: string[]) => execFileSync(openssl, args, { stdio: 'ignore' });
+  run(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '2', '-subj', '/CN=enkg test CA']);
+  run(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('server.key'), '-out', f('server.csr'), '-subj', '/CN=127.0.0.1']);
+  fs.writeFileSync(f('san.cnf'), 'subjectAltName=IP:127.0.0.1\n');
+  run(['x509', '-req', '-in', f('server.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f('server.pem'),
+    '-days', '2', '-extfile', f('san.cnf')]);
+  return { ca: f('ca.pem'), cert: f('server.pem'), key: f('server.key') };
 }
 
 export async function startRedis(options: RedisServerOptions = {}): Promise<RedisServer> {
   if (!REDIS_SERVER) throw new Error('redis-server is not installed (.ci/run installs Debian\'s redis-server)');
   const port = await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'enkg-redis-'));
+  const tls = options.tls;
   const args = [
-    '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--daemonize', 'no',
+    ...(tls ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', tls.cert, '--tls-key-file', tls.key,
+      '--tls-ca-cert-file', tls.ca, '--tls-auth-clients', 'no'] : ['--port', String(port)]),
+    '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--daemonize', 'no',
     '--appendonly', options.appendonly ? 'yes' : 'no', '--appendfsync', 'always',
     '--maxmemory-policy', options.maxmemoryPolicy ?? 'noeviction', '--logfile', path.join(dir, 'redis.log'),
     ...(options.password ? ['--requirepass', options.password] : []),
@@ -63,7 +91,10 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Redi
   let child: ChildProcess | undefined;
   const launch = async () => {
     child = spawn(REDIS_SERVER, args, { stdio: 'ignore' });
-    const probe = new IORedis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, ...(options.password ? { password: options.password } : {}) });
+    const probe = new IORedis({
+      port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0,
+      ...(options.password ? { password: options.password } : {}), ...(tls ? { tls: { ca: fs.readFileSync(tls.ca) } } : {}),
+    });
     probe.on('error', () => undefined);
     try {
       await waitFor(async () => {
@@ -91,7 +122,7 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Redi
   await launch();
   return {
     port, dir,
-    url: `redis://${options.password ? `:${options.password}@` : ''}127.0.0.1:${port}`,
+    url: `${tls ? 'rediss' : 'redis'}://${options.password ? `:${options.password}@` : ''}127.0.0.1:${port}`,
     restart: async () => { await halt(); await launch(); },
     stop: async () => { await halt(); fs.rmSync(dir, { recursive: true, force: true }); },
   };
