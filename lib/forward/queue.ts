@@ -209,6 +209,12 @@ class QueueForward implements QueueForwardModel {
     const started = Date.now();
     return new Promise<void>((resolve, reject) => {
       let done = false;
+      // Chunks whose rows are stored and whose keys are cleaned up. A chunk
+      // leaves `pending` when it is taken (so it is taken once), but the call
+      // ends only when every chunk is stored: another chunk's look can still
+      // be reading its measurements when the last one is taken.
+      let stored = 0;
+      const total = pending.size;
       const busy = new Set<string>();
       const finish = (error?: Error) => {
         if (done) return;
@@ -268,7 +274,7 @@ class QueueForward implements QueueForwardModel {
           }
           await c.client.del(p.keys.input, p.keys.output);
           await job.remove().catch(() => undefined);
-          if (pending.size === 0) finish();
+          if (++stored === total) finish();
         } finally {
           busy.delete(id);
         }
@@ -291,7 +297,7 @@ class QueueForward implements QueueForwardModel {
       const timer = setTimeout(() => {
         const last = this.lastRedisError ? `; the last Redis error was: ${this.lastRedisError.message}` : '';
         finish(new Error(`The forward evaluation through queue '${this.queue}' at ${this.target.label} timed out after ${Date.now() - started} ms `
-          + `with ${pending.size} of ${stats.jobs} jobs unfinished (is an enkg worker --queue ${this.queue} running?)${last}`));
+          + `with ${total - stored} of ${stats.jobs} jobs unfinished (is an enkg worker --queue ${this.queue} running?)${last}`));
       }, this.timeoutMs);
       for (const id of [...pending.keys()]) lookAt(id);
     });
