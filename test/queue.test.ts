@@ -146,6 +146,31 @@ function sumReference(x: Float32Array, batch: number, d: number): Float32Array {
     }
   }, 120000);
 
+  it('the event loop keeps turning while a call of N = 2048 fields of 64x64 goes out and comes back', async () => {
+    fs.writeFileSync(path.join(dir, 'first.js'), 'module.exports = (x, batch) => { const d = x.length / batch; return Float32Array.from({ length: batch }, (_, b) => x[b * d]); };');
+    await start(['--redis', redis.url, '--queue', 'loop', '--model', path.join(dir, 'first.js'), '--batched']);
+    const model = ForwardModel.fromQueue({ connection: redis.url, queue: 'loop', model: 'first', fieldShape: [1, 64, 64], measurementSize: 1, timeoutMs: 60000 });
+    try {
+      const N = 2048, d = 64 * 64;
+      const x = new Float32Array(N * d);
+      for (let b = 0; b < N; b++) x[b * d] = b;
+      await model.connect();
+      let ticks = 0;
+      const timer = setInterval(() => { ticks++; }, 10);
+      const started = Date.now();
+      const y = await model.forward(x, N);
+      const elapsed = Date.now() - started;
+      clearInterval(timer);
+      expect(Array.from(y)).toEqual(Array.from({ length: N }, (_, b) => b));
+      expect(model.lastCall!.jobs).toBe(32);
+      expect(elapsed).toBeGreaterThan(100);
+      // A loop blocked for most of the call would fire the interval a few times at most.
+      expect(ticks).toBeGreaterThanOrEqual(Math.floor(elapsed / 10 / 4));
+    } finally {
+      await model.dispose();
+    }
+  }, 60000);
+
   it('a model that throws fails its particles with the reason, and the worker stays up', async () => {
     await start(['--redis', redis.url, '--queue', 'throws', '--model', sumModule], { SUM_THROW_AT: '5' });
     const model = ForwardModel.fromQueue({ connection: redis.url, queue: 'throws', model: 'sum', fieldShape: [1, 4, 4], measurementSize: 3, chunk: 4, timeoutMs: 30000 });
@@ -257,7 +282,14 @@ function sumReference(x: Float32Array, batch: number, d: number): Float32Array {
     const evicting = await startRedis({ maxmemoryPolicy: 'allkeys-lru' });
     const locked = await startRedis({ password: 's3cret' });
     try {
-      const connect = (connection: string) => ForwardModel.fromQueue({ connection, queue: 'q', model: 'sum', fieldShape: [1, 1, 1], measurementSize: 1 }).connect();
+      const connect = async (connection: string) => {
+        const model = ForwardModel.fromQueue({ connection, queue: 'q', model: 'sum', fieldShape: [1, 1, 1], measurementSize: 1 });
+        try {
+          await model.connect();
+        } finally {
+          await model.dispose();
+        }
+      };
       await expect(connect(`redis://127.0.0.1:${evicting.port}`)).rejects.toThrow(
         `Expected maxmemory-policy noeviction for Redis at redis://127.0.0.1:${evicting.port} but received 'allkeys-lru'`);
       await expect(connect(`redis://:wrong@127.0.0.1:${locked.port}`)).rejects.toThrow(

@@ -199,9 +199,10 @@ class QueueForward implements QueueForwardModel {
   }
 
   /**
-   * Waits for every pending job, taking each result once (its chunk leaves
-   * `pending` before its result is read), on its completion event or at the
-   * next poll; rejects on timeout, abort or a job gone from Redis.
+   * Waits for every pending job, taking each result once (read whole, then
+   * stored and removed from `pending` in one synchronous stretch), on its
+   * completion event or at the next poll; rejects on timeout, abort or a
+   * job gone from Redis.
    */
   private gather(c: Connection, pending: Map<string, Pending>, y: Float32Array, failures: SampleFailure[], stats: QueueCallStats,
     signal: AbortSignal | undefined): Promise<void> {
@@ -209,13 +210,8 @@ class QueueForward implements QueueForwardModel {
     const started = Date.now();
     return new Promise<void>((resolve, reject) => {
       let done = false;
-      // Chunks whose rows are stored and whose keys are cleaned up. A chunk
-      // leaves `pending` when it is taken (so it is taken once), but the call
-      // ends only when every chunk is stored: another chunk's look can still
-      // be reading its measurements when the last one is taken.
-      let stored = 0;
-      const total = pending.size;
       const busy = new Set<string>();
+      let cleaning = 0;
       const finish = (error?: Error) => {
         if (done) return;
         done = true;
@@ -241,45 +237,61 @@ class QueueForward implements QueueForwardModel {
               + 'or the job removed by hand?); the forward evaluation cannot complete');
           }
           if (state !== 'completed' && state !== 'failed') return;
-          if (!pending.delete(id)) return;
-          const rows = Array.from({ length: p.n }, (_, i) => p.first + i);
+          // Everything is read first; a Redis error here leaves the chunk pending for the next look.
+          let rows: Float32Array | undefined;
+          let rowFailures: SampleFailure[] = [];
+          let reason: string | undefined;
+          let evaluateMs = 0;
           if (state === 'failed') {
-            const reason = `its job ${id} failed on queue '${this.queue}' after ${job.attemptsMade} attempt(s): ${job.failedReason}`;
-            for (const index of rows) failures.push({ index, reason });
-            y.fill(NaN, p.first * m, (p.first + p.n) * m);
+            reason = `its job ${id} failed on queue '${this.queue}' after ${job.attemptsMade} attempt(s): ${job.failedReason}`;
           } else {
-            let reason: string | undefined;
+            let result;
             try {
-              const result = readJobResult(job.returnvalue, p.first, p.n);
+              result = readJobResult(job.returnvalue, p.first, p.n);
+            } catch (error) {
+              reason = `job ${id} returned a malformed result: ${(error as Error).message}`;
+            }
+            if (result) {
               const bytes = result.output === p.keys.output ? await c.client.getBuffer(p.keys.output) : null;
               if (bytes === null || bytes.length !== p.n * m * 4) {
                 reason = `the measurements of job ${id} are ${bytes === null ? 'missing from Redis' : `${bytes.length} bytes, expected ${p.n * m * 4}`}`;
               } else {
-                y.set(bytesToFloats(bytes), p.first * m);
-                stats.bytesReceived += bytes.length;
-                for (const f of result.failures) {
-                  failures.push({ index: f.index, reason: f.reason, ...(typeof f.time === 'number' ? { time: f.time } : {}) });
-                  y.fill(NaN, f.index * m, (f.index + 1) * m);
-                }
-                stats.evaluateMs.push(result.evaluateMs);
-                stats.overheadMs.push(Date.now() - p.addedAt - result.evaluateMs);
+                rows = bytesToFloats(bytes);
+                rowFailures = result.failures.map((f) => ({ index: f.index, reason: f.reason, ...(typeof f.time === 'number' ? { time: f.time } : {}) }));
+                evaluateMs = result.evaluateMs;
               }
-            } catch (error) {
-              reason = `job ${id} returned a malformed result: ${(error as Error).message}`;
-            }
-            if (reason !== undefined) {
-              for (const index of rows) failures.push({ index, reason });
-              y.fill(NaN, p.first * m, (p.first + p.n) * m);
             }
           }
-          await c.client.del(p.keys.input, p.keys.output);
+          // Then the chunk is stored at once, and only once.
+          if (!pending.delete(id)) return;
+          if (rows) {
+            y.set(rows, p.first * m);
+            stats.bytesReceived += rows.byteLength;
+            stats.evaluateMs.push(evaluateMs);
+            stats.overheadMs.push(Date.now() - p.addedAt - evaluateMs);
+          } else {
+            rowFailures = Array.from({ length: p.n }, (_, i) => ({ index: p.first + i, reason: reason! }));
+          }
+          for (const f of rowFailures) {
+            failures.push(f);
+            y.fill(NaN, f.index * m, (f.index + 1) * m);
+          }
+          // Cleaning up may fail without harm: the keys expire and BullMQ drops old jobs.
+          cleaning++;
+          await c.client.del(p.keys.input, p.keys.output).catch(() => undefined);
           await job.remove().catch(() => undefined);
-          if (++stored === total) finish();
+          if (--cleaning === 0 && pending.size === 0) finish();
         } finally {
           busy.delete(id);
         }
       };
-      const lookAt = (id: string) => { look(id).catch((error: Error) => finish(error)); };
+      // A Redis error leaves the chunk pending (retried at the next poll, until the timeout); a job gone from Redis ends the call.
+      const lookAt = (id: string) => {
+        look(id).catch((error: Error) => {
+          if (/no longer in Redis/.test(error.message)) finish(error);
+          else this.lastRedisError = error;
+        });
+      };
       const onEvent = ({ jobId: id }: { jobId: string }) => { if (pending.has(id)) lookAt(id); };
       const onAbort = () => finish(abortError(signal!, 'The forward evaluation'));
       c.events.on('completed', onEvent);
@@ -287,17 +299,12 @@ class QueueForward implements QueueForwardModel {
       signal?.addEventListener('abort', onAbort, { once: true });
       // Polls catch what events missed (a reconnection) and notice Redis errors, which are retried until the timeout.
       const poll = setInterval(() => {
-        for (const id of pending.keys()) {
-          look(id).catch((error: Error) => {
-            if (/no longer in Redis/.test(error.message)) finish(error);
-            else this.lastRedisError = error;
-          });
-        }
+        for (const id of pending.keys()) lookAt(id);
       }, POLL_MS);
       const timer = setTimeout(() => {
         const last = this.lastRedisError ? `; the last Redis error was: ${this.lastRedisError.message}` : '';
         finish(new Error(`The forward evaluation through queue '${this.queue}' at ${this.target.label} timed out after ${Date.now() - started} ms `
-          + `with ${total - stored} of ${stats.jobs} jobs unfinished (is an enkg worker --queue ${this.queue} running?)${last}`));
+          + `with ${pending.size} of ${stats.jobs} jobs unfinished (is an enkg worker --queue ${this.queue} running?)${last}`));
       }, this.timeoutMs);
       for (const id of [...pending.keys()]) lookAt(id);
     });
