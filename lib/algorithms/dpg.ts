@@ -10,7 +10,7 @@ import { OptionReader } from './options';
 import { Algorithm, InverseProblem, RunContext, RunState, runToEnd, SolveOptions, SolveResult } from './run';
 import {
   checkStreams, forwardLosses, NOISE, normals, readVPOptions, requirePlainMisfit, streamBase, unscale, VP_KEYS,
-  VPScheduleOptions, vpSchedule, vpStep,
+  vpInitialParticles, vpSchedule, VPScheduleOptions, vpStep,
 } from './vp-schedule';
 
 export interface DPGOptions extends VPScheduleOptions {
@@ -103,8 +103,7 @@ export class DPG implements Algorithm {
     run.steps = c.steps;
     const N = c.ensembleSize, d = run.d;
     const schedule = vpSchedule(c);
-    const x = await run.timed('init', () => normals(run, d, N, streamBase(0, NOISE.init)));
-    for (let k = 0; k < x.length; k++) x[k] *= schedule.initialStd;
+    const x = await vpInitialParticles(run, N, schedule);
     return run.snapshot(this, x, N, {
       Z: new Float64Array(N).fill(NaN), previous: new Float32Array(N * d), hasPrevious: new Uint8Array(N),
     });

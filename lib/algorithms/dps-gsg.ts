@@ -12,8 +12,8 @@ import { copyInChunks } from '../chunked';
 import { OptionReader } from './options';
 import { Algorithm, InverseProblem, RunContext, RunState, runToEnd, SolveOptions, SolveResult } from './run';
 import {
-  checkStreams, forwardLosses, NOISE, normals, readVPOptions, requirePlainMisfit, streamBase, unscale, VP_KEYS,
-  VPScheduleOptions, vpSchedule, vpStep,
+  checkStreams, forwardLosses, guidedVpStep, NOISE, readVPOptions, requirePlainMisfit, streamBase, unscale, VP_KEYS,
+  vpInitialParticles, VPScheduleOptions, vpSchedule,
 } from './vp-schedule';
 
 export type GsgScheme = 'forward' | 'central';
@@ -201,9 +201,7 @@ export class DPSGSG implements Algorithm {
     requirePlainMisfit(run, 'DPS-GSG');
     run.steps = c.steps;
     const schedule = vpSchedule(c);
-    const x = await run.timed('init', () => normals(run, run.d, c.ensembleSize, streamBase(0, NOISE.init)));
-    for (let k = 0; k < x.length; k++) x[k] *= schedule.initialStd;
-    return run.snapshot(this, x, c.ensembleSize);
+    return run.snapshot(this, await vpInitialParticles(run, c.ensembleSize, schedule), c.ensembleSize);
   }
 
   /** VP step i = state.step with the smoothed-gradient guidance. */
@@ -241,11 +239,7 @@ export class DPSGSG implements Algorithm {
     }
     const guidance = await denoiserVjp(run.prior, xs, sigma, v, N, { method: c.jacobian, epsilon: c.fdEpsilon });
 
-    const noise = c.sde ? await normals(run, d, N, streamBase(i, NOISE.sde)) : undefined;
-    await run.timed('sde-step', async () => {
-      vpStep(schedule, i, x, denoised, noise);
-      for (let k = 0; k < x.length; k++) x[k] -= c.guidanceScale * guidance[k];
-    });
+    await guidedVpStep(run, schedule, i, x, denoised, guidance, c.guidanceScale, c.sde, N);
     run.trace.push({ step: run.step, sigma, misfit });
     run.progress('guided');
     return run.snapshot(this, x, N);

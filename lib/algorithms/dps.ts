@@ -10,8 +10,8 @@ import { denoiserVjp, FD_EPSILON, JACOBIAN_METHODS, JacobianMethod } from './jac
 import { OptionReader } from './options';
 import { Algorithm, InverseProblem, RunContext, RunState, runToEnd, SolveOptions, SolveResult } from './run';
 import {
-  checkStreams, forwardLosses, NOISE, normals, readVPOptions, requirePlainMisfit, streamBase, unscale, VP_KEYS,
-  VPScheduleOptions, vpSchedule, vpStep,
+  checkStreams, forwardLosses, guidedVpStep, readVPOptions, requirePlainMisfit, unscale, VP_KEYS, vpInitialParticles,
+  vpSchedule, VPScheduleOptions,
 } from './vp-schedule';
 
 export interface DPSOptions extends VPScheduleOptions {
@@ -81,9 +81,7 @@ export class DPS implements Algorithm {
     requireGradient(run);
     run.steps = c.steps;
     const schedule = vpSchedule(c);
-    const x = await run.timed('init', () => normals(run, run.d, c.ensembleSize, streamBase(0, NOISE.init)));
-    for (let k = 0; k < x.length; k++) x[k] *= schedule.initialStd;
-    return run.snapshot(this, x, c.ensembleSize);
+    return run.snapshot(this, await vpInitialParticles(run, c.ensembleSize, schedule), c.ensembleSize);
   }
 
   async advance(problem: InverseProblem, state: RunState, opts?: SolveOptions): Promise<RunState> {
@@ -121,11 +119,7 @@ export class DPS implements Algorithm {
       for (let k = 0; k < d; k++) v[n * d + k] = w * jtr[n * d + k];
     }
     const guidance = await denoiserVjp(run.prior, xs, sigma, v, N, { method: c.jacobian, epsilon: c.fdEpsilon });
-    const noise = c.sde ? await normals(run, d, N, streamBase(i, NOISE.sde)) : undefined;
-    await run.timed('sde-step', async () => {
-      vpStep(schedule, i, x, denoised, noise);
-      for (let k = 0; k < x.length; k++) x[k] -= c.guidanceScale * guidance[k];
-    });
+    await guidedVpStep(run, schedule, i, x, denoised, guidance, c.guidanceScale, c.sde, N);
     run.trace.push({ step: run.step, sigma, misfit });
     run.progress('guided');
     return run.snapshot(this, x, N);

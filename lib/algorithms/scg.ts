@@ -9,7 +9,7 @@ import { OptionReader } from './options';
 import { Algorithm, InverseProblem, RunContext, RunState, runToEnd, SolveOptions, SolveResult } from './run';
 import {
   checkStreams, forwardLosses, NOISE, normals, readVPOptions, requirePlainMisfit, streamBase, unscale, VP_KEYS,
-  VPScheduleOptions, vpSchedule, vpStep,
+  vpInitialParticles, vpSchedule, VPScheduleOptions, vpStep,
 } from './vp-schedule';
 
 export interface SCGOptions extends VPScheduleOptions {
@@ -83,9 +83,7 @@ export class SCG implements Algorithm {
     requirePlainMisfit(run, 'SCG');
     run.steps = c.steps;
     const schedule = vpSchedule(c);
-    const x = await run.timed('init', () => normals(run, run.d, c.ensembleSize, streamBase(0, NOISE.init)));
-    for (let k = 0; k < x.length; k++) x[k] *= schedule.initialStd;
-    return run.snapshot(this, x, c.ensembleSize);
+    return run.snapshot(this, await vpInitialParticles(run, c.ensembleSize, schedule), c.ensembleSize);
   }
 
   /**

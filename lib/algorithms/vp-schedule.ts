@@ -202,3 +202,26 @@ export function requirePlainMisfit(run: RunContext, owner: string): void {
       + '(a gradient dl/dy only); leave problem.misfit out for this algorithm');
   }
 }
+
+/**
+ * The VP baselines' starting particles, x ~ N(0, (sigma(1) s(1))^2 I):
+ * particle n is stream n of the init purpose.
+ */
+export async function vpInitialParticles(run: RunContext, count: number, schedule: VPSchedule): Promise<Float32Array> {
+  const x = await run.timed('init', () => normals(run, run.d, count, streamBase(0, NOISE.init)));
+  for (let k = 0; k < x.length; k++) x[k] *= schedule.initialStd;
+  return x;
+}
+
+/**
+ * A DPS step (DPS-GSG's and DPS's): one VP step of x from `denoised`
+ * (stochastic when `sde`), minus `guidanceScale` times `guidance`, in place.
+ */
+export async function guidedVpStep(run: RunContext, schedule: VPSchedule, i: number, x: Float32Array, denoised: Float32Array,
+  guidance: Float32Array, guidanceScale: number, sde: boolean, count: number): Promise<void> {
+  const noise = sde ? await normals(run, run.d, count, streamBase(i, NOISE.sde)) : undefined;
+  await run.timed('sde-step', async () => {
+    vpStep(schedule, i, x, denoised, noise);
+    for (let k = 0; k < x.length; k++) x[k] -= guidanceScale * guidance[k];
+  });
+}
