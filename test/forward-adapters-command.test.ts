@@ -17,7 +17,9 @@ const fieldShape: [number, number, number] = [1, 4, 4];
 const d = 16, m = 3;
 // Long enough that a healthy run (a Node start, ~0.4 s on a loaded 2-core
 // machine) never reaches it; each hanging run costs this much.
-const TIMEOUT_MS = 4000;
+// Generous: a healthy run (a Node start) must never reach it on a loaded
+// 2-core machine, or it would be a failure the simulator did not choose.
+const TIMEOUT_MS = 10000;
 
 interface LogEntry { pid: number; mode: number; n: number; dir: string; child?: number; failedFirst?: boolean }
 
@@ -70,7 +72,7 @@ function reference(x: ArrayLike<number>): number[] {
 /** The reason fromCommand gives for each of the simulator's failing modes. */
 const REASONS: Record<number, RegExp> = {
   1: /^the command \S+ \(pid (\d+)\) exited with code 3: simulated crash: the solver diverged$/,
-  2: /^the command \S+ \(pid (\d+)\) timed out after 4000 ms; its process group was killed$/,
+  2: /^the command \S+ \(pid (\d+)\) timed out after 10000 ms; its process group was killed$/,
   3: /^the command \S+ \(pid (\d+)\) exited with 0 but wrote a malformed output file: its output file is not a \.npy file/,
   4: /^the command \S+ \(pid (\d+)\) exited with 0 but wrote a non-finite value \(NaN\) at measurement 0$/,
   5: /^the command \S+ \(pid (\d+)\) exited with 0 but wrote no output file$/,
@@ -88,7 +90,7 @@ function expectFailuresMatchLog(failures: Array<{ reason: string }>, entries: Lo
   for (const f of failures) {
     const pid = Number(/\(pid (\d+)\)/.exec(f.reason)?.[1]);
     const entry = byPid.get(pid);
-    expect(entry).toBeDefined();
+    if (entry === undefined) throw new Error(`a failure the simulator did not choose (no failing mode logged for its pid): ${f.reason}`);
     expect(f.reason).toMatch(REASONS[entry!.mode]);
   }
   expect(failures.length).toBe(failing.reduce((s, e) => s + e.n, 0));
