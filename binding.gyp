@@ -9,6 +9,7 @@
         "native/core/navier_stokes.cc",
         "native/cpu/cpu_device.cc",
         "native/cpu/fftw_plans.cc",
+        "native/cpu/localization_cpu.cc",
         "native/cpu/navier_stokes_cpu.cc",
         "native/cpu/navier_stokes_fused_cpu.cc",
         "native/cpu/spectral_filter.cc",
@@ -18,6 +19,7 @@
         "native/napi/bench_ops.cc",
         "native/napi/ensemble_handle.cc",
         "native/napi/ensemble_ops.cc",
+        "native/napi/localization_ops.cc",
         "native/napi/spectral_ops.cc",
         "native/napi/random_ops.cc"
       ],

@@ -82,6 +82,23 @@ export interface NativeAddon {
   spectralFilter(x: Float32Array, batch: number, resolution: number, gains: Float64Array, out: Float32Array): Promise<void>;
   grfModeAmplitudes(resolution: number, alpha: number, tau: number): Float64Array;
   shellSpectrum(x: Float32Array, batch: number, resolution: number): Promise<Float64Array>;
+  /** The localized Kalman step (CPU) with a d x m taper rho (row j: field point j). */
+  localizedKalmanStep(
+    particles: Float32Array, measurements: Float32Array, residuals: Float32Array, ensembleSize: number, stepScale: number,
+    normalize: 'unlocalized' | 'coefficient', rho: Float32Array, out: Float32Array,
+  ): Promise<{ coefNorm: number }>;
+  /**
+   * The same with a stationary taper on an R x R periodic grid, by FFT:
+   * kernel[u R + v] is the taper between points (u, v) / R apart, and
+   * measurement l sits on grid point measurementIndex[l].
+   */
+  localizedKalmanStepGrid(
+    particles: Float32Array, measurements: Float32Array, residuals: Float32Array, ensembleSize: number, stepScale: number,
+    normalize: 'unlocalized' | 'coefficient', resolution: number, kernel: Float32Array, measurementIndex: Int32Array,
+    out: Float32Array,
+  ): Promise<{ coefNorm: number }>;
+  /** The Gaspari-Cohn taper of torus distances, d x m, into out. */
+  gaspariCohnTaper(fieldPoints: Float64Array, measurementPoints: Float64Array, halfWidth: number, out: Float32Array): Promise<void>;
   NativeEnsemble: new (backend: NativeBackend, ensembleSize: number, particleSize: number) => NativeEnsembleHandle;
 }
 
@@ -196,6 +213,19 @@ function guard(addon: NativeAddon): NativeAddon {
     shellSpectrum(x, batch, resolution) {
       pin(x);
       return addon.shellSpectrum(x, batch, resolution);
+    },
+    localizedKalmanStep(particles, measurements, residuals, ensembleSize, stepScale, normalize, rho, out) {
+      pin(particles, measurements, residuals, rho, out);
+      return addon.localizedKalmanStep(particles, measurements, residuals, ensembleSize, stepScale, normalize, rho, out);
+    },
+    localizedKalmanStepGrid(particles, measurements, residuals, ensembleSize, stepScale, normalize, resolution, kernel, measurementIndex, out) {
+      pin(particles, measurements, residuals, kernel, measurementIndex, out);
+      return addon.localizedKalmanStepGrid(
+        particles, measurements, residuals, ensembleSize, stepScale, normalize, resolution, kernel, measurementIndex, out);
+    },
+    gaspariCohnTaper(fieldPoints, measurementPoints, halfWidth, out) {
+      pin(fieldPoints, measurementPoints, out);
+      return addon.gaspariCohnTaper(fieldPoints, measurementPoints, halfWidth, out);
     },
     NativeEnsemble: NativeEnsemble as unknown as NativeAddon['NativeEnsemble'],
   };

@@ -1,9 +1,13 @@
 // Distance localization of the Kalman step: the Gaspari-Cohn taper, the
-// localized step against a dense float64 reference, the plain step when the
-// taper is all ones, and the geometry a localized run needs.
+// localized step (the TypeScript reference and the native dense and FFT
+// kernels) against a dense float64 reference, the plain step when the taper
+// is all ones, grid geometries, and the geometry a localized run needs.
 import {
-  EnKG, GaussianRandomFieldPrior, gaspariCohn, gaussianRandomField, kalmanStep, localizedKalmanStep, taperMatrix,
+  chooseLocalizationMethod, EnKG, GaussianRandomFieldPrior, gaspariCohn, gaussianRandomField, gridLayout, kalmanStep,
+  localizedKalmanStep, localizedKalmanStepNative, taperKernel, taperMatrix,
 } from '../lib';
+import { denseTaper } from '../lib/algorithms/localized-step';
+import { callNative, native } from '../lib/binding';
 import { gridGeometry } from '../lib/problems/navier-stokes-inverse';
 import { LinearForwardModel } from './helpers/linear';
 import { testRandom } from './helpers/reference';
@@ -110,9 +114,161 @@ describe('EnKG with localization', () => {
   it('runs, records its configuration, and fits the data', async () => {
     const p = await problem(true);
     const enkg = new EnKG({ ensembleSize: 8, steps: 10, updates: 2, localization: { halfWidth: 0.2 } });
-    expect(enkg.config.localization).toEqual({ halfWidth: 0.2, normalize: 'unlocalized' });
+    expect(enkg.config.localization).toEqual({ halfWidth: 0.2, normalize: 'unlocalized', method: 'auto' });
     const result = await enkg.solve(p, { seed: 1 });
     expect(result.particles.every(Number.isFinite)).toBe(true);
     expect(result.trace[result.trace.length - 1].misfit).toBeLessThan(result.trace[0].misfit);
+  });
+
+  it('ends at the same particles, up to rounding, whichever way the taper is applied', async () => {
+    const p = await problem(true);
+    const run = (method: 'dense' | 'fft') =>
+      new EnKG({ ensembleSize: 8, steps: 6, updates: 2, localization: { halfWidth: 0.2, method } }).solve(p, { seed: 3 });
+    const [dense, fft] = await Promise.all([run('dense'), run('fft')]);
+    const start = (await new EnKG({ ensembleSize: 8, steps: 6, updates: 2 }).solve(p, { seed: 3 })).particles;
+    // Against the distance between the localized and the plain run's ends.
+    expect(stepError(fft.particles, dense.particles, start)).toBeLessThan(1e-4);
+  });
+});
+
+/** ||a - b|| / ||b - x||: the error of a step relative to the step's length. */
+function stepError(a: ArrayLike<number>, b: ArrayLike<number>, x: ArrayLike<number>): number {
+  let num = 0, den = 0;
+  for (let k = 0; k < x.length; k++) {
+    num += (a[k] - b[k]) ** 2;
+    den += (b[k] - x[k]) ** 2;
+  }
+  return Math.sqrt(num / den);
+}
+
+describe('grid geometries', () => {
+  it('recognises the Navier-Stokes layout and where each measurement sits', () => {
+    const layout = gridLayout(gridGeometry(8, 2))!;
+    expect(layout.resolution).toBe(8);
+    expect(Array.from(layout.measurementIndex.slice(0, 5))).toEqual([0, 2, 4, 6, 16]);
+    expect(layout.measurementIndex[15]).toBe(6 * 8 + 6);
+  });
+
+  it('refuses points off the grid, and then only the dense method applies', () => {
+    const jittered = gridGeometry(8, 2);
+    jittered.measurementPoints[7] += 0.01;
+    expect(gridLayout(jittered)).toBeNull();
+    expect(chooseLocalizationMethod(64, 64, 16, false)).toBe('dense');
+    const odd = gridGeometry(8, 2);
+    odd.fieldPoints[3] = 0.5;
+    expect(gridLayout(odd)).toBeNull();
+  });
+
+  it('has a taper kernel whose value at p_j - q_l is rho[j, l]', () => {
+    const R = 8, g = gridGeometry(R, 2), rho = taperMatrix(g, 0.3), kernel = taperKernel(R, 0.3);
+    const { measurementIndex } = gridLayout(g)!;
+    for (let j = 0; j < R * R; j++) {
+      for (let l = 0; l < 16; l++) {
+        const i = measurementIndex[l];
+        const u = (Math.floor(j / R) - Math.floor(i / R) + R) % R, v = ((j % R) - (i % R) + R) % R;
+        expect(kernel[u * R + v]).toBeCloseTo(rho[j * 16 + l], 6);
+      }
+    }
+  });
+
+  it('builds the same d x m taper in the addon as in TypeScript', async () => {
+    const g = gridGeometry(16, 2);
+    const native = await denseTaper(g, 0.15), reference = taperMatrix(g, 0.15);
+    let largest = 0;
+    for (let k = 0; k < reference.length; k++) largest = Math.max(largest, Math.abs(native[k] - reference[k]));
+    expect(largest).toBeLessThan(1e-6);
+  });
+});
+
+describe('localizedKalmanStepNative', () => {
+  const R = 8, N = 6, d = R * R, m = d / 4;
+  const geometry = gridGeometry(R, 2);
+  const g = testRandom(11);
+  // A field mean far from zero: the step is relative to the spread, not to |x|.
+  const x = g.normals(N * d, 1, 3), y = g.normals(N * m), r = g.normals(N * m);
+  const args = { particles: x, measurements: y, residuals: r, ensembleSize: N, stepScale: 0.7, geometry, halfWidth: 0.2 };
+
+  it.each([
+    ['dense', 'unlocalized'], ['dense', 'coefficient'], ['fft', 'unlocalized'], ['fft', 'coefficient'],
+  ] as const)('(%s, %s normalization) matches the dense float64 formula and the TypeScript reference', async (method, normalize) => {
+    const rho = taperMatrix(geometry, 0.2);
+    const exact = reference(x, y, r, N, rho, 0.7, normalize);
+    const ts = await localizedKalmanStep(x, y, r, N, rho, 0.7, normalize);
+    const got = await localizedKalmanStepNative({ ...args, normalize, method });
+    expect(got.method).toBe(method);
+    expect(got.coefNorm).toBeCloseTo(ts.coefNorm, 5);
+    expect(stepError(got.particles, exact, x)).toBeLessThan(1e-5);
+    expect(stepError(ts.particles, exact, x)).toBeLessThan(1e-5);
+  });
+
+  it('agrees with the reference over several blocks of field points (64x64, N = 24)', async () => {
+    const big = gridGeometry(64, 2), n = 24, D = 4096, M = 1024;
+    const h = testRandom(12);
+    const bx = h.normals(n * D), by = h.normals(n * M), br = h.normals(n * M);
+    // The addon's taper (equal to taperMatrix, above) saves the reference a second.
+    const ts = await localizedKalmanStep(bx, by, br, n, await denseTaper(big, 0.1), 1, 'unlocalized');
+    for (const method of ['dense', 'fft'] as const) {
+      const got = await localizedKalmanStepNative({
+        particles: bx, measurements: by, residuals: br, ensembleSize: n, stepScale: 1, geometry: big, halfWidth: 0.1, method,
+      });
+      expect(stepError(got.particles, ts.particles, bx)).toBeLessThan(1e-5);
+    }
+  }, 60_000);
+
+  it('writes in place when out is the particles', async () => {
+    const apart = await localizedKalmanStepNative({ ...args, method: 'dense' });
+    for (const method of ['dense', 'fft'] as const) {
+      const inPlace = x.slice();
+      await localizedKalmanStepNative({ ...args, particles: inPlace, out: inPlace, method });
+      expect(stepError(inPlace, apart.particles, x)).toBeLessThan(1e-5);
+    }
+  });
+
+  it('takes no step when the residuals carry no information', async () => {
+    const got = await localizedKalmanStepNative({ ...args, residuals: new Float32Array(N * m) });
+    expect(got.coefNorm).toBe(0);
+    expect(got.particles).toEqual(x);
+  });
+
+  it('refuses non-finite inputs, fft off a grid and misspelt options, with the one message form', async () => {
+    const bad = x.slice();
+    bad[1 * d + 3] = NaN;
+    await expect(localizedKalmanStepNative({ ...args, particles: bad }))
+      .rejects.toThrow('Expected finite values for particles but received NaN at particle 1 (element 3 of that particle)');
+    const jittered = gridGeometry(R, 2);
+    jittered.fieldPoints[0] = 0.01;
+    await expect(localizedKalmanStepNative({ ...args, geometry: jittered, method: 'fft' })).rejects.toThrow(
+      "Expected field points on a periodic R x R grid (field point a R + b at (a/R, b/R)) with every measurement on one of them for geometry (method 'fft') but received points off such a grid");
+    await expect(localizedKalmanStepNative({ ...args, geometry: jittered, method: 'auto' })).resolves.toMatchObject({ method: 'dense' });
+    await expect(localizedKalmanStepNative({ ...args, halfwidth: 0.2 } as never)).rejects.toThrow(
+      "Expected one of 'particles', 'measurements', 'residuals', 'ensembleSize', 'stepScale', 'geometry', 'halfWidth', 'normalize', 'method', 'out' for an option of localizedKalmanStepNative but received 'halfwidth'");
+    await expect(localizedKalmanStepNative({ ...args, halfWidth: 0.7 })).rejects.toThrow(
+      'Expected a half-width in (0, 0.5] (a fraction of the domain) for halfWidth but received 0.7');
+    expect(() => new EnKG({ localization: { halfWidth: 0.2, method: 'sparse' as never } })).toThrow(
+      "Expected one of 'auto', 'dense', 'fft' for EnKG localization.method but received 'sparse'");
+  });
+});
+
+describe('the native localized step checks its arguments again', () => {
+  const N = 4, R = 8, d = 64, m = 16;
+  const g = testRandom(13);
+  const x = g.normals(N * d), y = g.normals(N * m), r = g.normals(N * m), out = new Float32Array(N * d);
+  const kernel = taperKernel(R, 0.2), index = Int32Array.from({ length: m }, (_, l) => 4 * l);
+
+  it('refuses a taper of the wrong size, a grid index off the grid, a non-finite kernel and an unknown normalization', async () => {
+    await expect(callNative(() => native.localizedKalmanStep(x, y, r, N, 1, 'unlocalized', new Float32Array(d * m - 1), out)))
+      .rejects.toThrow('Expected d x m = 64 x 16 floats for rho.length but received 1023');
+    const off = index.slice();
+    off[3] = 64;
+    await expect(callNative(() => native.localizedKalmanStepGrid(x, y, r, N, 1, 'unlocalized', R, kernel, off, out)))
+      .rejects.toThrow('Expected grid indices in [0, 64) for measurementIndex but received 64 at measurement 3');
+    const nan = kernel.slice();
+    nan[5] = NaN;
+    await expect(callNative(() => native.localizedKalmanStepGrid(x, y, r, N, 1, 'unlocalized', R, nan, index, out)))
+      .rejects.toThrow('Expected finite values for kernel but received NaN at grid 0 (element 5 of that grid)');
+    await expect(callNative(() => native.localizedKalmanStepGrid(x, y, r, N, 1, 'unlocalized', 6, kernel, index, out)))
+      .rejects.toThrow('Expected an even resolution R with R^2 = d = 64 for resolution but received 6');
+    await expect(callNative(() => native.localizedKalmanStep(x, y, r, N, 1, 'plain' as never, new Float32Array(d * m), out)))
+      .rejects.toThrow("Expected 'unlocalized' or 'coefficient' for normalize but received 'plain'");
   });
 });

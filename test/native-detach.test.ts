@@ -41,6 +41,21 @@ const cases = {
     const x = normal(N * d), y = normal(N * m), r = normal(N * m), out = F(N * d);
     return [native.kalmanStep('cpu', x, y, r, N, 1, out), x, y, r, out];
   },
+  localizedKalmanStep: () => {
+    const N = 64, d = 4096, m = 1024;
+    const x = normal(N * d), y = normal(N * m), r = normal(N * m), rho = F(d * m).fill(0.5), out = F(N * d);
+    return [native.localizedKalmanStep(x, y, r, N, 1, 'unlocalized', rho, out), x, y, r, rho, out];
+  },
+  localizedKalmanStepGrid: () => {
+    const N = 32, d = R * R, m = d / 4;
+    const x = normal(N * d), y = normal(N * m), r = normal(N * m), kernel = F(d).fill(0.5), out = F(N * d);
+    const index = Int32Array.from({ length: m }, (_, l) => 4 * l);
+    return [native.localizedKalmanStepGrid(x, y, r, N, 1, 'unlocalized', R, kernel, index, out), x, y, r, kernel, index, out];
+  },
+  gaspariCohnTaper: () => {
+    const p = Float64Array.from({ length: 2 * 4096 }, (_, i) => (i % 64) / 64), q = p.slice(0, 2 * 1024), out = F(4096 * 1024);
+    return [native.gaspariCohnTaper(p, q, 0.2, out), p, q, out];
+  },
   ensembleMean: () => { const x = normal(big), out = F(big / 256); return [native.ensembleMean('cpu', x, 256, out), x, out]; },
   ensembleCovarianceTrace: () => { const x = normal(big); return [native.ensembleCovarianceTrace('cpu', x, 256), x]; },
   'NativeEnsemble.load/read/mean/step': async () => {
@@ -78,7 +93,8 @@ describe('a caller that transfers a buffer during a native call', () => {
     expect({ signal: run.signal, status: run.status, stderr: run.stderr.slice(-2000) }).toEqual({ signal: null, status: 0, stderr: '' });
     expect(JSON.parse(run.stdout)).toEqual({
       randomNormal: true, randomUniform: true, gaussianRandomField: true, shellSpectrum: true, spectralFilter: true,
-      navierStokesSolve: true, kalmanStep: true, ensembleMean: true, ensembleCovarianceTrace: true,
+      navierStokesSolve: true, kalmanStep: true, localizedKalmanStep: true, localizedKalmanStepGrid: true, gaspariCohnTaper: true,
+      ensembleMean: true, ensembleCovarianceTrace: true,
       'NativeEnsemble.load/read/mean/step': true,
     });
   }, 300_000);

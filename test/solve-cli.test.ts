@@ -84,7 +84,7 @@ async function usageError(argv: string[]): Promise<Error> {
     const out = path.join(dir, 'localized');
     expect(await main(['solve', 'navier-stokes', '--time', '0.25', '--ensemble', '4', '--steps', '3', '--localize', '0.2', '--out', out, '--quiet', '--backend', 'cpu'])).toBe(0);
     const result = JSON.parse(fs.readFileSync(path.join(out, 'result.json'), 'utf8'));
-    expect(result.config.localization).toEqual({ halfWidth: 0.2, normalize: 'unlocalized' });
+    expect(result.config.localization).toEqual({ halfWidth: 0.2, normalize: 'unlocalized', method: 'auto' });
     expect((await usageError(['solve', 'navier-stokes', '--localize', '0.7'])).message).toMatch(/--localize must be a fraction of the domain in \(0, 0.5\], got '0.7'/);
     expect((await usageError(['solve', 'navier-stokes', '--algo', 'dpg', '--localize', '0.2'])).message)
       .toMatch(/--localize applies to the ensemble Kalman methods \(enkg, eki\), not --algo dpg/);

@@ -31,6 +31,8 @@ export type { FailurePolicy, FailurePolicyOptions, MisfitModel } from './policie
 export { solveMany } from './solve-many';
 export type { SolveManyOptions } from './solve-many';
 export { gaspariCohn, localizedKalmanStep, taperMatrix } from './localization';
-export type { LocalizationOptions, ProblemGeometry, StepNormalization } from './localization';
+export type { LocalizationMethod, LocalizationOptions, ProblemGeometry, StepNormalization } from './localization';
+export { chooseLocalizationMethod, gridLayout, localizedKalmanStepNative, taperKernel } from './localized-step';
+export type { GridLayout, LocalizedKalmanStepArgs, LocalizedKalmanStepResult } from './localized-step';
 export { DPS } from './dps';
 export type { DPSOptions } from './dps';

@@ -6,7 +6,8 @@
 import { Ensemble, ensembleCovarianceTrace, kalmanStep } from '../ensemble';
 import { yieldToLoop } from '../chunked';
 import { randomNormal } from '../random';
-import { localizedKalmanStep, LocalizationOptions, taperMatrix } from './localization';
+import type { LocalizationOptions } from './localization';
+import { localizedKalmanStepNative } from './localized-step';
 import { ForwardOutcome, packRows, RunContext, unpackRows } from './run';
 import { NOISE, streamBase } from './vp-schedule';
 
@@ -38,11 +39,14 @@ export async function applyKalmanStep(run: RunContext, ensemble: Ensemble, x: Fl
     ]);
     let coefNorm: number;
     if (localization) {
-      const geometry = run.problem.geometry!;
-      const rho = taperMatrix(geometry, localization.halfWidth);
-      const step = await localizedKalmanStep(xs, ys, residuals, n, rho, stepScale, localization.normalize);
-      if (ok === undefined) x.set(step.particles);
-      else unpackRows(step.particles, d, ok, x);
+      // In the addon on every backend: the arrays are on the host here, and
+      // no GPU kernel of the localized step exists (localized-step.ts).
+      const step = await localizedKalmanStepNative({
+        particles: xs, measurements: ys, residuals, ensembleSize: n, stepScale, geometry: run.problem.geometry!,
+        halfWidth: localization.halfWidth, normalize: localization.normalize, method: localization.method,
+        ...(ok === undefined ? { out: x } : {}),
+      });
+      if (ok !== undefined) unpackRows(step.particles, d, ok, x);
       coefNorm = step.coefNorm;
       if (ok !== undefined && run.policy.kind === 'resample') await resampleFailed(run, x, step.particles, n, ok);
     } else if (ok === undefined) {

@@ -8,14 +8,26 @@
 // moving each other, and the update is no longer confined to the span of
 // the N - 1 deviations. The problem supplies where its field values and its
 // measurements sit (ProblemGeometry); distances are taken on the torus.
+// Runs apply the step in the addon (localized-step.ts); localizedKalmanStep
+// below is the TypeScript reference it is tested against.
 import { yieldToLoop } from '../chunked';
 import type { ProblemGeometry } from '../types';
-import { expected, requireNumber, requireObject, requireOneOf } from '../validate';
+import { expected, requireKnownKeys, requireNumber, requireObject, requireOneOf } from '../validate';
 
 export type { ProblemGeometry } from '../types';
 
 
 export type StepNormalization = 'unlocalized' | 'coefficient';
+
+/**
+ * How the taper is applied (localized-step.ts): 'dense' multiplies the
+ * d x m cross-covariance by the d x m taper (any geometry); 'fft' convolves
+ * with the taper on the problem's periodic grid, without any d x m array
+ * (geometries on a grid only); 'auto' (default) picks the faster for the
+ * sizes, as measured (bench/localization.ts).
+ */
+export type LocalizationMethod = 'auto' | 'dense' | 'fft';
+export const LOCALIZATION_METHODS: readonly LocalizationMethod[] = ['auto', 'dense', 'fft'];
 
 export interface LocalizationOptions {
   /** c, the taper's half-width as a fraction of the domain: the taper is 0 from 2c on. */
@@ -27,6 +39,8 @@ export interface LocalizationOptions {
    * localized steps shorter (measured: 3-30x on Navier-Stokes, and worse).
    */
   normalize?: StepNormalization;
+  /** How the taper is applied (default 'auto'); the step is the same up to rounding. */
+  method?: LocalizationMethod;
 }
 
 export function readLocalization(value: unknown, owner: string): Required<LocalizationOptions> | null {
@@ -36,9 +50,11 @@ export function readLocalization(value: unknown, owner: string): Required<Locali
   if (!(halfWidth > 0 && halfWidth <= 0.5)) {
     throw new RangeError(expected('a half-width in (0, 0.5] (a fraction of the domain)', `${owner} localization.halfWidth`, halfWidth));
   }
+  requireKnownKeys(o as unknown as Record<string, unknown>, ['halfWidth', 'normalize', 'method'], `${owner} localization`);
   const normalize = o.normalize === undefined ? 'unlocalized'
     : requireOneOf(o.normalize, ['unlocalized', 'coefficient'] as const, `${owner} localization.normalize`);
-  return { halfWidth, normalize };
+  const method = o.method === undefined ? 'auto' : requireOneOf(o.method, LOCALIZATION_METHODS, `${owner} localization.method`);
+  return { halfWidth, normalize, method };
 }
 
 /** A localized algorithm's problem must say where its values sit: d and m coordinate pairs. */
@@ -91,7 +107,8 @@ export function taperMatrix(geometry: ProblemGeometry, c: number): Float32Array 
 
 
 /**
- * The localized Kalman step on host arrays (N rows each):
+ * The localized Kalman step in TypeScript, the reference that the native
+ * kernels (localized-step.ts) are tested against, on host arrays (N rows each):
  * x^n <- x^n - eta (rho o K) r^n with K = Xc^T Yc / N, and eta from the
  * normalization (see LocalizationOptions). Returns the new particles and
  * ||C||_F of the unlocalized coefficient matrix C = R Yc^T / N (0: no step).

@@ -35,21 +35,40 @@ size_t floatCount(uint64_t a, uint64_t b, const std::string& name) {
   return static_cast<size_t>(a * b);
 }
 
-FloatView floatArray(const Napi::Value& value, const std::string& name) {
-  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
-    throw typeError("a Float32Array", name, describe(value));
+namespace {
+
+// A typed array of element type `type` (named `what` in messages) over a
+// fixed-length buffer, referenced until the view is destroyed.
+template <typename View, typename Element, typename Array>
+View typedView(const Napi::Value& value, const std::string& name, napi_typedarray_type type, const char* what) {
+  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != type) {
+    throw typeError(what, name, describe(value));
   }
-  Napi::Float32Array array = value.As<Napi::Float32Array>();
+  Array array = value.As<Array>();
   // A resizable buffer could shrink under a running worker.
   const Napi::Value buffer = array.Get("buffer");
   if (buffer.IsObject() && buffer.As<Napi::Object>().Get("resizable").ToBoolean().Value()) {
-    throw typeError("a Float32Array over a fixed-length buffer", name, "one over a resizable ArrayBuffer");
+    throw typeError(std::string(what) + " over a fixed-length buffer", name, "one over a resizable ArrayBuffer");
   }
-  FloatView view;
-  view.data = array.Data();  // already includes byteOffset
+  View view;
+  view.data = reinterpret_cast<Element*>(array.Data());  // already includes byteOffset
   view.length = array.ElementLength();
-  view.ref = Napi::Persistent(array.As<Napi::Object>());
+  view.ref = Napi::Persistent(array.template As<Napi::Object>());
   return view;
+}
+
+}  // namespace
+
+FloatView floatArray(const Napi::Value& value, const std::string& name) {
+  return typedView<FloatView, float, Napi::Float32Array>(value, name, napi_float32_array, "a Float32Array");
+}
+
+DoubleView doubleArray(const Napi::Value& value, const std::string& name) {
+  return typedView<DoubleView, double, Napi::Float64Array>(value, name, napi_float64_array, "a Float64Array");
+}
+
+Int32View int32Array(const Napi::Value& value, const std::string& name) {
+  return typedView<Int32View, int32_t, Napi::Int32Array>(value, name, napi_int32_array, "an Int32Array");
 }
 
 int64_t positiveInteger(const Napi::Value& value, const std::string& name) {

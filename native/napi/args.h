@@ -24,6 +24,20 @@ struct FloatView {
 };
 
 FloatView floatArray(const Napi::Value& value, const std::string& name);
+
+// The same for Float64Array and Int32Array arguments.
+struct DoubleView {
+  double* data = nullptr;
+  size_t length = 0;
+  Napi::ObjectReference ref;
+};
+struct Int32View {
+  int32_t* data = nullptr;
+  size_t length = 0;
+  Napi::ObjectReference ref;
+};
+DoubleView doubleArray(const Napi::Value& value, const std::string& name);
+Int32View int32Array(const Napi::Value& value, const std::string& name);
 // a x b as a count of floats, or a RangeError naming `name` when the product
 // would not fit (a wrapped-around product could match a small array and let
 // a kernel write past it).

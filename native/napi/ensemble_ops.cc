@@ -43,8 +43,6 @@ std::string overflowMessage(double stepScale, const std::string& where) {
          " produced non-finite particles (a step scale too large for these inputs) in " + where;
 }
 
-namespace {
-
 int64_t ensembleSize(const Napi::Value& value) {
   const int64_t N = positiveInteger(value, "ensembleSize");
   if (N < 2) throw rangeError("an ensembleSize of at least 2", "ensembleSize", std::to_string(N));
@@ -56,6 +54,8 @@ double stepScaleValue(const Napi::Value& value) {
   if (w < 0) throw rangeError("a finite, non-negative number", "stepScale", formatNumber(w));
   return w;
 }
+
+namespace {
 
 // kalmanStep(backend, particles, measurements, residuals, ensembleSize,
 //            stepScale, out, ordering?) -> Promise<{ coefNorm, ordering }>
