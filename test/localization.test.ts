@@ -153,10 +153,21 @@ describe('grid geometries', () => {
     const jittered = gridGeometry(8, 2);
     jittered.measurementPoints[7] += 0.01;
     expect(gridLayout(jittered)).toBeNull();
-    expect(chooseLocalizationMethod(64, 64, 16, false)).toBe('dense');
+    expect(chooseLocalizationMethod(8, 64, 16, false)).toBe('dense');
     const odd = gridGeometry(8, 2);
     odd.fieldPoints[3] = 0.5;
     expect(gridLayout(odd)).toBeNull();
+  });
+
+  it("picks by 'auto' the FFT form for few particles or a taper too large to keep, else the dense form", () => {
+    // 64x64 and 128x128 observed on every second point (bench/RESULTS.md).
+    expect(chooseLocalizationMethod(16, 4096, 1024, true)).toBe('fft');
+    expect(chooseLocalizationMethod(64, 4096, 1024, true)).toBe('dense');
+    expect(chooseLocalizationMethod(32, 16384, 4096, true)).toBe('fft');
+    expect(chooseLocalizationMethod(128, 16384, 4096, true)).toBe('dense');
+    // 256x256: a 4 GiB taper is not built.
+    expect(chooseLocalizationMethod(2048, 65536, 16384, true)).toBe('fft');
+    expect(chooseLocalizationMethod(2048, 65536, 16384, false)).toBe('dense');
   });
 
   it('has a taper kernel whose value at p_j - q_l is rho[j, l]', () => {

@@ -110,19 +110,22 @@ function kernelFor(layout: GridLayout, c: number): Float32Array {
   return kernel;
 }
 
+/** The largest d x m taper 'auto' builds (floats): 1 GiB, a 256x256 field observed on every second point. */
+export const DENSE_TAPER_LIMIT = 2 ** 28;
+
 /**
  * What 'auto' picks for N particles, d field values and m measurements,
- * `grid` saying whether the geometry has a grid layout.
+ * `grid` saying whether the geometry has a grid layout: the FFT form where
+ * N < m / (4.5 log2 d), or where the d x m taper would pass
+ * DENSE_TAPER_LIMIT; else the dense form. The dense form costs ~N d m, the
+ * FFT form ~N^2 d log2 d; measured on 2 vCPUs (bench/RESULTS.md, "the
+ * localized Kalman step"), they cross at N = 25 on 64x64 observed on every
+ * second point (the rule says 19) and at N = 58 on 128x128 (it says 65),
+ * and near the crossing they are within 30% of each other.
  */
 export function chooseLocalizationMethod(N: number, d: number, m: number, grid: boolean): 'dense' | 'fft' {
   if (!grid) return 'dense';
-  return fftFaster(N, d, m) ? 'fft' : 'dense';
-}
-
-// By operation count: two real transforms (about 2.5 d log2 d each) per
-// pair of particles against the dense form's 4 N d m.
-function fftFaster(N: number, d: number, m: number): boolean {
-  return N * N * 5 * d * Math.log2(d) < 4 * N * d * m;
+  return N * 4.5 * Math.log2(d) < m || d * m > DENSE_TAPER_LIMIT ? 'fft' : 'dense';
 }
 
 export interface LocalizedKalmanStepArgs {
