@@ -147,6 +147,10 @@ describe('grid geometries', () => {
     expect(layout.resolution).toBe(8);
     expect(Array.from(layout.measurementIndex.slice(0, 5))).toEqual([0, 2, 4, 6, 16]);
     expect(layout.measurementIndex[15]).toBe(6 * 8 + 6);
+    // A coordinate a rounding error below 1 is on grid line 0.
+    const wrapped = gridGeometry(8, 2);
+    wrapped.measurementPoints[2 * 1] = 1 - 1e-12;
+    expect(gridLayout(wrapped)!.measurementIndex[1]).toBe(2);
   });
 
   it('refuses points off the grid, and then only the dense method applies', () => {
@@ -164,6 +168,7 @@ describe('grid geometries', () => {
     expect(chooseLocalizationMethod(16, 4096, 1024, true)).toBe('fft');
     expect(chooseLocalizationMethod(64, 4096, 1024, true)).toBe('dense');
     expect(chooseLocalizationMethod(32, 16384, 4096, true)).toBe('fft');
+    expect(chooseLocalizationMethod(64, 16384, 4096, true)).toBe('dense');
     expect(chooseLocalizationMethod(128, 16384, 4096, true)).toBe('dense');
     // 256x256: a 4 GiB taper is not built.
     expect(chooseLocalizationMethod(2048, 65536, 16384, true)).toBe('fft');

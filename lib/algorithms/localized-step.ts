@@ -33,8 +33,8 @@ const layouts = new WeakMap<ProblemGeometry, GridLayout | null>();
 /**
  * The grid form of a geometry, or null: field point j = a R + b must sit at
  * (a / R, b / R) for an even R with R^2 = d (the row-major R x R field of
- * gridGeometry), and every measurement point on one of them (to 1e-6 of a
- * grid spacing). Cached per geometry.
+ * gridGeometry), and every measurement point on one of them (each to 1e-6
+ * of a grid spacing). Cached per geometry.
  */
 export function gridLayout(geometry: ProblemGeometry): GridLayout | null {
   if (layouts.has(geometry)) return layouts.get(geometry)!;
@@ -47,22 +47,18 @@ function findGridLayout({ fieldPoints: p, measurementPoints: q }: ProblemGeometr
   const d = p.length / 2, m = q.length / 2;
   const R = Math.round(Math.sqrt(d));
   if (R * R !== d || R % 2 !== 0 || R < 4) return null;
-  // The same coordinate on the circle of circumference 1, in grid spacings.
-  const onGrid = (t: number, a: number) => {
-    const off = (((t * R - a) % R) + R) % R;
-    return Math.min(off, R - off) <= 1e-6;
-  };
-  for (let a = 0; a < R; a++) {
-    for (let b = 0; b < R; b++) {
-      const j = a * R + b;
-      if (!onGrid(p[2 * j], a) || !onGrid(p[2 * j + 1], b)) return null;
-    }
+  // Coordinates are in [0, 1) (ProblemGeometry); one a hair below 1 is on grid line 0.
+  const tolerance = 1e-6;
+  for (let j = 0; j < d; j++) {
+    const a = Math.floor(j / R), b = j - a * R;
+    if (Math.abs(p[2 * j] * R - a) > tolerance || Math.abs(p[2 * j + 1] * R - b) > tolerance) return null;
   }
   const measurementIndex = new Int32Array(m);
   for (let l = 0; l < m; l++) {
-    const a = Math.round(q[2 * l] * R), b = Math.round(q[2 * l + 1] * R);
-    if (!onGrid(q[2 * l], a) || !onGrid(q[2 * l + 1], b)) return null;
-    measurementIndex[l] = (((a % R) + R) % R) * R + (((b % R) + R) % R);
+    const u = q[2 * l] * R, v = q[2 * l + 1] * R;
+    const a = Math.round(u), b = Math.round(v);
+    if (Math.abs(u - a) > tolerance || Math.abs(v - b) > tolerance || a < 0 || b < 0 || a > R || b > R) return null;
+    measurementIndex[l] = (a % R) * R + (b % R);
   }
   return { resolution: R, measurementIndex };
 }
@@ -80,6 +76,15 @@ export function taperKernel(resolution: number, c: number): Float32Array {
   return kernel;
 }
 
+/**
+ * n floats the addon writes in full before anyone reads them: taken without
+ * the zero fill of new Float32Array, which for a 256 MiB taper holds the
+ * main thread for a large part of a second.
+ */
+function unfilledFloats(n: number): Float32Array {
+  return new Float32Array(Buffer.allocUnsafeSlow(4 * n).buffer, 0, n);
+}
+
 const denseTapers = new WeakMap<ProblemGeometry, Map<number, Promise<Float32Array>>>();
 const gridKernels = new WeakMap<GridLayout, Map<number, Float32Array>>();
 
@@ -94,7 +99,7 @@ export function denseTaper(geometry: ProblemGeometry, c: number): Promise<Float3
   let taper = byWidth.get(c);
   if (!taper) {
     const { fieldPoints, measurementPoints } = geometry;
-    const rho = new Float32Array((fieldPoints.length / 2) * (measurementPoints.length / 2));
+    const rho = unfilledFloats((fieldPoints.length / 2) * (measurementPoints.length / 2));
     taper = callNative(() => native.gaspariCohnTaper(fieldPoints, measurementPoints, c, rho)).then(() => rho);
     byWidth.set(c, taper);
     taper.catch(() => byWidth!.delete(c));
@@ -116,16 +121,16 @@ export const DENSE_TAPER_LIMIT = 2 ** 28;
 /**
  * What 'auto' picks for N particles, d field values and m measurements,
  * `grid` saying whether the geometry has a grid layout: the FFT form where
- * N < m / (4.5 log2 d), or where the d x m taper would pass
+ * N < m / (5 log2 d), or where the d x m taper would pass
  * DENSE_TAPER_LIMIT; else the dense form. The dense form costs ~N d m, the
- * FFT form ~N^2 d log2 d; measured on 2 vCPUs (bench/RESULTS.md, "the
+ * FFT form ~N^2 d log2 d; measured on 2 vCPUs (bench/RESULTS.md, "The
  * localized Kalman step"), they cross at N = 25 on 64x64 observed on every
- * second point (the rule says 19) and at N = 58 on 128x128 (it says 65),
- * and near the crossing they are within 30% of each other.
+ * second point (the rule says 17; the FFT form is at most 1.6x faster
+ * between the two) and at N = 58 on 128x128 (the rule says 58).
  */
 export function chooseLocalizationMethod(N: number, d: number, m: number, grid: boolean): 'dense' | 'fft' {
   if (!grid) return 'dense';
-  return N * 4.5 * Math.log2(d) < m || d * m > DENSE_TAPER_LIMIT ? 'fft' : 'dense';
+  return N * 5 * Math.log2(d) < m || d * m > DENSE_TAPER_LIMIT ? 'fft' : 'dense';
 }
 
 export interface LocalizedKalmanStepArgs {
@@ -178,7 +183,7 @@ export async function localizedKalmanStepNative(args: LocalizedKalmanStepArgs): 
   const d = rowLength(particles, N, 'particles', 'N x d');
   const m = rowLength(measurements, N, 'measurements', 'N x m');
   rowLength(residuals, N, 'residuals', 'N x m, like measurements', m);
-  const out = args.out === undefined ? new Float32Array(N * d) : requireFloat32Array(args.out, 'out');
+  const out = args.out === undefined ? unfilledFloats(N * d) : requireFloat32Array(args.out, 'out');
   rowLength(out, N, 'out', 'N x d, like particles', d);
   const geometry = requireObject(args.geometry, 'geometry') as unknown as ProblemGeometry;
   if (!(geometry.fieldPoints instanceof Float64Array) || geometry.fieldPoints.length !== 2 * d) {
