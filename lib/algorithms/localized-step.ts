@@ -124,9 +124,10 @@ export const DENSE_TAPER_LIMIT = 2 ** 28;
  * N < m / (5 log2 d), or where the d x m taper would pass
  * DENSE_TAPER_LIMIT; else the dense form. The dense form costs ~N d m, the
  * FFT form ~N^2 d log2 d; measured on 2 vCPUs (bench/RESULTS.md, "The
- * localized Kalman step"), they cross at N = 25 on 64x64 observed on every
- * second point (the rule says 17; the FFT form is at most 1.6x faster
- * between the two) and at N = 58 on 128x128 (the rule says 58).
+ * localized Kalman step"), they cross at N of about 25 on 64x64 observed on
+ * every second point (the rule says 17; the FFT form is at most 1.7x
+ * faster in between) and at 60-75 on 128x128, varying between runs (the
+ * rule says 58; within 20% in between).
  */
 export function chooseLocalizationMethod(N: number, d: number, m: number, grid: boolean): 'dense' | 'fft' {
   if (!grid) return 'dense';
