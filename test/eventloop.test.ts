@@ -2,7 +2,8 @@
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 
-import { kalmanStep, randomNormal } from '../lib';
+import { kalmanStep, localizedKalmanStepNative, randomNormal } from '../lib';
+import { gridGeometry } from '../lib/problems/navier-stokes-inverse';
 
 describe('the event loop during a large Kalman step', () => {
   it('keeps firing a 10 ms interval while the step runs', async () => {
@@ -25,6 +26,29 @@ describe('the event loop during a large Kalman step', () => {
     clearInterval(timer);
     // The call returns a promise at once; the step takes long enough to
     // matter, and a blocked loop would have fired the interval at most once.
+    expect(returnedAfter).toBeLessThan(50);
+    expect(elapsed).toBeGreaterThan(100);
+    expect(ticks).toBeGreaterThanOrEqual(Math.floor(elapsed / 10 / 4));
+  });
+});
+
+describe('the event loop during a large localized Kalman step', () => {
+  it('keeps firing a 10 ms interval while the native step runs (64x64, N = 1024)', async () => {
+    const N = 1024, d = 64 * 64, m = 32 * 32;
+    const args = {
+      particles: await randomNormal({ count: d, streams: N, seed: 1 }),
+      measurements: await randomNormal({ count: m, streams: N, seed: 2 }),
+      residuals: await randomNormal({ count: m, streams: N, seed: 3 }),
+      ensembleSize: N, stepScale: 1, geometry: gridGeometry(64, 2), halfWidth: 0.2, method: 'dense' as const,
+    };
+    let ticks = 0;
+    const timer = setInterval(() => { ticks++; }, 10);
+    const started = Date.now();
+    const pending = localizedKalmanStepNative(args);
+    const returnedAfter = Date.now() - started;
+    await pending;
+    const elapsed = Date.now() - started;
+    clearInterval(timer);
     expect(returnedAfter).toBeLessThan(50);
     expect(elapsed).toBeGreaterThan(100);
     expect(ticks).toBeGreaterThanOrEqual(Math.floor(elapsed / 10 / 4));
