@@ -4,7 +4,7 @@
 //   - 'dense': K = Xc^T Yc / N is formed a block of field points at a time,
 //     multiplied by the d x m taper rho, and applied to the residuals
 //     (2 N d m multiply-adds and d m taper reads per step; rho itself is
-//     d x m floats: 16 MB at 64x64 observed on every second point, 256 MB
+//     d x m floats: 16 MiB at 64x64 observed on every second point, 256 MiB
 //     at 128x128, kept for the run);
 //   - 'fft': where the field is an R x R periodic grid and every
 //     measurement sits on a grid point, the taper is a function of the
