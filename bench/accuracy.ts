@@ -24,6 +24,8 @@
 // shorter horizon the data pin the initial field down with fewer solves).
 // --localize C [--normalize unlocalized|coefficient]: EnKG and EKI with distance
 // localization of the Kalman step (Gaspari-Cohn half-width C; issue 18).
+// --sec: the sampling-error correction; --gain ALPHA|adaptive: the regularized
+// gain (both EnKG and EKI; combinable with --localize). --guidance G: EnKG's g.
 // --control grf: the method's limit apart from the prior's: ground truths
 // drawn from the Gaussian random field alpha 2.5, tau 7 (/ 10) and the exact
 // prior of that field (GaussianRandomFieldPrior) instead of the network.
@@ -116,10 +118,18 @@ async function main(): Promise<void> {
       reference: { type: 'boolean', default: false }, 'reference-device': { type: 'string', default: 'cpu' },
       problem: { type: 'string', default: 'navier-stokes' },
       localize: { type: 'string' }, normalize: { type: 'string', default: 'unlocalized' }, control: { type: 'string' },
+      sec: { type: 'boolean', default: false }, gain: { type: 'string' }, guidance: { type: 'string' },
     },
   });
   const localization = values.localize === undefined ? undefined
     : { halfWidth: Number(values.localize), normalize: values.normalize as 'unlocalized' | 'coefficient' };
+  const gain = values.gain === undefined ? undefined : { alpha: values.gain === 'adaptive' ? 'adaptive' as const : Number(values.gain) };
+  // The Kalman step's corrections, for EnKG and EKI alike (docs/method.md section 2).
+  const corrections = { ...(localization ? { localization } : {}), ...(values.sec ? { sec: true } : {}), ...(gain ? { gain } : {}) };
+  const correctionLabels: Record<string, number | string> = {
+    ...(localization ? { localize: localization.halfWidth } : {}), ...(values.sec ? { sec: 'on' } : {}), ...(gain ? { gain: String(gain.alpha) } : {}),
+  };
+  const guidance = values.guidance === undefined ? {} : { guidanceScale: Number(values.guidance) };
   if (values.control !== undefined && values.control !== 'grf') throw new Error(`--control: expected grf, received '${values.control}'`);
   const control = values.control === 'grf';
   const backend = await resolveBackend(values.backend);
@@ -143,12 +153,12 @@ async function main(): Promise<void> {
   const prior: Denoiser & { executionProvider?: string; dispose?(): Promise<void> } = control
     ? new GaussianRandomFieldPrior({ resolution: 64, alpha: 2.5, tau: 7, scale: 10 })
     : await OnnxDenoiser.load(String(values.prior), { executionProviders: providers });
-  const enkg = new EnKG({ ensembleSize: N, steps: K, updates: U, ...(localization ? { localization } : {}) });
-  const table = plans(names, enkg, vpSteps).map((p) => (p.name === 'eki' && localization
-    ? { ...p, algorithm: new EKI({ ...(p.algorithm as EKI).config, localization }), settings: { ...p.settings, localize: localization.halfWidth } }
+  const enkg = new EnKG({ ensembleSize: N, steps: K, updates: U, ...guidance, ...corrections });
+  const table = plans(names, enkg, vpSteps).map((p) => (p.name === 'eki' && Object.keys(corrections).length
+    ? { ...p, algorithm: new EKI({ ...(p.algorithm as EKI).config, ...corrections }), settings: { ...p.settings, ...correctionLabels } }
     : p));
   const enkgPlan = table.find((p) => p.name === 'enkg');
-  if (localization && enkgPlan) enkgPlan.settings.localize = localization.halfWidth;
+  if (enkgPlan) Object.assign(enkgPlan.settings, correctionLabels, values.guidance === undefined ? {} : { g: Number(values.guidance) });
   /** Truth f: a held-out field, or under --control grf a GRF draw (normalized, w / 10). */
   const truthOf = async (f: number): Promise<Float32Array> => {
     if (!control) return heldOutField(f);
@@ -226,7 +236,7 @@ async function main(): Promise<void> {
   }
   writeResults(`accuracy-${backend}`, values.out, {
     backend, fields, seeds, time, ensemble: N, steps: K, updates: U, vpSteps, executionProvider: prior.executionProvider ?? 'exact', reference: values.reference,
-    localization: localization ?? null, control: control ? 'grf' : null, rows,
+    localization: localization ?? null, sec: values.sec, gain: gain ?? null, control: control ? 'grf' : null, rows,
   });
 }
 
