@@ -48,6 +48,10 @@ module.exports = function sumModel(field, index) {
 };`;
 const BATCHED_THROWING_SOURCE = "module.exports = function () { throw new RangeError('the simulator is not configured'); };";
 
+/** enkg worker's progress line; the groups after the time are numbers (see the test that reads it). */
+const PROGRESS_LINE = new RegExp(String.raw`enkg worker: (\S+) last ([\d.]+) s: (\d+) jobs, (\d+) particles \(([\d.]+)/s, (\d+) failed\), `
+  + String.raw`(\d+) jobs refused, idle ([\d.]+) s, (\d+) in hand; since start: (\d+) jobs, (\d+) particles \((\d+) failed\), (\d+) refused$`, 'gm');
+
 function sumReference(x: Float32Array, batch: number, d: number): Float32Array {
   const y = new Float32Array(batch * 3);
   for (let b = 0; b < batch; b++) {
@@ -260,6 +264,42 @@ function sumReference(x: Float32Array, batch: number, d: number): Float32Array {
     }
   }, 60000);
 
+  it('the progress line (--progress-ms): jobs, particles, failures, refusals, rate and idle time add up to what the worker was given', async () => {
+    const w = await start(['--redis', redis.url, '--queue', 'progress', '--model', sumModule, '--progress-ms', '600'],
+      { SUM_DELAY_MS: '100', SUM_THROW_AT: '5' });
+    const model = ForwardModel.fromQueue({ connection: redis.url, queue: 'progress', model: 'sum', fieldShape: [1, 4, 4], measurementSize: 3, chunk: 4, timeoutMs: 30000 });
+    const queue = new Queue('progress', { connection: { host: '127.0.0.1', port: redis.port } });
+    try {
+      // Three jobs of 4, 4 and 2 particles, one of which fails; then one job for another model, refused.
+      const error = await model.forward(fields(10, 4, 9), 10).catch((e: unknown) => e) as ForwardEvaluationError;
+      expect(error.failures.map((f) => f.index)).toEqual([5]);
+      const other = await queue.add('forward', { v: 1, model: 'heat', options: {}, fieldShape: [1, 4, 4], measurementSize: 3, first: 0, n: 2,
+        input: 'enkg:progress:x', output: 'enkg:progress:y' });
+      await waitFor(async () => (await other.getState()) === 'failed', 20000, 'the job for another model to fail');
+      await waitFor(() => /since start: 3 jobs, 10 particles \(1 failed\), 1 refused/.test(w.output()), 20000, 'a progress line with every job');
+      const lines = [...w.output().matchAll(PROGRESS_LINE)].map((m) => m.slice(2).map(Number));
+      expect(lines.length).toBeGreaterThanOrEqual(2);
+      const sum = (k: number) => lines.reduce((s, l) => s + l[k], 0);
+      // [seconds, jobs, particles, rate, failed, refused, idle, inHand, total jobs, total particles, total failed, total refused]
+      expect([sum(1), sum(2), sum(4), sum(5)]).toEqual([3, 10, 1, 1]);
+      expect(lines[lines.length - 1].slice(8)).toEqual([3, 10, 1, 1]);
+      let busy = 0;
+      for (const [seconds, , particles, rate, , , idle, inHand] of lines) {
+        expect(seconds).toBeGreaterThanOrEqual(0.5);
+        expect(Math.abs(rate - particles / seconds)).toBeLessThanOrEqual(0.1 * particles / seconds + 0.01);
+        expect(idle).toBeLessThanOrEqual(seconds + 0.05);
+        if (particles === 0 && inHand === 0) expect(idle).toBeCloseTo(seconds, 0);
+        busy += seconds - idle;
+      }
+      // Ten particles of at least 100 ms each were evaluated one after the other.
+      expect(busy).toBeGreaterThanOrEqual(0.9);
+    } finally {
+      await queue.obliterate({ force: true });
+      await queue.close();
+      await model.dispose();
+    }
+  }, 60000);
+
   it('SIGTERM: the worker finishes the job in hand, stores its result and exits 143', async () => {
     const marker = path.join(dir, 'term-marker');
     const w = await start(['--redis', redis.url, '--queue', 'term', '--model', sumModule], { SUM_MARKER: marker, SUM_DELAY_MS: '300' });
@@ -344,6 +384,12 @@ describe('fromQueue and enkg worker options', () => {
     const unknown = run(['--redis', 'redis://127.0.0.1:1', '--queue', 'q', '--model', 'nowhere.js']);
     expect(unknown.status).toBe(2);
     expect(unknown.stderr).toContain("Expected navier-stokes or the path of a JavaScript module for --model but received 'nowhere.js' (no such file)");
+    for (const bad of ['0', '1.5', 'soon']) {
+      const progress = run(['--redis', 'redis://127.0.0.1:1', '--queue', 'q', '--model', 'navier-stokes', '--progress-ms', bad]);
+      expect(progress.status).toBe(2);
+      expect(progress.stderr).toContain(`--progress-ms must be an integer >= 1, got '${bad}'`);
+    }
+    expect(run(['--help']).stdout).toMatch(/--progress-ms MS +a progress line on stderr this often \(default 60000\)/);
     const url = run(['--redis', 'localhost:6379', '--queue', 'q', '--model', 'navier-stokes']);
     expect(url.status).toBe(2);
     expect(url.stderr).toContain("Expected a URL redis[s]://[user:password@]host[:port][/db] for --redis but received 'localhost:6379'");
