@@ -1,6 +1,6 @@
 // The figures behind `enkg worker`'s progress line: what the worker did since
 // the last line and since it started (jobs, particles and how many of them
-// failed, jobs refused), how fast it evaluated, and how long it
+// failed, jobs refused or skipped), how fast it evaluated, and how long it
 // sat with no job in hand, so that a person reading the log sees at a glance
 // whether a worker is busy, idle, or failing.
 
@@ -16,9 +16,11 @@ export interface WorkerCounts {
    * the wrong number of values.
    */
   refusedJobs: number;
+  /** Jobs of a coordinator that is gone (its heartbeat lapsed), skipped without evaluation. */
+  skippedJobs: number;
 }
 
-const zero = (): WorkerCounts => ({ jobs: 0, particles: 0, failedParticles: 0, refusedJobs: 0 });
+const zero = (): WorkerCounts => ({ jobs: 0, particles: 0, failedParticles: 0, refusedJobs: 0, skippedJobs: 0 });
 
 /** Particles per second with three significant figures at most (12.8, 0.35, 1234). */
 function rate(particles: number, ms: number): string {
@@ -65,11 +67,16 @@ export class WorkerTally {
     this.window.refusedJobs++;
   }
 
+  skipped(): void {
+    this.total.skippedJobs++;
+    this.window.skippedJobs++;
+  }
+
   /**
    * One line on the time since the previous line (or the start), and the
    * totals; starts the next window. For example:
    * 2025-01-01T10:00:00.000Z last 60.0 s: 12 jobs, 768 particles (12.8/s, 3 failed), 0 jobs refused,
-   * idle 4.1 s, 1 in hand; since start: 40 jobs, 2560 particles (3 failed), 0 refused
+   * 2 skipped (coordinator gone), idle 4.1 s, 1 in hand; since start: 40 jobs, 2560 particles (3 failed), 0 refused, 2 skipped
    */
   line(now = Date.now()): string {
     const w = this.window, t = this.total;
@@ -78,8 +85,8 @@ export class WorkerTally {
     if (this.inHand === 0) idle += now - this.idleSince;
     const text = `${new Date(now).toISOString()} last ${seconds(elapsed)} s: ${w.jobs} jobs, ${w.particles} particles `
       + `(${rate(w.particles, elapsed)}/s, ${w.failedParticles} failed), ${w.refusedJobs} jobs refused, `
-      + `idle ${seconds(idle)} s, ${this.inHand} in hand; `
-      + `since start: ${t.jobs} jobs, ${t.particles} particles (${t.failedParticles} failed), ${t.refusedJobs} refused`;
+      + `${w.skippedJobs} skipped (coordinator gone), idle ${seconds(idle)} s, ${this.inHand} in hand; `
+      + `since start: ${t.jobs} jobs, ${t.particles} particles (${t.failedParticles} failed), ${t.refusedJobs} refused, ${t.skippedJobs} skipped`;
     this.window = zero();
     this.windowStart = now;
     this.idleMs = 0;

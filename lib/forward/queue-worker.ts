@@ -10,7 +10,9 @@
 // that asks for another model fails at once without retries
 // (UnrecoverableError); the coordinator turns that into failures of the
 // chunk's particles. A model that throws fails the chunk's rows, each with
-// the reason; the worker stays up either way.
+// the reason; the worker stays up either way. A job whose coordinator's
+// heartbeat has lapsed (the coordinator died) is skipped before its fields
+// are read: they are deleted and the job fails as "coordinator gone".
 import * as os from 'node:os';
 import * as path from 'node:path';
 
@@ -23,7 +25,7 @@ import { ForwardModel } from '../problems/forward-model';
 import { describe } from '../validate';
 import { QueueModelEntry } from './queue-models';
 import {
-  bytesToFloats, floatBytes, KEY_TTL_MS, QueueJobData, QueueJobResult, QueueRowFailure, readJobData,
+  bytesToFloats, COORDINATOR_GONE, floatBytes, KEY_TTL_MS, QueueJobData, QueueJobResult, QueueRowFailure, readJobData,
 } from './queue-protocol';
 import { WorkerCounts, WorkerTally } from './queue-progress';
 import { checkRedis, RedisTarget } from './redis';
@@ -71,6 +73,9 @@ const WORKER_ENTRY = path.join(__dirname, `worker-entry${path.extname(__filename
 const WORKER_EXEC_ARGV = path.extname(__filename) === '.ts'
   ? [...process.execArgv, '--require', require.resolve('ts-node/register/transpile-only')] : undefined;
 
+/** A job skipped because its coordinator is gone: failed for good, counted apart from refusals. */
+class CoordinatorGone extends UnrecoverableError {}
+
 /** A progress line a minute unless asked otherwise (enkg worker --progress-ms). */
 export const DEFAULT_PROGRESS_MS = 60_000;
 
@@ -87,6 +92,7 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
   const models = new Map<string, ForwardModel>();
   const pools = new Map<string, Piscina>();
   const tally = new WorkerTally();
+  let lastSkippedCall = '';
 
   // A registered model, built once per set of options.
   const registeredFor = (job: QueueJobData, entry: QueueModelEntry): ForwardModel => {
@@ -127,7 +133,8 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
       return await evaluateJob(job);
     } catch (error) {
       // Failed for good without an evaluation (a plain error is a Redis one, and the job is tried again).
-      if (error instanceof UnrecoverableError) tally.refused();
+      if (error instanceof CoordinatorGone) tally.skipped();
+      else if (error instanceof UnrecoverableError) tally.refused();
       throw error;
     } finally {
       tally.released();
@@ -144,6 +151,17 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
     if (spec.model !== name) {
       throw new UnrecoverableError(`worker ${self} evaluates model '${name}', not '${spec.model}' `
         + `(start enkg worker --model ${spec.model} on its own queue)`);
+    }
+    if (spec.heartbeat !== undefined && await data.exists(spec.heartbeat) === 0) {
+      // Nobody waits for this result: free the fields and spend no solver time. (Should the
+      // coordinator be alive after all, it sends the fields again and retries the job.)
+      await data.del(spec.input);
+      if (spec.heartbeat !== lastSkippedCall) {
+        log(`enkg worker: skipping jobs ${String(job.id).replace(/\.\d+$/, '')}.*: their coordinator is gone (its heartbeat ${spec.heartbeat} has lapsed)`);
+        lastSkippedCall = spec.heartbeat;
+      }
+      throw new CoordinatorGone(`${COORDINATOR_GONE}: job ${job.id} was skipped without evaluation on worker ${self}, `
+        + `its coordinator's heartbeat ${spec.heartbeat} having lapsed; its fields were deleted`);
     }
     const d = spec.fieldShape[0] * spec.fieldShape[1] * spec.fieldShape[2], m = spec.measurementSize;
     const bytes = await data.getBuffer(spec.input);
