@@ -203,6 +203,31 @@ function sumReference(x: Float32Array, batch: number, d: number): Float32Array {
     }
   }, 60000);
 
+  it('a coordinator started again with the same run id gets its own results, never the jobs of the one before', async () => {
+    await start(['--redis', redis.url, '--queue', 'reuse', '--model', sumModule], { SUM_DELAY_MS: '300' });
+    const options = { connection: redis.url, queue: 'reuse', model: 'sum', fieldShape: [1, 4, 4] as [number, number, number], measurementSize: 3, chunk: 4, timeoutMs: 30000, runId: 'same' };
+    const x1 = fields(8, 4, 1), x2 = fields(8, 4, 2);
+    // The first coordinator stops while the worker holds its first job: that job completes with x1's rows, ungathered,
+    // as a coordinator that died would leave it.
+    const first = ForwardModel.fromQueue(options);
+    const controller = new AbortController();
+    try {
+      const call = first.forward(x1, 8, { signal: controller.signal });
+      setTimeout(() => controller.abort(), 1000);
+      await expect(call).rejects.toThrow();
+      await new Promise((resolve) => setTimeout(resolve, 4000));
+    } finally {
+      await first.dispose();
+    }
+    // The second one's call counter starts at 1 too: without a per-instance token its job ids would be the first one's.
+    const second = ForwardModel.fromQueue(options);
+    try {
+      expect(Array.from(await second.forward(x2, 8))).toEqual(Array.from(sumReference(x2, 8, 16)));
+    } finally {
+      await second.dispose();
+    }
+  }, 60000);
+
   it('a batched model that throws outright fails every particle of its chunks with the message', async () => {
     await start(['--redis', redis.url, '--queue', 'batched', '--model', path.join(dir, 'throwing.js'), '--batched']);
     const model = ForwardModel.fromQueue({ connection: redis.url, queue: 'batched', model: 'throwing', fieldShape: [1, 2, 2], measurementSize: 1, chunk: 2, timeoutMs: 30000 });
@@ -223,7 +248,7 @@ function sumReference(x: Float32Array, batch: number, d: number): Float32Array {
       const error = await model.forward(fields(3, 4, 5), 3).catch((e: unknown) => e) as ForwardEvaluationError;
       expect(error).toBeInstanceOf(ForwardEvaluationError);
       expect(error.failures).toHaveLength(3);
-      expect(error.failures[0].reason).toMatch(/^its job \w+\.1\.0 failed on queue 'other' after 1 attempt\(s\): worker .* evaluates model 'sum', not 'heat' \(start enkg worker --model heat on its own queue\)$/);
+      expect(error.failures[0].reason).toMatch(/^its job \w+\.\w+\.1\.0 failed on queue 'other' after 1 attempt\(s\): worker .* evaluates model 'sum', not 'heat' \(start enkg worker --model heat on its own queue\)$/);
       expect(Array.from(error.partial).every(Number.isNaN)).toBe(true);
       expect(w.child.exitCode).toBeNull();
       expect(await leftovers(redis.url, 'other')).toEqual({ dataKeys: [], jobs: 0 });
@@ -333,12 +358,12 @@ model.forward(new Float32Array(8 * 16).fill(1), 8).then(() => process.exit(0), (
       expect(last.totalJobs).toBe(evaluated);
       expect(evaluated).toBeLessThanOrEqual(3);
       expect(last.totalSkipped).toBe(8 - evaluated);
-      expect(w.output()).toMatch(/enkg worker: skipping jobs \w+\.1\.\*: their coordinator is gone \(its heartbeat enkg:dead:\w+\.1:alive has lapsed\)/);
+      expect(w.output()).toMatch(/enkg worker: skipping jobs \w+\.\w+\.1\.\*: their coordinator is gone \(its heartbeat enkg:dead:\w+\.\w+\.1:alive has lapsed\)/);
       const failed = await queue.getFailed();
       expect(failed).toHaveLength(8 - evaluated);
       for (const job of failed) {
-        expect(job.failedReason).toMatch(new RegExp(String.raw`^coordinator gone: job \w+\.1\.\d+ was skipped without evaluation on worker \S+, `
-          + String.raw`its coordinator's heartbeat enkg:dead:\w+\.1:alive having lapsed; its fields were deleted$`));
+        expect(job.failedReason).toMatch(new RegExp(String.raw`^coordinator gone: job \w+\.\w+\.1\.\d+ was skipped without evaluation on worker \S+, `
+          + String.raw`its coordinator's heartbeat enkg:dead:\w+\.\w+\.1:alive having lapsed; its fields were deleted$`));
       }
       // Left in Redis: the fields and measurements of the evaluated jobs only (nobody gathered them; they expire), no heartbeat.
       const { dataKeys } = await leftovers(redis.url, 'dead');

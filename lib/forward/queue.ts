@@ -57,7 +57,12 @@ export interface FromQueueOptions {
   timeoutMs?: number;
   /** Tries per job: a job whose evaluation throws is retried this many times in all (default 3). */
   attempts?: number;
-  /** The run id in job ids (default: a random one per model, so two coordinators never share a job). */
+  /**
+   * The run id in job ids (default: a random one per model). Job ids also
+   * carry a random token of this model instance, so a coordinator started
+   * again with the same run id never meets the jobs (or results) of the one
+   * before it, whose call counter started from 1 too.
+   */
   runId?: string;
   /**
    * How long this coordinator may go unheard before workers skip the waiting
@@ -143,12 +148,15 @@ class QueueForward implements QueueForwardModel {
   private lastRedisError?: Error;
   /** The heartbeat keys' value: who keeps them alive, for a person reading Redis. */
   private readonly owner = `${os.hostname()}:${process.pid}`;
+  /** The run id and this instance's random token: what job ids, data keys and heartbeat keys start with. */
+  private readonly callPrefix: string;
 
   constructor(private readonly target: RedisTarget, readonly queue: string, private readonly model: string,
     private readonly options: PlainOptions, private readonly shape: AdapterShape, private readonly chunk: number,
     private readonly timeoutMs: number, private readonly attempts: number, readonly runId: string, private readonly heartbeatMs: number) {
     this.fieldShape = shape.fieldShape;
     this.measurementSize = shape.measurementSize;
+    this.callPrefix = `${runId}.${crypto.randomBytes(4).toString('hex')}`;
   }
 
   async connect(): Promise<void> {
@@ -192,12 +200,12 @@ class QueueForward implements QueueForwardModel {
     const pending = new Map<string, Pending>();
     const stats: QueueCallStats = { jobs: chunks, bytesSent: 0, bytesReceived: 0, overheadMs: [], evaluateMs: [], resubmitted: 0 };
     const jobs: { name: string; data: QueueJobData; opts: object }[] = [];
-    const alive = heartbeatKey(this.queue, this.runId, step);
+    const alive = heartbeatKey(this.queue, this.callPrefix, step);
     const upload = c.client.pipeline();
     upload.set(alive, this.owner, 'PX', this.heartbeatMs);
     for (let k = 0; k < chunks; k++) {
       const first = k * this.chunk, n = Math.min(this.chunk, args.batch - first);
-      const id = jobId(this.runId, step, k);
+      const id = jobId(this.callPrefix, step, k);
       const keys = dataKeys(this.queue, id);
       const bytes = floatBytes(args.x.subarray(first * d, (first + n) * d));
       upload.set(keys.input, bytes, 'PX', KEY_TTL_MS);
