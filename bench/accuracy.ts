@@ -90,14 +90,17 @@ interface Row {
   secondsPerRun: number;
   /** Means over the runs of the ensemble's CRPS and spread-skill ratio. */
   crps?: number; spreadSkill?: number;
+  /** The last trace entry's mean misfit (the last correction's forward evaluations), mean over runs. */
+  finalMisfit?: number;
 }
 
 /** One cell of the table from its runs' errors (per-particle and of the mean), printed as it is made. */
 function makeRow(base: Pick<Row, 'noise' | 'algorithm' | 'settings' | 'fields' | 'seeds' | 'secondsPerRun'>,
   errors: number[], meanErrors: number[], cost: Pick<Row, 'forwardEvaluations' | 'forwardSequential' | 'denoiserEvaluations' | 'denoiserSequential'>,
-  calibration: Pick<Row, 'crps' | 'spreadSkill'> = {}): Row {
+  calibration: Pick<Row, 'crps' | 'spreadSkill' | 'finalMisfit'> = {}): Row {
   const row: Row = { ...base, relativeL2: mean(errors), relativeL2Std: std(errors), relativeL2Mean: mean(meanErrors), perRun: errors, ...cost, ...calibration };
-  const calib = row.crps === undefined ? '' : `  CRPS ${row.crps.toFixed(4)}${row.spreadSkill === undefined ? '' : ` spread-skill ${row.spreadSkill.toFixed(3)}`}`;
+  const calib = (row.crps === undefined ? '' : `  CRPS ${row.crps.toFixed(4)}${row.spreadSkill === undefined ? '' : ` spread-skill ${row.spreadSkill.toFixed(3)}`}`)
+    + (row.finalMisfit === undefined ? '' : `  misfit ${row.finalMisfit.toPrecision(3)}`);
   console.log(`noise ${row.noise}  ${row.algorithm.padEnd(16)} rel L2 ${row.relativeL2.toFixed(3)} +- ${row.relativeL2Std.toFixed(3)}`
     + ` (mean ${row.relativeL2Mean.toFixed(3)})${calib}  fwd ${kilo(row.forwardEvaluations)} / seq ${optional(row.forwardSequential)}`
     + `  DM ${optional(row.denoiserEvaluations)} / seq ${optional(row.denoiserSequential)}  ${row.secondsPerRun.toFixed(0)} s/run`);
@@ -173,7 +176,7 @@ async function main(): Promise<void> {
   try {
     for (const noise of noises) {
       for (const plan of table) {
-        const errors: number[] = [], meanErrors: number[] = [], crpsValues: number[] = [], spreadSkills: number[] = [];
+        const errors: number[] = [], meanErrors: number[] = [], crpsValues: number[] = [], spreadSkills: number[] = [], misfits: number[] = [];
         let last: SolveResult | undefined;
         const started = Date.now();
         for (let f = 0; f < fields; f++) {
@@ -186,6 +189,8 @@ async function main(): Promise<void> {
             meanErrors.push(relativeL2Mean(result.particles, n, truth));
             crpsValues.push(await crps(result.particles, n, truth));
             if (n >= 2) spreadSkills.push(await spreadSkillRatio(result.particles, n, truth));
+            const lastTrace = result.trace[result.trace.length - 1];
+            if (lastTrace && Number.isFinite(lastTrace.misfit)) misfits.push(lastTrace.misfit);
             last = result;
             console.error(`  noise ${noise} ${plan.name} field ${f} seed ${f * seeds + s}: rel L2 ${errors[errors.length - 1].toFixed(3)}`
               + ` in ${result.cost.wallSeconds.toFixed(0)} s`);
@@ -195,7 +200,7 @@ async function main(): Promise<void> {
         rows.push(makeRow(
           { noise, algorithm: plan.name, settings: plan.settings, fields, seeds, secondsPerRun: (Date.now() - started) / 1000 / (fields * seeds) },
           errors, meanErrors, { forwardEvaluations, forwardSequential, denoiserEvaluations, denoiserSequential },
-          { crps: mean(crpsValues), ...(spreadSkills.length ? { spreadSkill: mean(spreadSkills) } : {}) }));
+          { crps: mean(crpsValues), ...(spreadSkills.length ? { spreadSkill: mean(spreadSkills) } : {}), ...(misfits.length ? { finalMisfit: mean(misfits) } : {}) }));
       }
     }
     if (values.reference) {
