@@ -1,6 +1,6 @@
 // Exports of the imaging kernels (CPU, FFTW):
 //   paddedDftMagnitude(x, batch, frame, out) -> Promise<void>
-//   paddedDftMagnitudeAdjoint(x, r, batch, frame, out) -> Promise<void>
+//   paddedDftMagnitudeAdjoint(x, residuals, batch, frame, out) -> Promise<void>
 // with frame = { shape: [C, H, W], frame: [P, Q], offset: [top, left] }.
 #include <napi.h>
 
@@ -118,19 +118,19 @@ Napi::Value PaddedDftMagnitudeAdjoint(const Napi::CallbackInfo& info) {
     const int64_t batch = positiveInteger(info[2], "batch");
     const PaddedFrame f = parseFrame(info[3]);
     auto x = std::make_shared<FloatView>(floatArray(info[0], "x"));
-    auto r = std::make_shared<FloatView>(floatArray(info[1], "r"));
+    auto r = std::make_shared<FloatView>(floatArray(info[1], "residuals"));
     auto out = std::make_shared<FloatView>(floatArray(info[4], "out"));
     const size_t image = static_cast<size_t>(f.channels) * f.height * f.width;
     const size_t spectrum = static_cast<size_t>(f.channels) * f.rows * f.cols;
     requireLength(*x, floatCount(image, batch, "batch x C x H x W"), "batch x C x H x W", "x.length");
-    requireLength(*r, floatCount(spectrum, batch, "batch x C x P x Q"), "batch x C x P x Q", "r.length");
+    requireLength(*r, floatCount(spectrum, batch, "batch x C x P x Q"), "batch x C x P x Q", "residuals.length");
     requireLength(*out, x->length, "batch x C x H x W", "out.length");
     requireDisjoint(*out, *x, "x");
-    requireDisjoint(*out, *r, "r");
+    requireDisjoint(*out, *r, "residuals");
     Device& device = deviceFor(Backend::Cpu);
     return runTask(info.Env(), "enkg.paddedDftMagnitudeAdjoint", [=, &device]() {
       requireFinite(x->data, x->length, image, "x", "image");
-      requireFinite(r->data, r->length, spectrum, "r", "image");
+      requireFinite(r->data, r->length, spectrum, "residuals", "image");
       std::lock_guard<std::mutex> lock(device.mutex());
       paddedDftMagnitudeAdjointCpu(x->data, r->data, out->data, batch, f);
     });
