@@ -8,7 +8,6 @@ import { PhaseRetrieval, randomNormal } from '../lib';
 import { native, NativeAddon } from '../lib/binding';
 
 // The addon itself, without binding.ts's checks in front (lib/binding.ts loads ENKG_ADDON_PATH first too).
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const raw = require(process.env.ENKG_ADDON_PATH ?? path.resolve(__dirname, '..', 'build', 'Release', 'enkg.node')) as NativeAddon;
 
 async function normal(count: number, seed: number, scale = 0.5): Promise<Float32Array> {
