@@ -11,6 +11,7 @@
         "native/cpu/fftw_plans.cc",
         "native/cpu/navier_stokes_cpu.cc",
         "native/cpu/navier_stokes_fused_cpu.cc",
+        "native/cpu/padded_dft.cc",
         "native/cpu/spectral_filter.cc",
         "native/dispatch.cc",
         "native/napi/args.cc",
@@ -18,6 +19,7 @@
         "native/napi/bench_ops.cc",
         "native/napi/ensemble_handle.cc",
         "native/napi/ensemble_ops.cc",
+        "native/napi/imaging_ops.cc",
         "native/napi/spectral_ops.cc",
         "native/napi/random_ops.cc"
       ],
