@@ -12,6 +12,7 @@
         "native/cpu/localization_cpu.cc",
         "native/cpu/navier_stokes_cpu.cc",
         "native/cpu/navier_stokes_fused_cpu.cc",
+        "native/cpu/padded_dft.cc",
         "native/cpu/spectral_filter.cc",
         "native/dispatch.cc",
         "native/napi/args.cc",
@@ -20,6 +21,7 @@
         "native/napi/ensemble_handle.cc",
         "native/napi/ensemble_ops.cc",
         "native/napi/localization_ops.cc",
+        "native/napi/imaging_ops.cc",
         "native/napi/spectral_ops.cc",
         "native/napi/random_ops.cc"
       ],

@@ -24,6 +24,8 @@
 // shorter horizon the data pin the initial field down with fewer solves).
 // --localize C [--normalize unlocalized|coefficient]: EnKG and EKI with distance
 // localization of the Kalman step (Gaspari-Cohn half-width C; issue 18).
+// --sec: the sampling-error correction; --gain ALPHA|adaptive: the regularized
+// gain (both EnKG and EKI; combinable with --localize). --guidance G: EnKG's g.
 // --control grf: the method's limit apart from the prior's: ground truths
 // drawn from the Gaussian random field alpha 2.5, tau 7 (/ 10) and the exact
 // prior of that field (GaussianRandomFieldPrior) instead of the network.
@@ -88,14 +90,17 @@ interface Row {
   secondsPerRun: number;
   /** Means over the runs of the ensemble's CRPS and spread-skill ratio. */
   crps?: number; spreadSkill?: number;
+  /** The last trace entry's mean misfit (the last correction's forward evaluations), mean over runs. */
+  finalMisfit?: number;
 }
 
 /** One cell of the table from its runs' errors (per-particle and of the mean), printed as it is made. */
 function makeRow(base: Pick<Row, 'noise' | 'algorithm' | 'settings' | 'fields' | 'seeds' | 'secondsPerRun'>,
   errors: number[], meanErrors: number[], cost: Pick<Row, 'forwardEvaluations' | 'forwardSequential' | 'denoiserEvaluations' | 'denoiserSequential'>,
-  calibration: Pick<Row, 'crps' | 'spreadSkill'> = {}): Row {
+  calibration: Pick<Row, 'crps' | 'spreadSkill' | 'finalMisfit'> = {}): Row {
   const row: Row = { ...base, relativeL2: mean(errors), relativeL2Std: std(errors), relativeL2Mean: mean(meanErrors), perRun: errors, ...cost, ...calibration };
-  const calib = row.crps === undefined ? '' : `  CRPS ${row.crps.toFixed(4)}${row.spreadSkill === undefined ? '' : ` spread-skill ${row.spreadSkill.toFixed(3)}`}`;
+  const calib = (row.crps === undefined ? '' : `  CRPS ${row.crps.toFixed(4)}${row.spreadSkill === undefined ? '' : ` spread-skill ${row.spreadSkill.toFixed(3)}`}`)
+    + (row.finalMisfit === undefined ? '' : `  misfit ${row.finalMisfit.toPrecision(3)}`);
   console.log(`noise ${row.noise}  ${row.algorithm.padEnd(16)} rel L2 ${row.relativeL2.toFixed(3)} +- ${row.relativeL2Std.toFixed(3)}`
     + ` (mean ${row.relativeL2Mean.toFixed(3)})${calib}  fwd ${kilo(row.forwardEvaluations)} / seq ${optional(row.forwardSequential)}`
     + `  DM ${optional(row.denoiserEvaluations)} / seq ${optional(row.denoiserSequential)}  ${row.secondsPerRun.toFixed(0)} s/run`);
@@ -116,10 +121,18 @@ async function main(): Promise<void> {
       reference: { type: 'boolean', default: false }, 'reference-device': { type: 'string', default: 'cpu' },
       problem: { type: 'string', default: 'navier-stokes' },
       localize: { type: 'string' }, normalize: { type: 'string', default: 'unlocalized' }, control: { type: 'string' },
+      sec: { type: 'boolean', default: false }, gain: { type: 'string' }, guidance: { type: 'string' },
     },
   });
   const localization = values.localize === undefined ? undefined
     : { halfWidth: Number(values.localize), normalize: values.normalize as 'unlocalized' | 'coefficient' };
+  const gain = values.gain === undefined ? undefined : { alpha: values.gain === 'adaptive' ? 'adaptive' as const : Number(values.gain) };
+  // The Kalman step's corrections, for EnKG and EKI alike (docs/method.md section 2).
+  const corrections = { ...(localization ? { localization } : {}), ...(values.sec ? { sec: true } : {}), ...(gain ? { gain } : {}) };
+  const correctionLabels: Record<string, number | string> = {
+    ...(localization ? { localize: localization.halfWidth } : {}), ...(values.sec ? { sec: 'on' } : {}), ...(gain ? { gain: String(gain.alpha) } : {}),
+  };
+  const guidance = values.guidance === undefined ? {} : { guidanceScale: Number(values.guidance) };
   if (values.control !== undefined && values.control !== 'grf') throw new Error(`--control: expected grf, received '${values.control}'`);
   const control = values.control === 'grf';
   const backend = await resolveBackend(values.backend);
@@ -143,12 +156,12 @@ async function main(): Promise<void> {
   const prior: Denoiser & { executionProvider?: string; dispose?(): Promise<void> } = control
     ? new GaussianRandomFieldPrior({ resolution: 64, alpha: 2.5, tau: 7, scale: 10 })
     : await OnnxDenoiser.load(String(values.prior), { executionProviders: providers });
-  const enkg = new EnKG({ ensembleSize: N, steps: K, updates: U, ...(localization ? { localization } : {}) });
-  const table = plans(names, enkg, vpSteps).map((p) => (p.name === 'eki' && localization
-    ? { ...p, algorithm: new EKI({ ...(p.algorithm as EKI).config, localization }), settings: { ...p.settings, localize: localization.halfWidth } }
+  const enkg = new EnKG({ ensembleSize: N, steps: K, updates: U, ...guidance, ...corrections });
+  const table = plans(names, enkg, vpSteps).map((p) => (p.name === 'eki' && Object.keys(corrections).length
+    ? { ...p, algorithm: new EKI({ ...(p.algorithm as EKI).config, ...corrections }), settings: { ...p.settings, ...correctionLabels } }
     : p));
   const enkgPlan = table.find((p) => p.name === 'enkg');
-  if (localization && enkgPlan) enkgPlan.settings.localize = localization.halfWidth;
+  if (enkgPlan) Object.assign(enkgPlan.settings, correctionLabels, values.guidance === undefined ? {} : { g: Number(values.guidance) });
   /** Truth f: a held-out field, or under --control grf a GRF draw (normalized, w / 10). */
   const truthOf = async (f: number): Promise<Float32Array> => {
     if (!control) return heldOutField(f);
@@ -163,7 +176,7 @@ async function main(): Promise<void> {
   try {
     for (const noise of noises) {
       for (const plan of table) {
-        const errors: number[] = [], meanErrors: number[] = [], crpsValues: number[] = [], spreadSkills: number[] = [];
+        const errors: number[] = [], meanErrors: number[] = [], crpsValues: number[] = [], spreadSkills: number[] = [], misfits: number[] = [];
         let last: SolveResult | undefined;
         const started = Date.now();
         for (let f = 0; f < fields; f++) {
@@ -176,6 +189,8 @@ async function main(): Promise<void> {
             meanErrors.push(relativeL2Mean(result.particles, n, truth));
             crpsValues.push(await crps(result.particles, n, truth));
             if (n >= 2) spreadSkills.push(await spreadSkillRatio(result.particles, n, truth));
+            const lastTrace = result.trace[result.trace.length - 1];
+            if (lastTrace && Number.isFinite(lastTrace.misfit)) misfits.push(lastTrace.misfit);
             last = result;
             console.error(`  noise ${noise} ${plan.name} field ${f} seed ${f * seeds + s}: rel L2 ${errors[errors.length - 1].toFixed(3)}`
               + ` in ${result.cost.wallSeconds.toFixed(0)} s`);
@@ -185,7 +200,7 @@ async function main(): Promise<void> {
         rows.push(makeRow(
           { noise, algorithm: plan.name, settings: plan.settings, fields, seeds, secondsPerRun: (Date.now() - started) / 1000 / (fields * seeds) },
           errors, meanErrors, { forwardEvaluations, forwardSequential, denoiserEvaluations, denoiserSequential },
-          { crps: mean(crpsValues), ...(spreadSkills.length ? { spreadSkill: mean(spreadSkills) } : {}) }));
+          { crps: mean(crpsValues), ...(spreadSkills.length ? { spreadSkill: mean(spreadSkills) } : {}), ...(misfits.length ? { finalMisfit: mean(misfits) } : {}) }));
       }
     }
     if (values.reference) {
@@ -226,7 +241,7 @@ async function main(): Promise<void> {
   }
   writeResults(`accuracy-${backend}`, values.out, {
     backend, fields, seeds, time, ensemble: N, steps: K, updates: U, vpSteps, executionProvider: prior.executionProvider ?? 'exact', reference: values.reference,
-    localization: localization ?? null, control: control ? 'grf' : null, rows,
+    localization: localization ?? null, sec: values.sec, gain: gain ?? null, control: control ? 'grf' : null, rows,
   });
 }
 

@@ -3,6 +3,8 @@
 import * as path from 'node:path';
 import { markAsUntransferable } from 'node:worker_threads';
 
+import { describe, expected, requireFloat32Array, requireInteger } from './validate';
+
 export type NativeBackend = 'cpu' | 'cuda';
 export type NativeOrdering = 'auto' | 'coefficient' | 'cross-covariance';
 
@@ -54,6 +56,13 @@ export interface NativeNavierStokesOptions {
   cancel?: Int32Array;
 }
 
+/** C x H x W images, each channel placed at `offset` = [top, left] in a zero frame of `frame` = [P, Q]. */
+export interface NativePaddedFrame {
+  shape: [number, number, number];
+  frame: [number, number];
+  offset: [number, number];
+}
+
 export interface NativeAddon {
   probeBackends(): Promise<NativeBackendInfo[]>;
   cudaLibraries(): Promise<Array<{ name: 'cublas' | 'cufft'; loaded: boolean; path?: string; reason?: string }>>;
@@ -99,6 +108,10 @@ export interface NativeAddon {
   ): Promise<{ coefNorm: number }>;
   /** The Gaspari-Cohn taper of torus distances, d x m, into out. */
   gaspariCohnTaper(fieldPoints: Float64Array, measurementPoints: Float64Array, halfWidth: number, out: Float32Array): Promise<void>;
+  /** out (batch x C x P x Q) = |F(pad(x))|, F the orthonormal 2D DFT (CPU, FFTW). */
+  paddedDftMagnitude(x: Float32Array, batch: number, frame: NativePaddedFrame, out: Float32Array): Promise<void>;
+  /** out (batch x C x H x W) = Re(F^H(r u / |u|)) on the window, r = residuals, u = F(pad(x)): the Jacobian's transpose (CPU, FFTW). */
+  paddedDftMagnitudeAdjoint(x: Float32Array, residuals: Float32Array, batch: number, frame: NativePaddedFrame, out: Float32Array): Promise<void>;
   NativeEnsemble: new (backend: NativeBackend, ensembleSize: number, particleSize: number) => NativeEnsembleHandle;
 }
 
@@ -150,6 +163,55 @@ function pin(...arrays: unknown[]): void {
 function cancelFlag(options: unknown): unknown {
   if (options === null || typeof options !== 'object') return undefined;
   return Object.getOwnPropertyDescriptor(options, 'cancel')?.value;
+}
+
+// The paddedDft* kernels' sizes, checked before the addon sees them (the
+// addon checks again with the same words; it also checks that x and the
+// residuals are finite, in its worker, where 8M floats cost the event loop
+// nothing). checkPaddedFrame returns the floats per image and per spectrum.
+const MAX_FRAME_SIDE = 1 << 15;
+
+function integerList(value: unknown, count: number, min: number, what: string, name: string): number[] {
+  if (!Array.isArray(value) || value.length !== count) throw new TypeError(expected(what, name, value));
+  for (const v of value) if (typeof v !== 'number') throw new TypeError(expected(what, name, `an Array holding ${describe(v)}`, true));
+  if (!value.every((v: number) => Number.isInteger(v) && v >= min && v <= MAX_FRAME_SIDE)) {
+    throw new RangeError(expected(what, name, `[${value.join(', ')}]`, true));
+  }
+  return value as number[];
+}
+
+function checkPaddedFrame(batch: unknown, geometry: unknown): { image: number; spectrum: number } {
+  requireInteger(batch, 'batch', 1);
+  if (typeof geometry !== 'object' || geometry === null || Array.isArray(geometry) || ArrayBuffer.isView(geometry)) {
+    throw new TypeError(expected('a frame object { shape, frame, offset }', 'frame', geometry));
+  }
+  const g = geometry as Record<string, unknown>;
+  const side = String(MAX_FRAME_SIDE);
+  const [C, H, W] = integerList(g.shape, 3, 1, `[C, H, W], three integers in [1, ${side}]`, 'shape');
+  const [P, Q] = integerList(g.frame, 2, 1, `[P, Q], two integers in [1, ${side}]`, 'frame');
+  const [top, left] = integerList(g.offset, 2, 0, `[top, left], two integers in [0, ${side}]`, 'offset');
+  if (P < H || Q < W) throw new RangeError(expected(`a frame [P, Q] with P >= H = ${H} and Q >= W = ${W}`, 'frame', `[${P}, ${Q}]`, true));
+  if (P * Q > 2 ** 26) throw new RangeError(expected('a frame of at most 2^26 pixels', 'frame', `[${P}, ${Q}]`, true));
+  if (top + H > P || left + W > Q) {
+    throw new RangeError(expected(`an offset [top, left] with top <= P - H = ${P - H} and left <= Q - W = ${Q - W}`, 'offset',
+      `[${top}, ${left}]`, true));
+  }
+  return { image: C * H * W, spectrum: C * P * Q };
+}
+
+function requireFloats(array: unknown, length: number, what: string, name: string): Float32Array {
+  const a = requireFloat32Array(array, name);
+  if (a.length !== length) throw new RangeError(expected(`${what} = ${length} floats`, `${name}.length`, a.length));
+  return a;
+}
+
+// The kernels read one array while writing another in parallel.
+function requireDisjoint(out: Float32Array, input: Float32Array, inputName: string): void {
+  if (out.buffer !== input.buffer) return;
+  const a = out.byteOffset, b = input.byteOffset;
+  if (a < b + input.byteLength && b < a + out.byteLength) {
+    throw new RangeError(expected(`an array that does not share memory with ${inputName}`, 'out', 'one that does', true));
+  }
 }
 
 // The addon with every entry point that hands a typed array to a worker
@@ -226,6 +288,24 @@ function guard(addon: NativeAddon): NativeAddon {
     gaspariCohnTaper(fieldPoints, measurementPoints, halfWidth, out) {
       pin(fieldPoints, measurementPoints, out);
       return addon.gaspariCohnTaper(fieldPoints, measurementPoints, halfWidth, out);
+    },
+    paddedDftMagnitude(x, batch, frame, out) {
+      const { image, spectrum } = checkPaddedFrame(batch, frame);
+      requireFloats(x, batch * image, 'batch x C x H x W', 'x');
+      requireFloats(out, batch * spectrum, 'batch x C x P x Q', 'out');
+      requireDisjoint(out, x, 'x');
+      pin(x, out);
+      return addon.paddedDftMagnitude(x, batch, frame, out);
+    },
+    paddedDftMagnitudeAdjoint(x, residuals, batch, frame, out) {
+      const { image, spectrum } = checkPaddedFrame(batch, frame);
+      requireFloats(x, batch * image, 'batch x C x H x W', 'x');
+      requireFloats(residuals, batch * spectrum, 'batch x C x P x Q', 'residuals');
+      requireFloats(out, batch * image, 'batch x C x H x W', 'out');
+      requireDisjoint(out, x, 'x');
+      requireDisjoint(out, residuals, 'residuals');
+      pin(x, residuals, out);
+      return addon.paddedDftMagnitudeAdjoint(x, residuals, batch, frame, out);
     },
     NativeEnsemble: NativeEnsemble as unknown as NativeAddon['NativeEnsemble'],
   };

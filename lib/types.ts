@@ -160,6 +160,8 @@ export interface TraceEntry {
   spreadX?: number;
   /** sqrt(tr(Cyy)): its spread in measurement space. */
   spreadY?: number;
+  /** The regularized gain's alpha, when the step used one. */
+  alpha?: number;
 }
 
 export interface ForwardFailure extends SampleFailure {

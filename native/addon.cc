@@ -11,6 +11,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   enkg::napi::registerBenchOps(env, exports);
   enkg::napi::registerSpectralOps(env, exports);
   enkg::napi::registerLocalizationOps(env, exports);
+  enkg::napi::registerImagingOps(env, exports);
   enkg::napi::EnsembleHandle::Register(env, exports);
   return exports;
 }

@@ -31,6 +31,15 @@ const cases = {
     const x = normal(fields * R * R), out = F(x.length), gains = new Float64Array(R * (R / 2 + 1)).fill(0.5);
     return [native.spectralFilter(x, fields, R, gains, out), x, out, gains];
   },
+  paddedDftMagnitude: () => {
+    const frame = { shape: [1, 32, 32], frame: [64, 64], offset: [16, 16] }, x = normal(fields * 1024), out = F(fields * 4096);
+    return [native.paddedDftMagnitude(x, fields, frame, out), x, out];
+  },
+  paddedDftMagnitudeAdjoint: () => {
+    const frame = { shape: [1, 32, 32], frame: [64, 64], offset: [16, 16] };
+    const x = normal(fields * 1024), r = normal(fields * 4096), out = F(fields * 1024);
+    return [native.paddedDftMagnitudeAdjoint(x, r, fields, frame, out), x, r, out];
+  },
   navierStokesSolve: () => {
     const w0 = normal(16 * R * R), out = F(w0.length), cancel = new Int32Array(1);
     const options = { resolution: R, reynolds: 100, time: 0.2, adaptive: true, dt: 0.01, dtMode: 'batch', forcing: 'kolmogorov', precision: 'float32', cancel };
@@ -93,6 +102,7 @@ describe('a caller that transfers a buffer during a native call', () => {
     expect({ signal: run.signal, status: run.status, stderr: run.stderr.slice(-2000) }).toEqual({ signal: null, status: 0, stderr: '' });
     expect(JSON.parse(run.stdout)).toEqual({
       randomNormal: true, randomUniform: true, gaussianRandomField: true, shellSpectrum: true, spectralFilter: true,
+      paddedDftMagnitude: true, paddedDftMagnitudeAdjoint: true,
       navierStokesSolve: true, kalmanStep: true, localizedKalmanStep: true, localizedKalmanStepGrid: true, gaspariCohnTaper: true,
       ensembleMean: true, ensembleCovarianceTrace: true,
       'NativeEnsemble.load/read/mean/step': true,

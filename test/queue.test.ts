@@ -3,7 +3,7 @@
 // the same measurements as in process, a worker killed mid-job, Redis
 // restarted mid-run, malformed jobs, missing models, throwing models,
 // abort, SIGTERM, and the checks made before any work.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -47,6 +47,20 @@ module.exports = function sumModel(field, index) {
   return [s, 2 * field[0], index];
 };`;
 const BATCHED_THROWING_SOURCE = "module.exports = function () { throw new RangeError('the simulator is not configured'); };";
+
+/** enkg worker's progress line; the groups after the time are numbers (see the test that reads it). */
+const PROGRESS_LINE = new RegExp(String.raw`enkg worker: (\S+) last ([\d.]+) s: (\d+) jobs, (\d+) particles \(([\d.]+)/s, (\d+) failed\), `
+  + String.raw`(\d+) jobs refused, (\d+) skipped \(coordinator gone\), idle ([\d.]+) s, (\d+) in hand; `
+  + String.raw`since start: (\d+) jobs, (\d+) particles \((\d+) failed\), (\d+) refused, (\d+) skipped$`, 'gm');
+
+/** The progress lines a worker printed, as numbers: see PROGRESS_FIELDS. */
+function progressLines(output: string): number[][] {
+  return [...output.matchAll(PROGRESS_LINE)].map((m) => m.slice(2).map(Number));
+}
+const PROGRESS_FIELDS = ['seconds', 'jobs', 'particles', 'rate', 'failed', 'refused', 'skipped', 'idle', 'inHand',
+  'totalJobs', 'totalParticles', 'totalFailed', 'totalRefused', 'totalSkipped'] as const;
+/** The progress line's figures by name. */
+const progressOf = (line: number[]) => Object.fromEntries(PROGRESS_FIELDS.map((k, i) => [k, line[i]])) as Record<typeof PROGRESS_FIELDS[number], number>;
 
 function sumReference(x: Float32Array, batch: number, d: number): Float32Array {
   const y = new Float32Array(batch * 3);
@@ -189,6 +203,31 @@ function sumReference(x: Float32Array, batch: number, d: number): Float32Array {
     }
   }, 60000);
 
+  it('a coordinator started again with the same run id gets its own results, never the jobs of the one before', async () => {
+    await start(['--redis', redis.url, '--queue', 'reuse', '--model', sumModule], { SUM_DELAY_MS: '300' });
+    const options = { connection: redis.url, queue: 'reuse', model: 'sum', fieldShape: [1, 4, 4] as [number, number, number], measurementSize: 3, chunk: 4, timeoutMs: 30000, runId: 'same' };
+    const x1 = fields(8, 4, 1), x2 = fields(8, 4, 2);
+    // The first coordinator stops while the worker holds its first job: that job completes with x1's rows, ungathered,
+    // as a coordinator that died would leave it.
+    const first = ForwardModel.fromQueue(options);
+    const controller = new AbortController();
+    try {
+      const call = first.forward(x1, 8, { signal: controller.signal });
+      setTimeout(() => controller.abort(), 1000);
+      await expect(call).rejects.toThrow();
+      await new Promise((resolve) => setTimeout(resolve, 4000));
+    } finally {
+      await first.dispose();
+    }
+    // The second one's call counter starts at 1 too: without a per-instance token its job ids would be the first one's.
+    const second = ForwardModel.fromQueue(options);
+    try {
+      expect(Array.from(await second.forward(x2, 8))).toEqual(Array.from(sumReference(x2, 8, 16)));
+    } finally {
+      await second.dispose();
+    }
+  }, 60000);
+
   it('a batched model that throws outright fails every particle of its chunks with the message', async () => {
     await start(['--redis', redis.url, '--queue', 'batched', '--model', path.join(dir, 'throwing.js'), '--batched']);
     const model = ForwardModel.fromQueue({ connection: redis.url, queue: 'batched', model: 'throwing', fieldShape: [1, 2, 2], measurementSize: 1, chunk: 2, timeoutMs: 30000 });
@@ -209,7 +248,7 @@ function sumReference(x: Float32Array, batch: number, d: number): Float32Array {
       const error = await model.forward(fields(3, 4, 5), 3).catch((e: unknown) => e) as ForwardEvaluationError;
       expect(error).toBeInstanceOf(ForwardEvaluationError);
       expect(error.failures).toHaveLength(3);
-      expect(error.failures[0].reason).toMatch(/^its job \w+\.1\.0 failed on queue 'other' after 1 attempt\(s\): worker .* evaluates model 'sum', not 'heat' \(start enkg worker --model heat on its own queue\)$/);
+      expect(error.failures[0].reason).toMatch(/^its job \w+\.\w+\.1\.0 failed on queue 'other' after 1 attempt\(s\): worker .* evaluates model 'sum', not 'heat' \(start enkg worker --model heat on its own queue\)$/);
       expect(Array.from(error.partial).every(Number.isNaN)).toBe(true);
       expect(w.child.exitCode).toBeNull();
       expect(await leftovers(redis.url, 'other')).toEqual({ dataKeys: [], jobs: 0 });
@@ -256,6 +295,117 @@ function sumReference(x: Float32Array, batch: number, d: number): Float32Array {
       expect(await leftovers(redis.url, 'abort')).toEqual({ dataKeys: [], jobs: 0 });
     } finally {
       await queue.close();
+      await model.dispose();
+    }
+  }, 60000);
+
+  it('the progress line (--progress-ms): jobs, particles, failures, refusals, rate and idle time add up to what the worker was given', async () => {
+    const w = await start(['--redis', redis.url, '--queue', 'progress', '--model', sumModule, '--progress-ms', '600'],
+      { SUM_DELAY_MS: '100', SUM_THROW_AT: '5' });
+    const model = ForwardModel.fromQueue({ connection: redis.url, queue: 'progress', model: 'sum', fieldShape: [1, 4, 4], measurementSize: 3, chunk: 4, timeoutMs: 30000 });
+    const queue = new Queue('progress', { connection: { host: '127.0.0.1', port: redis.port } });
+    try {
+      // Three jobs of 4, 4 and 2 particles, one of which fails; then one job for another model, refused.
+      const error = await model.forward(fields(10, 4, 9), 10).catch((e: unknown) => e) as ForwardEvaluationError;
+      expect(error.failures.map((f) => f.index)).toEqual([5]);
+      const other = await queue.add('forward', { v: 1, model: 'heat', options: {}, fieldShape: [1, 4, 4], measurementSize: 3, first: 0, n: 2,
+        input: 'enkg:progress:x', output: 'enkg:progress:y' });
+      await waitFor(async () => (await other.getState()) === 'failed', 20000, 'the job for another model to fail');
+      await waitFor(() => /since start: 3 jobs, 10 particles \(1 failed\), 1 refused, 0 skipped$/m.test(w.output()), 20000, 'a progress line with every job');
+      const lines = progressLines(w.output()).map(progressOf);
+      expect(lines.length).toBeGreaterThanOrEqual(2);
+      const sum = (k: keyof ReturnType<typeof progressOf>) => lines.reduce((s, l) => s + l[k], 0);
+      expect([sum('jobs'), sum('particles'), sum('failed'), sum('refused'), sum('skipped')]).toEqual([3, 10, 1, 1, 0]);
+      const last = lines[lines.length - 1];
+      expect([last.totalJobs, last.totalParticles, last.totalFailed, last.totalRefused, last.totalSkipped]).toEqual([3, 10, 1, 1, 0]);
+      let busy = 0;
+      for (const { seconds, particles, rate, idle, inHand } of lines) {
+        expect(seconds).toBeGreaterThanOrEqual(0.5);
+        expect(Math.abs(rate - particles / seconds)).toBeLessThanOrEqual(0.1 * particles / seconds + 0.01);
+        expect(idle).toBeLessThanOrEqual(seconds + 0.05);
+        if (particles === 0 && inHand === 0) expect(idle).toBeCloseTo(seconds, 0);
+        busy += seconds - idle;
+      }
+      // Ten particles of at least 100 ms each were evaluated one after the other.
+      expect(busy).toBeGreaterThanOrEqual(0.9);
+    } finally {
+      await queue.obliterate({ force: true });
+      await queue.close();
+      await model.dispose();
+    }
+  }, 60000);
+
+  it('a coordinator killed with SIGKILL mid-call: once its heartbeat lapses the worker skips its waiting jobs unevaluated and deletes their fields; a new run on the queue is served', async () => {
+    const marker = path.join(dir, 'dead-marker');
+    const w = await start(['--redis', redis.url, '--queue', 'dead', '--model', sumModule, '--progress-ms', '500'], { SUM_MARKER: marker, SUM_DELAY_MS: '1000' });
+    const script = path.join(dir, 'coordinator.js');
+    fs.writeFileSync(script, `const { ForwardModel } = require(${JSON.stringify(path.dirname(path.dirname(CLI)))});
+const model = ForwardModel.fromQueue({ connection: process.argv[2], queue: 'dead', model: 'sum', fieldShape: [1, 4, 4], measurementSize: 3,
+  chunk: 1, heartbeatMs: 1000, timeoutMs: 60000 });
+model.forward(new Float32Array(8 * 16).fill(1), 8).then(() => process.exit(0), () => process.exit(1));`);
+    const coordinator = spawn(process.execPath, [script, redis.url], { stdio: 'ignore' });
+    const exited = new Promise((resolve) => coordinator.on('exit', (_code, signal) => resolve(signal)));
+    const queue = new Queue('dead', { connection: { host: '127.0.0.1', port: redis.port } });
+    try {
+      await waitFor(() => fs.existsSync(marker), 20000, 'the first job to start');
+      coordinator.kill('SIGKILL');
+      expect(await exited).toBe('SIGKILL');
+      await waitFor(() => progressLines(w.output()).map(progressOf).some((l) => l.totalJobs + l.totalSkipped === 8 && l.inHand === 0),
+        30000, 'every job to be evaluated or skipped');
+      const last = progressOf(progressLines(w.output()).pop()!);
+      const evaluated = fs.readFileSync(marker, 'utf8').trim().split('\n').length;
+      // The job in hand at the kill, and at most one or two taken before the heartbeat (1 s) lapsed, were evaluated; the rest skipped.
+      expect(last.totalJobs).toBe(evaluated);
+      expect(evaluated).toBeLessThanOrEqual(3);
+      expect(last.totalSkipped).toBe(8 - evaluated);
+      expect(w.output()).toMatch(/enkg worker: skipping jobs \w+\.\w+\.1\.\*: their coordinator is gone \(its heartbeat enkg:dead:\w+\.\w+\.1:alive has lapsed\)/);
+      const failed = await queue.getFailed();
+      expect(failed).toHaveLength(8 - evaluated);
+      for (const job of failed) {
+        expect(job.failedReason).toMatch(new RegExp(String.raw`^coordinator gone: job \w+\.\w+\.1\.\d+ was skipped without evaluation on worker \S+, `
+          + String.raw`its coordinator's heartbeat enkg:dead:\w+\.\w+\.1:alive having lapsed; its fields were deleted$`));
+      }
+      // Left in Redis: the fields and measurements of the evaluated jobs only (nobody gathered them; they expire), no heartbeat.
+      const { dataKeys } = await leftovers(redis.url, 'dead');
+      expect(dataKeys.filter((k) => k.endsWith(':x'))).toHaveLength(evaluated);
+      expect(dataKeys.filter((k) => k.endsWith(':y'))).toHaveLength(evaluated);
+      expect(dataKeys).toHaveLength(2 * evaluated);
+      // A new coordinator on the same queue is served as usual.
+      const model = ForwardModel.fromQueue({ connection: redis.url, queue: 'dead', model: 'sum', fieldShape: [1, 4, 4], measurementSize: 3, chunk: 1, timeoutMs: 30000 });
+      try {
+        const x = fields(2, 4, 10);
+        expect(Array.from(await model.forward(x, 2))).toEqual(Array.from(sumReference(x, 2, 16)));
+      } finally {
+        await model.dispose();
+      }
+    } finally {
+      if (coordinator.exitCode === null && coordinator.signalCode === null) coordinator.kill('SIGKILL');
+      await queue.obliterate({ force: true });
+      await queue.close();
+    }
+  }, 90000);
+
+  it('a live coordinator whose heartbeat lapsed (its event loop stalled) gets its skipped jobs back: it sends them again and the call completes with every row', async () => {
+    const marker = path.join(dir, 'stall-marker');
+    const w = await start(['--redis', redis.url, '--queue', 'stall', '--model', sumModule, '--progress-ms', '500'], { SUM_MARKER: marker, SUM_DELAY_MS: '1500' });
+    const model = ForwardModel.fromQueue({ connection: redis.url, queue: 'stall', model: 'sum', fieldShape: [1, 4, 4], measurementSize: 3,
+      chunk: 1, heartbeatMs: 1000, timeoutMs: 60000 });
+    try {
+      const x = fields(3, 4, 11);
+      const running = model.forward(x, 3);
+      await waitFor(() => fs.existsSync(marker), 20000, 'the first job to start');
+      // This process (the coordinator) stops for 2.5 s: no renewal reaches Redis, the heartbeat
+      // lapses while the first job runs, and the worker skips the next ones as a dead coordinator's.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2500);
+      const y = await running;
+      expect(Array.from(y)).toEqual(Array.from(sumReference(x, 3, 16)));
+      const resubmitted = model.lastCall!.resubmitted;
+      expect(resubmitted).toBeGreaterThanOrEqual(1);
+      await waitFor(() => new RegExp(String.raw`since start: 3 jobs, 3 particles \(0 failed\), 0 refused, ${resubmitted} skipped$`, 'm').test(w.output()),
+        10000, 'a progress line with the skipped jobs evaluated after all');
+      expect(fs.readFileSync(marker, 'utf8').trim().split('\n').map(Number).sort()).toEqual([0, 1, 2]);
+      expect(await leftovers(redis.url, 'stall')).toEqual({ dataKeys: [], jobs: 0 });
+    } finally {
       await model.dispose();
     }
   }, 60000);
@@ -323,6 +473,8 @@ describe('fromQueue and enkg worker options', () => {
       "Expected a queue name (no ':') for ForwardModel.fromQueue queue but received 'a:b'");
     expect(() => ForwardModel.fromQueue({ connection: 'redis://h', queue: 'q', model: 'm', fieldShape: [1, 2, 2], measurementSize: 1, chunk: 0 })).toThrow(
       'Expected an integer >= 1 for ForwardModel.fromQueue chunk but received 0');
+    expect(() => ForwardModel.fromQueue({ connection: 'redis://h', queue: 'q', model: 'm', ...shape, heartbeatMs: 500 })).toThrow(
+      'Expected an integer >= 1000 for ForwardModel.fromQueue heartbeatMs but received 500');
     expect(() => ForwardModel.fromQueue({ connection: 'redis://h', queue: 'q', model: 'm' })).toThrow(
       "Expected [C, H, W], three integers >= 1 (a module's model needs its shape) for ForwardModel.fromQueue fieldShape but received undefined");
     expect(() => ForwardModel.fromQueue({ connection: 'redis://h', queue: 'q', model: { name: 'navier-stokes', options: { resolution: 5 } } })).toThrow(
@@ -344,6 +496,12 @@ describe('fromQueue and enkg worker options', () => {
     const unknown = run(['--redis', 'redis://127.0.0.1:1', '--queue', 'q', '--model', 'nowhere.js']);
     expect(unknown.status).toBe(2);
     expect(unknown.stderr).toContain("Expected navier-stokes or the path of a JavaScript module for --model but received 'nowhere.js' (no such file)");
+    for (const bad of ['0', '1.5', 'soon']) {
+      const progress = run(['--redis', 'redis://127.0.0.1:1', '--queue', 'q', '--model', 'navier-stokes', '--progress-ms', bad]);
+      expect(progress.status).toBe(2);
+      expect(progress.stderr).toContain(`--progress-ms must be an integer >= 1, got '${bad}'`);
+    }
+    expect(run(['--help']).stdout).toMatch(/--progress-ms MS +a progress line on stderr this often \(default 60000\)/);
     const url = run(['--redis', 'localhost:6379', '--queue', 'q', '--model', 'navier-stokes']);
     expect(url.status).toBe(2);
     expect(url.stderr).toContain("Expected a URL redis[s]://[user:password@]host[:port][/db] for --redis but received 'localhost:6379'");

@@ -8,8 +8,8 @@ import { gaussianRandomField } from '../problems/grf';
 import { expected, requireFloat32Array, requireKnownKeys, requireObject, requirePositive } from '../validate';
 import { copyInChunks } from '../chunked';
 import { OptionReader } from './options';
-import { applyKalmanStep } from './kalman-step';
-import { LocalizationOptions, readLocalization, requireGeometry } from './localization';
+import { applyKalmanStep, KalmanCorrections } from './kalman-step';
+import { CorrectionOptions, correctionsConfig, CorrectionsConfig, readCorrections, requireCorrections } from './corrections';
 import { Algorithm, InverseProblem, RunContext, RunState, runToEnd, SolveOptions, SolveResult } from './run';
 
 export interface EKIGrfOptions {
@@ -21,7 +21,7 @@ export interface EKIGrfOptions {
   scale?: number;
 }
 
-export interface EKIOptions {
+export interface EKIOptions extends CorrectionOptions {
   /** N, particles (512, the reference's EKI config). */
   ensembleSize?: number;
   /** U, Kalman updates (500). */
@@ -32,11 +32,9 @@ export interface EKIOptions {
   initial?: 'grf' | Float32Array;
   /** The GRF of the 'grf' initial ensemble. */
   grf?: EKIGrfOptions;
-  /** Distance localization of the Kalman step, as EnKG's (localization.ts). Default none. */
-  localization?: LocalizationOptions | null;
 }
 
-const EKI_KEYS = ['ensembleSize', 'iterations', 'guidanceScale', 'initial', 'grf', 'localization'] as const;
+const EKI_KEYS = ['ensembleSize', 'iterations', 'guidanceScale', 'initial', 'grf', 'localization', 'sec', 'gain'] as const;
 
 /**
  * For u = 1..U: y^n = G(x^n) (one forward call of N fields),
@@ -48,9 +46,10 @@ const EKI_KEYS = ['ensembleSize', 'iterations', 'guidanceScale', 'initial', 'grf
  */
 export class EKI implements Algorithm {
   readonly name = 'eki';
-  readonly config: Required<Omit<EKIOptions, 'initial' | 'localization'>> & {
-    initial: 'grf' | Float32Array; grf: Required<EKIGrfOptions>; localization: Required<LocalizationOptions> | null;
+  readonly config: Required<Omit<EKIOptions, 'initial' | keyof CorrectionOptions>> & CorrectionsConfig & {
+    initial: 'grf' | Float32Array; grf: Required<EKIGrfOptions>;
   };
+  private readonly corrections: KalmanCorrections;
 
   constructor(options: EKIOptions = {}) {
     const o = new OptionReader(options, 'EKI', EKI_KEYS);
@@ -60,6 +59,7 @@ export class EKI implements Algorithm {
     }
     const grf = o.raw('grf') === undefined ? {} : requireObject(o.raw('grf'), 'EKI grf');
     requireKnownKeys(grf, ['alpha', 'tau', 'scale'], 'EKI grf');
+    this.corrections = readCorrections((key) => o.raw(key), 'EKI');
     this.config = {
       ensembleSize: o.integer('ensembleSize', 512, 2),
       iterations: o.integer('iterations', 500, 0),
@@ -70,7 +70,7 @@ export class EKI implements Algorithm {
         tau: grf.tau === undefined ? 3 : requirePositive(grf.tau, 'EKI grf.tau'),
         scale: grf.scale === undefined ? 1 : requirePositive(grf.scale, 'EKI grf.scale'),
       },
-      localization: readLocalization(o.raw('localization'), 'EKI'),
+      ...correctionsConfig(this.corrections),
     };
     if (initial instanceof Float32Array) {
       const bad = initial.findIndex((v) => !Number.isFinite(v));
@@ -84,7 +84,7 @@ export class EKI implements Algorithm {
 
   async init(problem: InverseProblem, opts?: SolveOptions): Promise<RunState> {
     const run = await RunContext.create(problem, opts);
-    if (this.config.localization) requireGeometry(run, 'EKI');
+    requireCorrections(run, this.corrections, 'EKI');
     run.steps = this.config.iterations;
     const x = await run.timed('init', () => this.initialEnsemble(run));
     return run.snapshot(this, x, this.config.ensembleSize);
@@ -102,7 +102,8 @@ export class EKI implements Algorithm {
     try {
       const outcome = await run.forward(x, N);
       const misfit = await run.misfit(outcome.y, N);
-      await applyKalmanStep(run, ensemble, x, outcome, c.guidanceScale, { sigma: 0, misfit, where: `EKI iteration ${u + 1}` }, c.localization);
+      // With the regularized gain every iteration takes the gain's whole step (the Levenberg-Marquardt form of EKI).
+      await applyKalmanStep(run, ensemble, x, outcome, c.guidanceScale, { sigma: 0, misfit, where: `EKI iteration ${u + 1}` }, this.corrections);
     } finally {
       await ensemble.dispose();
     }

@@ -8,11 +8,11 @@ import { copyInChunks, forChunks } from '../chunked';
 import { randomNormal } from '../random';
 import { expected } from '../validate';
 import { OptionReader } from './options';
-import { applyKalmanStep } from './kalman-step';
-import { LocalizationOptions, readLocalization, requireGeometry } from './localization';
+import { CorrectionOptions, correctionsConfig, CorrectionsConfig, readCorrections, requireCorrections } from './corrections';
+import { applyKalmanStep, KalmanCorrections } from './kalman-step';
 import { Algorithm, InverseProblem, RunContext, RunState, runToEnd, SolveOptions, SolveResult } from './run';
 
-export interface EnKGOptions {
+export interface EnKGOptions extends CorrectionOptions {
   /** N, particles (reference: 2048 for Navier-Stokes). */
   ensembleSize?: number;
   /** K, steps of the Karras grid (80). */
@@ -33,26 +33,22 @@ export interface EnKGOptions {
   maxOdeSteps?: number;
   /** Largest batch handed to the denoiser at once (default: the whole ensemble). */
   batchSize?: number;
-  /**
-   * Distance localization of the Kalman step (localization.ts): a
-   * Gaspari-Cohn taper of half-width c on the cross-covariance; needs the
-   * problem's geometry. Default none (the paper's EnKG).
-   */
-  localization?: LocalizationOptions | null;
 }
 
 const ENKG_KEYS = [
   'ensembleSize', 'steps', 'guidanceScale', 'updates', 'thresholdStart', 'thresholdEnd', 'minRatio',
-  'sigmaMax', 'sigmaMin', 'rho', 'maxOdeSteps', 'batchSize', 'localization',
+  'sigmaMax', 'sigmaMin', 'rho', 'maxOdeSteps', 'batchSize', 'localization', 'sec', 'gain',
 ] as const;
 
 export class EnKG implements Algorithm {
   readonly name = 'enkg';
-  readonly config: Required<Omit<EnKGOptions, 'localization'>> & { localization: Required<LocalizationOptions> | null };
+  readonly config: Required<Omit<EnKGOptions, keyof CorrectionOptions>> & CorrectionsConfig;
+  private readonly corrections: KalmanCorrections;
 
   constructor(options: EnKGOptions = {}) {
     const o = new OptionReader(options, 'EnKG', ENKG_KEYS);
     const ensembleSize = o.integer('ensembleSize', 2048, 2);
+    this.corrections = { ...readCorrections((key) => o.raw(key), 'EnKG'), capGain: true };
     this.config = {
       ensembleSize,
       steps: o.integer('steps', 80, 1),
@@ -66,7 +62,7 @@ export class EnKG implements Algorithm {
       rho: o.positive('rho', 7),
       maxOdeSteps: o.integer('maxOdeSteps', 20, 1),
       batchSize: o.integer('batchSize', ensembleSize, 1),
-      localization: readLocalization(o.raw('localization'), 'EnKG'),
+      ...correctionsConfig(this.corrections),
     };
     if (this.config.sigmaMin > this.config.sigmaMax) {
       throw new RangeError(`Expected sigmaMin <= sigmaMax for EnKG but received sigmaMin ${this.config.sigmaMin} > sigmaMax ${this.config.sigmaMax}`);
@@ -116,7 +112,7 @@ export class EnKG implements Algorithm {
   async init(problem: InverseProblem, opts?: SolveOptions): Promise<RunState> {
     const c = this.config;
     const run = await RunContext.create(problem, opts, c.batchSize);
-    if (c.localization) requireGeometry(run, 'EnKG');
+    requireCorrections(run, this.corrections, 'EnKG');
     run.steps = c.steps;
     const N = c.ensembleSize;
     const x = await run.timed('init', () => randomNormal({ count: run.d, streams: N, seed: run.seed, backend: 'cpu' }));
@@ -168,6 +164,6 @@ export class EnKG implements Algorithm {
     const x0 = await odeToClean(run.prior, x, { sigmaStart: sigma, steps: this.odeSteps(i), sigmaMin: c.sigmaMin, rho: c.rho });
     const outcome = await run.forward(x0, N);
     const misfit = await run.misfit(outcome.y, N);
-    await applyKalmanStep(run, ensemble, x, outcome, this.stepScale(i), { sigma, misfit, where: `step ${i + 1}` }, c.localization);
+    await applyKalmanStep(run, ensemble, x, outcome, this.stepScale(i), { sigma, misfit, where: `step ${i + 1}` }, this.corrections);
   }
 }

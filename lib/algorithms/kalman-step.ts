@@ -6,8 +6,9 @@
 import { Ensemble, ensembleCovarianceTrace, kalmanStep } from '../ensemble';
 import { yieldToLoop } from '../chunked';
 import { randomNormal } from '../random';
+import { regularizedResiduals, ResolvedGain, secFactors } from './corrections';
 import type { LocalizationOptions } from './localization';
-import { localizedKalmanStepNative } from './localized-step';
+import { denseTaper, localizedKalmanStepNative, taperedKalmanStep } from './localized-step';
 import { ForwardOutcome, packRows, RunContext, unpackRows } from './run';
 import { NOISE, streamBase } from './vp-schedule';
 
@@ -19,11 +20,37 @@ export interface StepLabel {
   where: string;
 }
 
-/** x <- x - (stepScale / ||C||_F) C Xc with the measurements of `outcome`; updates x in place. */
+/** The small-ensemble corrections of a Kalman step (docs/method.md section 2); all off by default. */
+export interface KalmanCorrections {
+  /** Distance localization: a Gaspari-Cohn taper on the problem's geometry. */
+  localization: Required<LocalizationOptions> | null;
+  /** The sampling-error correction of the cross-covariance (corrections.ts). */
+  sec: boolean;
+  /** The regularized gain in place of the 1 / ||C||_F step length (corrections.ts). */
+  gain: ResolvedGain | null;
+  /**
+   * With the gain: whether its step is capped at the length of the plain
+   * step (stepScale / ||C||_F) C Xc. EnKG caps (its steps move x_t, and an
+   * uncapped gain fitting x0(x_t) at a high noise level moves x_t far out
+   * of the prior's reach: measured, it diverged); EKI takes the whole step.
+   */
+  capGain?: boolean;
+}
+
+export const NO_CORRECTIONS: KalmanCorrections = { localization: null, sec: false, gain: null };
+
+/**
+ * x <- x - (stepScale / ||C||_F) C Xc with the measurements of `outcome`,
+ * or with the regularized gain x <- x - Xc^T (S + alpha I)^-1 Yc r / N
+ * (capped at the plain step's length if `capGain`); the cross-covariance
+ * tapered by localization and/or the sampling-error correction. Updates x
+ * in place.
+ */
 export async function applyKalmanStep(run: RunContext, ensemble: Ensemble, x: Float32Array, outcome: ForwardOutcome,
-  stepScale: number, label: StepLabel, localization: Required<LocalizationOptions> | null = null): Promise<void> {
+  stepScale: number, label: StepLabel, corrections: KalmanCorrections = NO_CORRECTIONS): Promise<void> {
   const N = ensemble.ensembleSize, d = run.d, m = run.m;
   const { y, ok, okCount } = outcome;
+  const { localization, sec, gain } = corrections;
   await run.timed('kalman', async () => {
     if (ok !== undefined && okCount < 2) {
       throw new Error(`Only ${okCount} of ${N} forward evaluations succeeded at ${label.where}; `
@@ -32,20 +59,42 @@ export async function applyKalmanStep(run: RunContext, ensemble: Ensemble, x: Fl
     const xs = ok === undefined ? x : packRows(x, d, ok);
     const ys = ok === undefined ? y : packRows(y, m, ok);
     const n = ok === undefined ? N : okCount;
-    const residuals = await run.residuals(ys, n);
+    let residuals = await run.residuals(ys, n);
+    let alpha: number | undefined;
+    if (gain) {
+      const sizes = await residualSizes(run, ys, residuals, n);
+      const plain = residuals;
+      ({ residuals, alpha } = await regularizedResiduals(ys, residuals, n, gain, sizes));
+      // The kernels below step by stepScale / ||C||_F: scaled so that the step is the gain's (eta = 1), or shorter if capped.
+      const gainNorm = coefficientNorm(ys, residuals, n);
+      let eta = 1;
+      if (corrections.capGain && gainNorm > 0) {
+        const gram = await deviationGram(xs, n);
+        const plainNorm = coefficientNorm(ys, plain, n);
+        const plainLength = plainNorm > 0 ? (stepScale / plainNorm) * stepLength(ys, plain, gram, n) : 0;
+        const gainLength = stepLength(ys, residuals, gram, n);
+        if (gainLength > plainLength) eta = plainLength / gainLength;
+      }
+      stepScale = eta * gainNorm;
+    }
     const [spreadX, spreadY] = await Promise.all([
       ensembleCovarianceTrace({ particles: xs, ensembleSize: n, backend: run.backend }),
       ensembleCovarianceTrace({ particles: ys, ensembleSize: n, backend: run.backend }),
     ]);
     let coefNorm: number;
-    if (localization) {
-      // In the addon on every backend: the arrays are on the host here, and
-      // no GPU kernel of the localized step exists (localized-step.ts).
-      const step = await localizedKalmanStepNative({
-        particles: xs, measurements: ys, residuals, ensembleSize: n, stepScale, geometry: run.problem.geometry!,
-        halfWidth: localization.halfWidth, normalize: localization.normalize, method: localization.method,
-        ...(ok === undefined ? { out: x } : {}),
-      });
+    if (localization || sec) {
+      // In the addon on every backend: the arrays are on the host here, and no GPU kernel of the localized step exists
+      // (localized-step.ts). The sampling-error correction's taper depends on the ensemble: it is formed here (times the
+      // distance taper, if any) and applied by the dense kernel.
+      const out = ok === undefined ? x : undefined;
+      const normalize = localization?.normalize ?? 'unlocalized';
+      const step = sec
+        ? await taperedKalmanStep(xs, ys, residuals, n, stepScale, normalize,
+          await secFactors(xs, ys, n, localization ? await denseTaper(run.problem.geometry!, localization.halfWidth) : null), out)
+        : await localizedKalmanStepNative({
+          particles: xs, measurements: ys, residuals, ensembleSize: n, stepScale, geometry: run.problem.geometry!,
+          halfWidth: localization!.halfWidth, normalize, method: localization!.method, ...(out ? { out } : {}),
+        });
       if (ok !== undefined) unpackRows(step.particles, d, ok, x);
       coefNorm = step.coefNorm;
       if (ok !== undefined && run.policy.kind === 'resample') await resampleFailed(run, x, step.particles, n, ok);
@@ -62,8 +111,76 @@ export async function applyKalmanStep(run: RunContext, ensemble: Ensemble, x: Fl
     }
     run.trace.push({
       step: run.step, sigma: label.sigma, misfit: label.misfit, coefNorm, spreadX: Math.sqrt(spreadX), spreadY: Math.sqrt(spreadY),
+      ...(alpha === undefined ? {} : { alpha }),
     });
   });
+}
+
+/** C = R Yc^T / N (N x N, float64): the coefficients of the step C Xc. */
+function coefficients(measurements: Float32Array, residuals: Float32Array, N: number): Float64Array {
+  const m = measurements.length / N;
+  const ybar = new Float64Array(m);
+  for (let n = 0; n < N; n++) for (let l = 0; l < m; l++) ybar[l] += measurements[n * m + l] / N;
+  const C = new Float64Array(N * N);
+  for (let a = 0; a < N; a++) {
+    for (let b = 0; b < N; b++) {
+      let s = 0;
+      for (let l = 0; l < m; l++) s += residuals[a * m + l] * (measurements[b * m + l] - ybar[l]);
+      C[a * N + b] = s / N;
+    }
+  }
+  return C;
+}
+
+/** ||R Yc^T / N||_F, the norm the kernels divide the step by. */
+function coefficientNorm(measurements: Float32Array, residuals: Float32Array, N: number): number {
+  let total = 0;
+  for (const v of coefficients(measurements, residuals, N)) total += v * v;
+  return Math.sqrt(total);
+}
+
+/** G = Xc Xc^T (N x N), the Gram matrix of the particles' deviations, in slices that yield to the event loop. */
+async function deviationGram(particles: Float32Array, N: number): Promise<Float64Array> {
+  const d = particles.length / N;
+  const xbar = new Float64Array(d);
+  for (let n = 0; n < N; n++) for (let j = 0; j < d; j++) xbar[j] += particles[n * d + j] / N;
+  const G = new Float64Array(N * N);
+  for (let a = 0; a < N; a++) {
+    if (a > 0) await yieldToLoop();
+    for (let b = a; b < N; b++) {
+      let s = 0;
+      for (let j = 0; j < d; j++) s += (particles[a * d + j] - xbar[j]) * (particles[b * d + j] - xbar[j]);
+      G[a * N + b] = G[b * N + a] = s;
+    }
+  }
+  return G;
+}
+
+/** ||C Xc||_F = sqrt(sum_n C_n G C_n^T): the length of the step with coefficients C = R Yc^T / N. */
+function stepLength(measurements: Float32Array, residuals: Float32Array, G: Float64Array, N: number): number {
+  const C = coefficients(measurements, residuals, N);
+  let total = 0;
+  for (let n = 0; n < N; n++) {
+    for (let a = 0; a < N; a++) {
+      const ca = C[n * N + a];
+      if (ca === 0) continue;
+      for (let b = 0; b < N; b++) total += ca * C[n * N + b] * G[a * N + b];
+    }
+  }
+  return Math.sqrt(Math.max(0, total));
+}
+
+/**
+ * Each particle's squared residual norm in the misfit's metric, m l(y^n):
+ * from the misfit model's value, or ||y - y_obs||^2 for the default misfit.
+ * null when the model has no value (the adaptive gain then refuses at init).
+ */
+async function residualSizes(run: RunContext, ys: Float32Array, residuals: Float32Array, n: number): Promise<Float64Array | null> {
+  const model = run.problem.misfit, m = run.m;
+  if (model) return model.value ? Float64Array.from(model.value(ys, n), (v) => v * m) : null;
+  const sizes = new Float64Array(n);
+  for (let k = 0; k < n; k++) for (let l = 0; l < m; l++) sizes[k] += residuals[k * m + l] ** 2;
+  return sizes;
 }
 
 /**

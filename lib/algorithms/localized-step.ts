@@ -217,3 +217,17 @@ export async function localizedKalmanStepNative(args: LocalizedKalmanStepArgs): 
   }
   return { particles: out, coefNorm: outcome.coefNorm, method };
 }
+
+/**
+ * The localized step with a taper the caller computed (d x m, row j: field
+ * point j), in the addon's dense kernel: for a data-dependent taper such as
+ * the sampling-error correction's (corrections.ts), which no grid form has.
+ */
+export async function taperedKalmanStep(particles: Float32Array, measurements: Float32Array, residuals: Float32Array, N: number,
+  stepScale: number, normalize: StepNormalization, rho: Float32Array, out: Float32Array = unfilledFloats(particles.length)): Promise<{ particles: Float32Array; coefNorm: number }> {
+  const d = rowLength(particles, N, 'particles', 'N x d');
+  const m = rowLength(measurements, N, 'measurements', 'N x m');
+  if (rho.length !== d * m) throw new RangeError(expected(`a taper of d x m = ${d} x ${m} floats`, 'rho', rho.length));
+  const { coefNorm } = await callNative(() => native.localizedKalmanStep(particles, measurements, residuals, N, stepScale, normalize, rho, out));
+  return { particles: out, coefNorm };
+}

@@ -8,7 +8,7 @@ import { DPS } from './dps';
 import { DPSGSG } from './dps-gsg';
 import { EKI } from './eki';
 import { EnKG } from './enkg';
-import type { LocalizationOptions } from './localization';
+import type { CorrectionOptions } from './corrections';
 import type { Algorithm, AlgorithmSizes } from '../types';
 
 export type { AlgorithmSizes } from '../types';
@@ -17,8 +17,8 @@ import { SCG } from './scg';
 
 export interface AlgorithmSettings extends AlgorithmSizes {
   guidance?: number;
-  /** Distance localization of the Kalman step (entries with `localizable`). */
-  localization?: LocalizationOptions;
+  /** Small-ensemble corrections of the Kalman step: localization, sec, gain (entries with `localizable`). */
+  corrections?: CorrectionOptions;
   /** Cheaper inner sizes (queries, Monte-Carlo samples, candidates) for a CPU run. */
   cpu: boolean;
 }
@@ -36,7 +36,7 @@ export interface AlgorithmEntry {
   readonly summary: string;
   /** Whether it needs ensemble statistics (then N >= 2). */
   readonly ensembleBased: boolean;
-  /** Whether it takes `localization` (the Kalman-step methods). */
+  /** Whether it takes the Kalman step's corrections (`localization`, `sec`, `gain`): the Kalman-step methods. */
   readonly localizable?: boolean;
   /** Whether it needs the forward model's exact gradient (forward.misfitGradient): not a black-box method. */
   readonly needsGradient?: boolean;
@@ -79,7 +79,7 @@ export const ALGORITHM_REGISTRY: readonly AlgorithmEntry[] = [
     localizable: true,
     create: (s) => new EnKG({
       ensembleSize: s.ensemble, steps: s.steps, ...guidanceOf(s), ...(s.updates === undefined ? {} : { updates: s.updates }),
-      ...(s.localization ? { localization: s.localization } : {}),
+      ...s.corrections,
     }),
     forBudget(budget, { ensemble: N }) {
       // The fewest steps K whose U N (guided steps) reaches the budget, at the default U.
@@ -96,7 +96,7 @@ export const ALGORITHM_REGISTRY: readonly AlgorithmEntry[] = [
     defaults: (backend) => (backend === 'cuda' ? { ensemble: 512, steps: 200 } : { ensemble: 64, steps: 18 }),
     fromConfig: (config) => new EKI(config),
     localizable: true,
-    create: (s) => new EKI({ ensembleSize: s.ensemble, iterations: s.steps, ...guidanceOf(s), ...(s.localization ? { localization: s.localization } : {}) }),
+    create: (s) => new EKI({ ensembleSize: s.ensemble, iterations: s.steps, ...guidanceOf(s), ...s.corrections }),
     forBudget(budget, { ensemble: N }) {
       const iterations = Math.max(1, Math.round(budget / N));
       return { algorithm: new EKI({ ensembleSize: N, iterations }), budget: iterations * N, settings: { N, iterations } };

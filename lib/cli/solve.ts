@@ -35,6 +35,7 @@ type Options = NonNullable<ParseArgsConfig['options']>;
 const COMMON_FLAGS: Options = {
   algo: { type: 'string', default: 'enkg' }, ensemble: { type: 'string' }, steps: { type: 'string' },
   guidance: { type: 'string' }, updates: { type: 'string' }, noise: { type: 'string' }, localize: { type: 'string' },
+  sec: { type: 'boolean' }, gain: { type: 'string' },
   seed: { type: 'string', default: '0' }, truth: { type: 'string' },
   prior: { type: 'string' }, 'prior-provider': { type: 'string', default: 'auto' }, backend: { type: 'string', default: 'auto' },
   out: { type: 'string' }, force: { type: 'boolean', default: false }, json: { type: 'boolean', default: false },
@@ -60,6 +61,13 @@ ${algos}
                      Gaspari-Cohn taper of half-width C (a fraction of the
                      domain, e.g. 0.2) on problems that say where their values
                      sit (navier-stokes); default none
+  --sec              enkg and eki: the sampling-error correction of the Kalman
+                     step (damps cross-covariances indistinguishable from
+                     sampling noise; needs no geometry); default off
+  --gain ALPHA       enkg and eki: the regularized gain (S + ALPHA I)^-1 in
+                     place of the normalized step; ALPHA a number (1 = the
+                     noise model's Kalman gain) or 'adaptive' (each step
+                     fits half the residual); default off
   --updates U        EnKG corrections per guided step (default 1 on the CPU,
                      2 on a GPU as in the reference)
   --noise SIGMA      observation noise std, ${entry ? `${entry.noiseUnits} (default ${entry.defaultNoise})` : 'in the problem\'s units (default: the problem\'s)'}
@@ -180,17 +188,31 @@ export async function solve(argv: string[], run: CommandRun = quietRun(), resume
   const guidance = numberFlag(values.guidance as string | undefined, 'guidance', 0);
   const localize = numberFlag(values.localize as string | undefined, 'localize', 0, true);
   if (localize !== undefined && localize > 0.5) throw new UsageError(`--localize must be a fraction of the domain in (0, 0.5], got '${values.localize}'`);
-  if (localize !== undefined && !algoEntry.localizable) {
-    throw new UsageError(`--localize applies to the ensemble Kalman methods (${ALGORITHM_REGISTRY.filter((a) => a.localizable).map((a) => a.name).join(', ')}), not --algo ${algo}`);
+  const gainFlag = values.gain as string | undefined;
+  let gainAlpha: number | 'adaptive' | undefined;
+  if (gainFlag === 'adaptive') gainAlpha = 'adaptive';
+  else if (gainFlag !== undefined) {
+    gainAlpha = Number(gainFlag);
+    if (gainFlag.trim() === '' || !(gainAlpha > 0) || !Number.isFinite(gainAlpha)) throw new UsageError(`--gain must be a number > 0 or 'adaptive', got '${gainFlag}'`);
   }
+  for (const [flag, given] of [['--localize', localize !== undefined], ['--sec', values.sec === true], ['--gain', gainFlag !== undefined]] as const) {
+    if (given && !algoEntry.localizable) {
+      throw new UsageError(`${flag} applies to the ensemble Kalman methods (${ALGORITHM_REGISTRY.filter((a) => a.localizable).map((a) => a.name).join(', ')}), not --algo ${algo}`);
+    }
+  }
+  const corrections = {
+    ...(localize === undefined ? {} : { localization: { halfWidth: localize } }),
+    ...(values.sec === true ? { sec: true } : {}),
+    ...(gainAlpha === undefined ? {} : { gain: { alpha: gainAlpha } }),
+  };
   const backend = await resolveBackend(backendFlag(values.backend as string));
   const providers = asUsage(() => parseExecutionProviders(String(values['prior-provider']), backend));
   const sizes = chooseSizes(entry, algo, backend, requested);
   if (algoEntry.ensembleBased && sizes.ensemble < 2) {
     throw new UsageError(`--ensemble must be at least 2 for ${algo} (it needs ensemble statistics), got ${sizes.ensemble}`);
   }
-  const algorithm = asUsage(() => algoEntry.create({ ...sizes, guidance, cpu: backend === 'cpu', ...(localize === undefined ? {} : { localization: { halfWidth: localize } }) }),
-    { ensembleSize: '--ensemble', steps: '--steps', iterations: '--steps', guidanceScale: '--guidance', updates: '--updates', 'localization.halfWidth': '--localize' });
+  const algorithm = asUsage(() => algoEntry.create({ ...sizes, guidance, cpu: backend === 'cpu', corrections }),
+    { ensembleSize: '--ensemble', steps: '--steps', iterations: '--steps', guidanceScale: '--guidance', updates: '--updates', 'localization.halfWidth': '--localize', 'gain.alpha': '--gain' });
 
   // The prior file and the output folder are checked before anything loads:
   // an unusable --out fails here, not after the solve.

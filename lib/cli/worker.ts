@@ -7,12 +7,12 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { QUEUE_MODEL_NAMES, queueModelEntry } from '../forward/queue-models';
-import { ServedModel, startQueueWorker } from '../forward/queue-worker';
+import { DEFAULT_PROGRESS_MS, ServedModel, startQueueWorker } from '../forward/queue-worker';
 import { parseRedisUrl } from '../forward/redis';
 import { CommandRun, quietRun } from './stop';
 import { asUsage, backendFlag, integerFlag, requiredFlag, UsageError } from './usage';
 
-export const WORKER_USAGE = `Usage: enkg worker --redis URL --queue NAME --model MODEL [--concurrency N]
+export const WORKER_USAGE = `Usage: enkg worker --redis URL --queue NAME --model MODEL [--concurrency N] [--progress-ms MS]
 
 Evaluates the forward models of runs started with enkg solve --queue (or
 ForwardModel.fromQueue) on this machine, until stopped. Start one on every
@@ -32,16 +32,19 @@ Options:
   --lock-ms MS       BullMQ lock and stall check, ms (default 30000): the job of
                      a worker that died is taken over after about this long
   --backend NAME     cpu, cuda or auto (default auto) for a registered model
+  --progress-ms MS   a progress line on stderr this often (default ${DEFAULT_PROGRESS_MS}): jobs
+                     and particles evaluated, particles per second, failures,
+                     jobs refused, idle time, since the last line and in all
 
-One progress line a minute on stderr. SIGINT / SIGTERM: the job in hand is
-finished and its result stored, then the worker exits (130 / 143).`;
+SIGINT / SIGTERM: the job in hand is finished and its result stored, then
+the worker exits (130 / 143).`;
 
 export async function worker(argv: string[], run: CommandRun = quietRun()): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv, strict: true, allowPositionals: true,
     options: {
       redis: { type: 'string' }, queue: { type: 'string' }, model: { type: 'string' }, concurrency: { type: 'string' },
-      'lock-ms': { type: 'string' }, backend: { type: 'string' }, batched: { type: 'boolean', default: false },
+      'lock-ms': { type: 'string' }, 'progress-ms': { type: 'string' }, backend: { type: 'string' }, batched: { type: 'boolean', default: false },
       export: { type: 'string' }, help: { type: 'boolean', default: false },
     },
   });
@@ -68,9 +71,10 @@ export async function worker(argv: string[], run: CommandRun = quietRun()): Prom
   }
   const concurrency = integerFlag(values.concurrency, 'concurrency', 1) ?? 1;
   const lockMs = integerFlag(values['lock-ms'], 'lock-ms', 100) ?? 30_000;
+  const progressMs = integerFlag(values['progress-ms'], 'progress-ms', 1) ?? DEFAULT_PROGRESS_MS;
   const backend = backendFlag(values.backend);
   if (run.signal.aborted) return 0;
-  const served = await startQueueWorker({ target, queue, model, concurrency, lockMs, backend });
+  const served = await startQueueWorker({ target, queue, model, concurrency, lockMs, backend, progressMs });
   run.kept = 'no job was in hand';
   await new Promise<void>((resolve) => {
     if (run.signal.aborted) resolve();

@@ -5,6 +5,15 @@
 // binary values (little-endian float32, as typed arrays hold them) in those
 // keys. Job ids carry the run, the forward call ("step") and the chunk, so
 // a job added twice is one job and a retried job writes the same key.
+//
+// While a forward call is in flight its coordinator keeps a heartbeat key
+// alive (a short expiry, renewed several times within it). A worker that
+// takes a job whose heartbeat has lapsed skips it: it deletes the job's
+// fields and fails it as "coordinator gone" without evaluating, so the
+// jobs of a coordinator that died cost no solver time. A live coordinator
+// that finds one of its jobs skipped (its renewals were late: a stalled
+// process, a Redis outage) sends the fields again and retries the job, so a
+// skip never loses a live call's work.
 import { expected } from '../validate';
 import { PlainOptions } from './queue-models';
 
@@ -30,6 +39,8 @@ export interface QueueJobData {
   /** The key holding n fields, and the key the worker writes n x m measurements to. */
   input: string;
   output: string;
+  /** The coordinator's heartbeat key for this call; a job without one is always evaluated. */
+  heartbeat?: string;
 }
 
 export interface QueueRowFailure {
@@ -49,6 +60,19 @@ export interface QueueJobResult {
 /** The job id of chunk `chunk` of forward call `step` of run `run` (BullMQ ids may not contain ':'). */
 export function jobId(run: string, step: number, chunk: number): string {
   return `${run}.${step}.${chunk}`;
+}
+
+/** The heartbeat key that the coordinator of forward call `step` of run `run` keeps alive while the call is in flight. */
+export function heartbeatKey(queue: string, run: string, step: number): string {
+  return `enkg:${queue}:${run}.${step}:alive`;
+}
+
+/** How a skipped job's failure reason starts; the coordinator tells a skip from a failure by it. */
+export const COORDINATOR_GONE = 'coordinator gone';
+
+/** Whether a failed job was skipped because its coordinator's heartbeat had lapsed. */
+export function wasSkipped(failedReason: string | undefined): boolean {
+  return typeof failedReason === 'string' && failedReason.startsWith(`${COORDINATOR_GONE}: `);
 }
 
 /** The keys of a job's particles and measurements. */
@@ -78,6 +102,9 @@ export function readJobData(data: unknown): QueueJobData {
     if (typeof d[key] !== 'string' || !(d[key] as string).startsWith('enkg:')) {
       throw new TypeError(expected('a key enkg:...', `the job's ${key}`, d[key]));
     }
+  }
+  if (d.heartbeat !== undefined && (typeof d.heartbeat !== 'string' || !d.heartbeat.startsWith('enkg:'))) {
+    throw new TypeError(expected('a key enkg:... or nothing', 'the job\'s heartbeat', d.heartbeat));
   }
   return data as QueueJobData;
 }

@@ -10,7 +10,9 @@
 // that asks for another model fails at once without retries
 // (UnrecoverableError); the coordinator turns that into failures of the
 // chunk's particles. A model that throws fails the chunk's rows, each with
-// the reason; the worker stays up either way.
+// the reason; the worker stays up either way. A job whose coordinator's
+// heartbeat has lapsed (the coordinator died) is skipped before its fields
+// are read: they are deleted and the job fails as "coordinator gone".
 import * as os from 'node:os';
 import * as path from 'node:path';
 
@@ -23,8 +25,9 @@ import { ForwardModel } from '../problems/forward-model';
 import { describe } from '../validate';
 import { QueueModelEntry } from './queue-models';
 import {
-  bytesToFloats, floatBytes, KEY_TTL_MS, QueueJobData, QueueJobResult, QueueRowFailure, readJobData,
+  bytesToFloats, COORDINATOR_GONE, floatBytes, KEY_TTL_MS, QueueJobData, QueueJobResult, QueueRowFailure, readJobData,
 } from './queue-protocol';
+import { WorkerCounts, WorkerTally } from './queue-progress';
 import { checkRedis, RedisTarget } from './redis';
 import { EvaluatedRows } from './evaluate';
 import type { WorkerSetup, WorkerTask } from './worker-entry';
@@ -44,15 +47,17 @@ export interface QueueWorkerOptions {
   lockMs?: number;
   /** The backend a registered model runs on (default auto). */
   backend?: BackendOption;
-  /** Progress lines go here, one per progressMs (default one a minute). */
+  /** The start line, Redis errors and the progress lines go here (default stderr). */
   log?: (line: string) => void;
+  /** A progress line this often, ms (default one a minute). */
   progressMs?: number;
 }
 
 export interface QueueWorker {
   /** The name jobs must ask for. */
   readonly modelName: string;
-  readonly counts: { jobs: number; particles: number; failedParticles: number; refusedJobs: number };
+  /** What it did since it started (the progress line's totals). */
+  readonly counts: Readonly<WorkerCounts>;
   /** Finishes the jobs in hand, then closes (no new job is taken). */
   close(): Promise<void>;
 }
@@ -68,6 +73,12 @@ const WORKER_ENTRY = path.join(__dirname, `worker-entry${path.extname(__filename
 const WORKER_EXEC_ARGV = path.extname(__filename) === '.ts'
   ? [...process.execArgv, '--require', require.resolve('ts-node/register/transpile-only')] : undefined;
 
+/** A job skipped because its coordinator is gone: failed for good, counted apart from refusals. */
+class CoordinatorGone extends UnrecoverableError {}
+
+/** A progress line a minute unless asked otherwise (enkg worker --progress-ms). */
+export const DEFAULT_PROGRESS_MS = 60_000;
+
 export async function startQueueWorker(options: QueueWorkerOptions): Promise<QueueWorker> {
   const { target, queue, model } = options;
   const concurrency = options.concurrency ?? 1;
@@ -80,8 +91,8 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
   data.on('error', () => undefined);
   const models = new Map<string, ForwardModel>();
   const pools = new Map<string, Piscina>();
-  const counts = { jobs: 0, particles: 0, failedParticles: 0, refusedJobs: 0 };
-  let window = { jobs: 0, particles: 0, failed: 0 };
+  const tally = new WorkerTally();
+  let lastSkippedCall = '';
 
   // A registered model, built once per set of options.
   const registeredFor = (job: QueueJobData, entry: QueueModelEntry): ForwardModel => {
@@ -117,22 +128,44 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
   };
 
   const evaluate = async (job: Job): Promise<QueueJobResult> => {
+    tally.took();
+    try {
+      return await evaluateJob(job);
+    } catch (error) {
+      // Failed for good without an evaluation (a plain error is a Redis one, and the job is tried again).
+      if (error instanceof CoordinatorGone) tally.skipped();
+      else if (error instanceof UnrecoverableError) tally.refused();
+      throw error;
+    } finally {
+      tally.released();
+    }
+  };
+
+  const evaluateJob = async (job: Job): Promise<QueueJobResult> => {
     let spec: QueueJobData;
     try {
       spec = readJobData(job.data);
     } catch (error) {
-      counts.refusedJobs++;
       throw new UnrecoverableError(`malformed job ${job.id}: ${(error as Error).message}`);
     }
     if (spec.model !== name) {
-      counts.refusedJobs++;
       throw new UnrecoverableError(`worker ${self} evaluates model '${name}', not '${spec.model}' `
         + `(start enkg worker --model ${spec.model} on its own queue)`);
+    }
+    if (spec.heartbeat !== undefined && await data.exists(spec.heartbeat) === 0) {
+      // Nobody waits for this result: free the fields and spend no solver time. (Should the
+      // coordinator be alive after all, it sends the fields again and retries the job.)
+      await data.del(spec.input);
+      if (spec.heartbeat !== lastSkippedCall) {
+        log(`enkg worker: skipping jobs ${String(job.id).replace(/\.\d+$/, '')}.*: their coordinator is gone (its heartbeat ${spec.heartbeat} has lapsed)`);
+        lastSkippedCall = spec.heartbeat;
+      }
+      throw new CoordinatorGone(`${COORDINATOR_GONE}: job ${job.id} was skipped without evaluation on worker ${self}, `
+        + `its coordinator's heartbeat ${spec.heartbeat} having lapsed; its fields were deleted`);
     }
     const d = spec.fieldShape[0] * spec.fieldShape[1] * spec.fieldShape[2], m = spec.measurementSize;
     const bytes = await data.getBuffer(spec.input);
     if (bytes === null || bytes.length !== spec.n * d * 4) {
-      counts.refusedJobs++;
       throw new UnrecoverableError(`the fields of job ${job.id} (key ${spec.input}) are ${bytes === null ? 'missing from Redis'
         : `${bytes.length} bytes, expected n x C x H x W x 4 = ${spec.n * d * 4}`}`);
     }
@@ -166,12 +199,7 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
     if (y.length !== spec.n * m) throw new UnrecoverableError(`model '${name}' returned ${y.length} numbers; expected ${spec.n} x ${m}`);
     const written = await data.set(spec.output, floatBytes(y), 'PX', KEY_TTL_MS);
     if (written !== 'OK') throw new Error(`Redis did not store the measurements of job ${job.id} (SET answered ${String(written)})`);
-    counts.jobs++;
-    counts.particles += spec.n;
-    counts.failedParticles += failures.length;
-    window.jobs++;
-    window.particles += spec.n;
-    window.failed += failures.length;
+    tally.evaluated(spec.n, failures.length);
     return { output: spec.output, failures, evaluateMs, worker: self };
   };
 
@@ -186,16 +214,12 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
   worker.on('ready', () => { lastError = ''; });
   await worker.waitUntilReady();
   log(`enkg worker: ${self} serving model '${name}' on queue '${queue}' at ${target.label} (concurrency ${concurrency})`);
-  const progress = setInterval(() => {
-    log(`enkg worker: ${new Date().toISOString()} ${window.jobs} jobs (${window.particles} particles, ${window.failed} failed) `
-      + `in the last ${Math.round((options.progressMs ?? 60_000) / 1000)} s; ${counts.jobs} jobs, ${counts.particles} particles in all`);
-    window = { jobs: 0, particles: 0, failed: 0 };
-  }, options.progressMs ?? 60_000);
+  const progress = setInterval(() => log(`enkg worker: ${tally.line()}`), options.progressMs ?? DEFAULT_PROGRESS_MS);
   progress.unref();
 
   return {
     modelName: name,
-    counts,
+    counts: tally.total,
     async close() {
       clearInterval(progress);
       await worker.close();

@@ -11,7 +11,14 @@
 // rows). BullMQ gives the crash recovery: a job whose worker dies is taken
 // over by another after the stall interval, one that fails is retried up to
 // `attempts` times, and a job that still fails fails its particles.
+//
+// While a call is in flight the coordinator renews a heartbeat key (see
+// queue-protocol.ts); workers skip the jobs of a call whose heartbeat has
+// lapsed, so a coordinator that dies leaves no solver time spent on its
+// waiting jobs. A skip of a live call's job (its renewals were late) is
+// undone here: the fields are sent again and the job retried.
 import * as crypto from 'node:crypto';
+import * as os from 'node:os';
 
 import { ConnectionOptions, Job, Queue, QueueEvents } from 'bullmq';
 import IORedis, { RedisOptions } from 'ioredis';
@@ -22,7 +29,8 @@ import { expected, requireInteger, requireKnownKeys, requireObject } from '../va
 import { AdapterShape, forwardArgs, settle } from './options';
 import { PlainOptions, QUEUE_MODEL_NAMES, QUEUE_MODEL_REGISTRY, queueModelEntry, requirePlainOptions } from './queue-models';
 import {
-  bytesToFloats, dataKeys, floatBytes, JOB_KEEP_SECONDS, jobId, KEY_TTL_MS, PROTOCOL_VERSION, QueueJobData, readJobResult,
+  bytesToFloats, dataKeys, floatBytes, heartbeatKey, JOB_KEEP_SECONDS, jobId, KEY_TTL_MS, PROTOCOL_VERSION, QueueJobData, readJobResult,
+  wasSkipped,
 } from './queue-protocol';
 import { checkRedis, parseRedisUrl, RedisTarget } from './redis';
 
@@ -49,8 +57,20 @@ export interface FromQueueOptions {
   timeoutMs?: number;
   /** Tries per job: a job whose evaluation throws is retried this many times in all (default 3). */
   attempts?: number;
-  /** The run id in job ids (default: a random one per model, so two coordinators never share a job). */
+  /**
+   * The run id in job ids (default: a random one per model). Job ids also
+   * carry a random token of this model instance, so a coordinator started
+   * again with the same run id never meets the jobs (or results) of the one
+   * before it, whose call counter started from 1 too.
+   */
   runId?: string;
+  /**
+   * How long this coordinator may go unheard before workers skip the waiting
+   * jobs of its call as those of a coordinator that died, in ms (default one
+   * minute; renewed six times within it). A live coordinator whose job was
+   * skipped sends it again, so a short value costs work, never particles.
+   */
+  heartbeatMs?: number;
 }
 
 /** What one forward call moved and waited for (the benchmark's figures). */
@@ -63,6 +83,8 @@ export interface QueueCallStats {
   overheadMs: number[];
   /** Per job: the worker's evaluation time, ms. */
   evaluateMs: number[];
+  /** Jobs a worker skipped as a dead coordinator's (the heartbeat was late) and that were sent again. */
+  resubmitted: number;
 }
 
 export interface QueueForwardModel extends ForwardModel {
@@ -78,10 +100,17 @@ export interface QueueForwardModel extends ForwardModel {
   dispose(): Promise<void>;
 }
 
-const KEYS = ['connection', 'queue', 'model', 'fieldShape', 'measurementSize', 'chunk', 'timeoutMs', 'attempts', 'runId'] as const;
+const KEYS = ['connection', 'queue', 'model', 'fieldShape', 'measurementSize', 'chunk', 'timeoutMs', 'attempts', 'runId', 'heartbeatMs'] as const;
 const DEFAULT_CHUNK = 64;
 const DEFAULT_TIMEOUT_MS = 3600 * 1000;
 const DEFAULT_ATTEMPTS = 3;
+const DEFAULT_HEARTBEAT_MS = 60_000;
+/**
+ * Renewals of the heartbeat within its lifetime: a key that lapses means about
+ * this many renewals in a row did not reach Redis, which a GC pause or a busy
+ * moment of the event loop (kept under ~20 ms by the house rules) never explains.
+ */
+const HEARTBEAT_RENEWALS = 6;
 /** Jobs are looked at this often besides their events (an event lost in a reconnection is not waited for). */
 const POLL_MS = 1000;
 
@@ -90,7 +119,17 @@ interface Pending {
   first: number;
   n: number;
   keys: { input: string; output: string };
+  /** The chunk's fields as sent (a view of the call's input), to send again if a worker skipped the job. */
+  bytes: Buffer;
   addedAt: number;
+}
+
+/** A forward call's heartbeat: renewed on a timer from the call's start until stop(). */
+interface Heartbeat {
+  /** Sets the key now (before a skipped job is sent again). */
+  renew(): Promise<void>;
+  /** Stops renewing and deletes the key (the call's jobs are all gathered or removed). */
+  stop(): Promise<void>;
 }
 
 interface Connection {
@@ -107,12 +146,17 @@ class QueueForward implements QueueForwardModel {
   lastCall?: QueueCallStats;
   private opening?: Promise<Connection>;
   private lastRedisError?: Error;
+  /** The heartbeat keys' value: who keeps them alive, for a person reading Redis. */
+  private readonly owner = `${os.hostname()}:${process.pid}`;
+  /** The run id and this instance's random token: what job ids, data keys and heartbeat keys start with. */
+  private readonly callPrefix: string;
 
   constructor(private readonly target: RedisTarget, readonly queue: string, private readonly model: string,
     private readonly options: PlainOptions, private readonly shape: AdapterShape, private readonly chunk: number,
-    private readonly timeoutMs: number, private readonly attempts: number, readonly runId: string) {
+    private readonly timeoutMs: number, private readonly attempts: number, readonly runId: string, private readonly heartbeatMs: number) {
     this.fieldShape = shape.fieldShape;
     this.measurementSize = shape.measurementSize;
+    this.callPrefix = `${runId}.${crypto.randomBytes(4).toString('hex')}`;
   }
 
   async connect(): Promise<void> {
@@ -154,22 +198,24 @@ class QueueForward implements QueueForwardModel {
     const step = ++this.calls;
     const chunks = Math.ceil(args.batch / this.chunk);
     const pending = new Map<string, Pending>();
-    const stats: QueueCallStats = { jobs: chunks, bytesSent: 0, bytesReceived: 0, overheadMs: [], evaluateMs: [] };
+    const stats: QueueCallStats = { jobs: chunks, bytesSent: 0, bytesReceived: 0, overheadMs: [], evaluateMs: [], resubmitted: 0 };
     const jobs: { name: string; data: QueueJobData; opts: object }[] = [];
+    const alive = heartbeatKey(this.queue, this.callPrefix, step);
     const upload = c.client.pipeline();
+    upload.set(alive, this.owner, 'PX', this.heartbeatMs);
     for (let k = 0; k < chunks; k++) {
       const first = k * this.chunk, n = Math.min(this.chunk, args.batch - first);
-      const id = jobId(this.runId, step, k);
+      const id = jobId(this.callPrefix, step, k);
       const keys = dataKeys(this.queue, id);
       const bytes = floatBytes(args.x.subarray(first * d, (first + n) * d));
       upload.set(keys.input, bytes, 'PX', KEY_TTL_MS);
       stats.bytesSent += bytes.length;
-      pending.set(id, { chunk: k, first, n, keys, addedAt: 0 });
+      pending.set(id, { chunk: k, first, n, keys, bytes, addedAt: 0 });
       jobs.push({
         name: 'forward',
         data: {
           v: PROTOCOL_VERSION, model: this.model, options: this.options, fieldShape: this.fieldShape, measurementSize: m,
-          first, n, input: keys.input, output: keys.output,
+          first, n, input: keys.input, output: keys.output, heartbeat: alive,
         },
         opts: {
           jobId: id, attempts: this.attempts, removeOnComplete: { age: JOB_KEEP_SECONDS }, removeOnFail: { age: JOB_KEEP_SECONDS },
@@ -178,19 +224,41 @@ class QueueForward implements QueueForwardModel {
     }
     const y = new Float32Array(args.batch * m);
     const failures: SampleFailure[] = [];
+    const heartbeat = this.heartbeat(c, alive);
     try {
       await this.checked(upload.exec());
       const added = Date.now();
       for (const p of pending.values()) p.addedAt = added;
       await c.queue.addBulk(jobs);
-      await this.gather(c, pending, y, failures, stats, signal);
+      await this.gather(c, pending, y, failures, stats, signal, heartbeat);
     } catch (error) {
       await this.removeWaiting(c, pending);
       if (signal?.aborted) throw abortError(signal, 'The forward evaluation');
       throw error;
+    } finally {
+      await heartbeat.stop();
     }
     this.lastCall = stats;
     return settle(y, args.batch, m, failures);
+  }
+
+  /**
+   * Renews `key` every heartbeatMs / HEARTBEAT_RENEWALS until stopped. A
+   * failed renewal is only remembered (the next one may succeed; if none does,
+   * workers skip the call's jobs and gather() sends them again).
+   */
+  private heartbeat(c: Connection, key: string): Heartbeat {
+    const set = () => c.client.set(key, this.owner, 'PX', this.heartbeatMs).then(() => undefined);
+    const timer = setInterval(() => { set().catch((error: Error) => { this.lastRedisError = error; }); }, this.heartbeatMs / HEARTBEAT_RENEWALS);
+    timer.unref();
+    return {
+      renew: set,
+      stop: async () => {
+        clearInterval(timer);
+        // Should the delete fail, the key lapses by itself within heartbeatMs.
+        await c.client.del(key).catch(() => undefined);
+      },
+    };
   }
 
   /** A pipeline's result with its first command error thrown. */
@@ -205,7 +273,7 @@ class QueueForward implements QueueForwardModel {
    * job gone from Redis.
    */
   private gather(c: Connection, pending: Map<string, Pending>, y: Float32Array, failures: SampleFailure[], stats: QueueCallStats,
-    signal: AbortSignal | undefined): Promise<void> {
+    signal: AbortSignal | undefined, heartbeat: Heartbeat): Promise<void> {
     const m = this.measurementSize;
     const started = Date.now();
     return new Promise<void>((resolve, reject) => {
@@ -237,6 +305,15 @@ class QueueForward implements QueueForwardModel {
               + 'or the job removed by hand?); the forward evaluation cannot complete');
           }
           if (state !== 'completed' && state !== 'failed') return;
+          if (state === 'failed' && wasSkipped(job.failedReason)) {
+            // A worker took this call for a dead coordinator's (renewals were late: a stalled
+            // process, a Redis outage) and deleted the fields: renew, send them again, retry the job.
+            await heartbeat.renew();
+            await c.client.set(p.keys.input, p.bytes, 'PX', KEY_TTL_MS);
+            await job.retry('failed', { resetAttemptsMade: true });
+            stats.resubmitted++;
+            return;
+          }
           // Everything is read first; a Redis error here leaves the chunk pending for the next look.
           let rows: Float32Array | undefined;
           let rowFailures: SampleFailure[] = [];
@@ -346,7 +423,8 @@ export function fromQueue(options: FromQueueOptions): QueueForwardModel {
     throw new TypeError(expected('letters, digits, _ and -', `${owner} runId`, o.runId));
   }
   const runId = (o.runId as string | undefined) ?? crypto.randomBytes(6).toString('hex');
-  return new QueueForward(target, o.queue, name, modelOptions, shape, chunk, timeoutMs, attempts, runId);
+  const heartbeatMs = o.heartbeatMs === undefined ? DEFAULT_HEARTBEAT_MS : requireInteger(o.heartbeatMs, `${owner} heartbeatMs`, 1000);
+  return new QueueForward(target, o.queue, name, modelOptions, shape, chunk, timeoutMs, attempts, runId, heartbeatMs);
 }
 
 /** The model's name, its plain options and its shape, from any of the forms `model` takes. */

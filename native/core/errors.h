@@ -32,6 +32,13 @@ inline std::string expected(const std::string& what, const std::string& name, co
 // The shortest form that reads back as v, as JavaScript prints (1e+300, not
 // 1.0000000000000001e+300).
 inline std::string formatNumber(double v) {
+  // Integers print in full, as JavaScript prints them below 1e21 (%g would give 1e+01 for 10).
+  if (std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 1e21) {
+    std::ostringstream s;
+    s.precision(0);
+    s << std::fixed << v;
+    return s.str() == "-0" ? "0" : s.str();
+  }
   std::string text;
   for (int precision = 1; precision <= 17; ++precision) {
     std::ostringstream s;

@@ -71,50 +71,55 @@ void saveWisdom(const std::string& path) {
 // Plans are made on scratch arrays the first time a size is used, then kept
 // for the life of the process.
 template <typename T, typename Plan, typename MakeForward, typename MakeInverse>
-std::pair<Plan, Plan> plansFor(int R, MakeForward makeForward, MakeInverse makeInverse) {
-  static std::map<int, std::pair<Plan, Plan>> cache;
+std::pair<Plan, Plan> plansFor(int rows, int cols, MakeForward makeForward, MakeInverse makeInverse) {
+  static std::map<std::pair<int, int>, std::pair<Plan, Plan>> cache;
   std::lock_guard<std::mutex> lock(plannerMutex());
-  auto it = cache.find(R);
+  const std::pair<int, int> key{rows, cols};
+  auto it = cache.find(key);
   if (it != cache.end()) return it->second;
   const std::string& wisdom = wisdomPath<T>();
   // What other processes stored since (a file from another FFTW version is
   // refused by FFTW and overwritten below).
   if (!wisdom.empty()) Fftw<T>::importWisdom(wisdom.c_str());
   const unsigned flags = wisdom.empty() ? FFTW_ESTIMATE : FFTW_MEASURE;
-  const size_t real = static_cast<size_t>(R) * R, half = static_cast<size_t>(R) * (R / 2 + 1);
+  const size_t real = static_cast<size_t>(rows) * cols, half = static_cast<size_t>(rows) * (cols / 2 + 1);
   T* in = static_cast<T*>(Fftw<T>::allocate(real * sizeof(T)));
   auto* spec = static_cast<typename Fftw<T>::Complex*>(Fftw<T>::allocate(half * sizeof(typename Fftw<T>::Complex)));
-  Plan forward = makeForward(R, in, spec, flags);
-  Plan inverse = makeInverse(R, spec, in, flags);
+  Plan forward = makeForward(rows, cols, in, spec, flags);
+  Plan inverse = makeInverse(rows, cols, spec, in, flags);
   Fftw<T>::release(in);
   Fftw<T>::release(spec);
-  if (forward == nullptr || inverse == nullptr) throw runtimeError("FFTW could not plan a " + std::to_string(R) + "^2 transform");
+  if (forward == nullptr || inverse == nullptr) {
+    throw runtimeError("FFTW could not plan a " + std::to_string(rows) + " x " + std::to_string(cols) + " transform");
+  }
   if (!wisdom.empty()) saveWisdom<T>(wisdom);
-  cache[R] = {forward, inverse};
-  return cache[R];
+  cache[key] = {forward, inverse};
+  return cache[key];
 }
 
-std::pair<fftwf_plan, fftwf_plan> floatPlans(int R) {
+std::pair<fftwf_plan, fftwf_plan> floatPlans(int rows, int cols) {
   return plansFor<float, fftwf_plan>(
-      R, [](int n, float* in, fftwf_complex* out, unsigned f) { return fftwf_plan_dft_r2c_2d(n, n, in, out, f); },
-      [](int n, fftwf_complex* in, float* out, unsigned f) { return fftwf_plan_dft_c2r_2d(n, n, in, out, f); });
+      rows, cols,
+      [](int n0, int n1, float* in, fftwf_complex* out, unsigned f) { return fftwf_plan_dft_r2c_2d(n0, n1, in, out, f); },
+      [](int n0, int n1, fftwf_complex* in, float* out, unsigned f) { return fftwf_plan_dft_c2r_2d(n0, n1, in, out, f); });
 }
 
-std::pair<fftw_plan, fftw_plan> doublePlans(int R) {
+std::pair<fftw_plan, fftw_plan> doublePlans(int rows, int cols) {
   return plansFor<double, fftw_plan>(
-      R, [](int n, double* in, fftw_complex* out, unsigned f) { return fftw_plan_dft_r2c_2d(n, n, in, out, f); },
-      [](int n, fftw_complex* in, double* out, unsigned f) { return fftw_plan_dft_c2r_2d(n, n, in, out, f); });
+      rows, cols,
+      [](int n0, int n1, double* in, fftw_complex* out, unsigned f) { return fftw_plan_dft_r2c_2d(n0, n1, in, out, f); },
+      [](int n0, int n1, fftw_complex* in, double* out, unsigned f) { return fftw_plan_dft_c2r_2d(n0, n1, in, out, f); });
 }
 
 }  // namespace
 
-Fftw<float>::Plans Fftw<float>::plans(int R) {
-  const auto p = floatPlans(R);
+Fftw<float>::Plans Fftw<float>::plans(int rows, int cols) {
+  const auto p = floatPlans(rows, cols);
   return {p.first, p.second};
 }
 
-Fftw<double>::Plans Fftw<double>::plans(int R) {
-  const auto p = doublePlans(R);
+Fftw<double>::Plans Fftw<double>::plans(int rows, int cols) {
+  const auto p = doublePlans(rows, cols);
   return {p.first, p.second};
 }
 

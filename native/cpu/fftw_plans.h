@@ -1,5 +1,5 @@
-// FFTW plans for square real 2D transforms, created once per (size,
-// precision) and shared by every thread through FFTW's new-array execute
+// FFTW plans for real 2D transforms (rows x cols; square on the torus),
+// created once per (shape, precision) and shared by every thread through FFTW's new-array execute
 // functions (thread-safe; only planning is serialised here). Measured plans
 // are kept as FFTW wisdom on disk so that every process uses the same
 // algorithm (see fftw_plans.cc and ENKG_FFTW_WISDOM in the README).
@@ -15,15 +15,17 @@ namespace enkg {
 template <typename T>
 struct Fftw;
 
-// The R x R real transforms: forward = rfft2 (unnormalised), inverse =
-// irfft2 without the 1/R^2 and destroying its input (FFTW's c2r).
+// The rows x cols real transforms: forward = rfft2 (unnormalised, rows x
+// (cols/2 + 1) outputs), inverse = irfft2 without the 1/(rows cols) and
+// destroying its input (FFTW's c2r). plans(R) is the R x R square.
 template <>
 struct Fftw<float> {
   using Complex = fftwf_complex;
   struct Plans {
     fftwf_plan forward, inverse;
   };
-  static Plans plans(int R);  // created on first use, then cached
+  static Plans plans(int rows, int cols);  // created on first use, then cached
+  static Plans plans(int R) { return plans(R, R); }
   static void execute(fftwf_plan p, float* in, std::complex<float>* out) {
     fftwf_execute_dft_r2c(p, in, reinterpret_cast<fftwf_complex*>(out));
   }
@@ -43,7 +45,8 @@ struct Fftw<double> {
   struct Plans {
     fftw_plan forward, inverse;
   };
-  static Plans plans(int R);
+  static Plans plans(int rows, int cols);
+  static Plans plans(int R) { return plans(R, R); }
   static void execute(fftw_plan p, double* in, std::complex<double>* out) {
     fftw_execute_dft_r2c(p, in, reinterpret_cast<fftw_complex*>(out));
   }

@@ -12,6 +12,7 @@ void registerRandomOps(Napi::Env env, Napi::Object exports);    // random_ops.cc
 void registerBenchOps(Napi::Env env, Napi::Object exports);     // bench_ops.cc
 void registerSpectralOps(Napi::Env env, Napi::Object exports);   // spectral_ops.cc
 void registerLocalizationOps(Napi::Env env, Napi::Object exports);  // localization_ops.cc
+void registerImagingOps(Napi::Env env, Napi::Object exports);    // imaging_ops.cc
 
 }  // namespace napi
 }  // namespace enkg

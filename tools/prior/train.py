@@ -37,7 +37,10 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint-every", type=int, default=500)
     p.add_argument("--max-minutes", type=float, default=0, help="stop (and save) after this wall time")
-    p.add_argument("--resume", help="start from the weights (and EMA) of this run directory's last.pt")
+    p.add_argument("--resume", help="continue the run saved in this directory's last.pt: weights, EMA, optimizer state "
+                   "and step (the learning-rate schedule goes on where it stopped); usually the --out directory")
+    p.add_argument("--init", help="start from the EMA weights of this .pt (a shipped prior's, e.g. "
+                   "models/ns-vorticity-64.pt): fine-tuning with a fresh optimizer and schedule")
     p.add_argument("--gaussian-skip", action="store_true",
                    help="skip connection = exact denoiser of the data's Gaussian (mean field, per-mode variance)")
     p.add_argument("--roll-step-w", type=int, default=1,
@@ -68,24 +71,42 @@ def main():
 
     params_config = dict(vars(args), shape=[channels, height, width])
     model = build_model(params_config)
-    if args.gaussian_skip and not args.resume:
+    if args.gaussian_skip and not (args.resume or args.init):
         model.gaussian.fit(data, args.roll_step_w, shifts=not args.no_shift)
         print(f"Gaussian skip: per-mode variance from {n} fields", flush=True)
     model = model.to(device)
+    state = None
+    if args.resume and args.init:
+        p.error("--resume continues a run, --init starts one from given weights: give one of them")
     if args.resume:
         state = torch.load(os.path.join(args.resume, "last.pt"), map_location=device)
         model.load_state_dict(state["model"])
         print(f"resumed from {args.resume} (step {state['step']})", flush=True)
+    elif args.init:
+        init = torch.load(args.init, map_location=device)
+        model.load_state_dict(init["ema"])
+        print(f"initialized from the EMA weights of {args.init}", flush=True)
     ema = copy.deepcopy(model).eval()
-    if args.resume:
+    if state is not None:
         ema.load_state_dict(state["ema"])
     for q in ema.parameters():
         q.requires_grad_(False)
     params = sum(q.numel() for q in model.parameters())
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    first = 1
+    if state is not None and "opt" in state:
+        # A checkpoint of this version: the optimizer's moments, the step and the RNG go on where they stopped.
+        opt.load_state_dict(state["opt"])
+        first = state["step"] + 1
+        torch.set_rng_state(state["rng"])
+    elif state is not None:
+        print("that checkpoint has no optimizer state (an older run): its weights go on with a fresh schedule", flush=True)
     os.makedirs(args.out, exist_ok=True)
-    log = open(os.path.join(args.out, "loss.csv"), "a")
-    log.write("step,loss,seconds\n")
+    log_path = os.path.join(args.out, "loss.csv")
+    fresh_log = not os.path.exists(log_path)
+    log = open(log_path, "a")
+    if fresh_log:
+        log.write("step,loss,seconds\n")
     config = dict(vars(args), parameters=params, shape=[channels, height, width])
     json.dump(config, open(os.path.join(args.out, "config.json"), "w"), indent=2)
     print(f"U-Net with {params} parameters; {args.steps} steps of batch {args.batch} on {device}", flush=True)
@@ -95,10 +116,16 @@ def main():
     step = 0
 
     def save(tag):
-        torch.save({"step": step, "config": config, "ema": ema.state_dict(), "model": model.state_dict()},
-                   os.path.join(args.out, f"{tag}.pt"))
+        # Written beside the old checkpoint and renamed over it: a run killed while saving keeps the last one whole.
+        path = os.path.join(args.out, f"{tag}.pt")
+        torch.save({"step": step, "config": config, "ema": ema.state_dict(), "model": model.state_dict(),
+                    "opt": opt.state_dict(), "rng": torch.get_rng_state()}, path + ".tmp")
+        os.replace(path + ".tmp", path)
 
-    for step in range(1, args.steps + 1):
+    if first > args.steps:
+        sys.exit(f"the run in {args.resume} is at step {first - 1}, already at --steps {args.steps}: raise --steps to go on")
+    step = first - 1
+    for step in range(first, args.steps + 1):
         # Warm-up then cosine decay of the learning rate.
         lr = args.lr * min(1.0, step / 200) * (0.5 * (1 + np.cos(np.pi * step / args.steps)) * 0.9 + 0.1)
         for g in opt.param_groups:

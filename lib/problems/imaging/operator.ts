@@ -8,7 +8,7 @@
 // A subclass supplies the map of one image (`applyOne`) and its adjoint at
 // that image (`adjointOne`): for the linear models the transpose of the
 // operator, for phase retrieval the transpose of its Jacobian.
-import { yieldToLoop } from '../../chunked';
+import { forChunks, yieldToLoop } from '../../chunked';
 import { abortError } from '../../abort';
 import { randomNormal } from '../../random';
 import {
@@ -81,12 +81,10 @@ export abstract class ImagingOperator implements ForwardModel {
    * (DPS) uses it; the black-box algorithms never do.
    */
   async misfitGradient(x: Float32Array, residuals: Float32Array, batch: number, opts: ForwardOptions = {}): Promise<Float32Array> {
-    const signal = this.checkCall(x, batch, 'x', opts);
-    requireFloat32Array(residuals, 'residuals');
+    const signal = this.checkGradientArguments(x, residuals, batch, opts);
+    this.requireFiniteImages(x, 'x');
+    await this.requireFiniteResiduals(residuals);
     const d = this.imageSize, m = this.measurementSize;
-    if (residuals.length !== batch * m) {
-      throw new RangeError(expected(`batch x m = ${batch} x ${m} = ${batch * m} floats`, 'residuals.length', residuals.length));
-    }
     const g = new Float32Array(batch * d);
     await this.eachImage(batch, signal, (b) => this.adjointOne(x, b * d, residuals, b * m, g, b * d));
     return g;
@@ -113,7 +111,54 @@ export abstract class ImagingOperator implements ForwardModel {
     return y;
   }
 
+  /**
+   * checkArguments for x, and residuals of batch x m floats. Their values
+   * are not checked: the TypeScript path checks x with requireFiniteImages
+   * and the residuals with requireFiniteResiduals, a native path in its worker.
+   */
+  protected checkGradientArguments(x: Float32Array, residuals: Float32Array, batch: number, opts: ForwardOptions): AbortSignal | undefined {
+    const signal = this.checkArguments(x, batch, 'x', opts);
+    requireFloat32Array(residuals, 'residuals');
+    const m = this.measurementSize;
+    if (residuals.length !== batch * m) {
+      throw new RangeError(expected(`batch x m = ${batch} x ${m} = ${batch * m} floats`, 'residuals.length', residuals.length));
+    }
+    return signal;
+  }
+
+  /** The residuals are finite (checked in stretches: at N = 2048 they can be 8M floats). */
+  protected async requireFiniteResiduals(residuals: Float32Array): Promise<void> {
+    const m = this.measurementSize;
+    let bad = -1;
+    await forChunks(residuals.length, (start, end) => {
+      for (let i = start; i < end && bad < 0; i++) if (!Number.isFinite(residuals[i])) bad = i;
+    });
+    if (bad >= 0) {
+      const image = Math.floor(bad / m);
+      throw new RangeError(expected('finite values', 'residuals', `${residuals[bad]} at image ${image} (element ${bad - image * m} of that image)`, true));
+    }
+  }
+
+  /** checkArguments, and x finite. */
   protected checkCall(x: Float32Array, batch: number, name: string, opts: ForwardOptions): AbortSignal | undefined {
+    const signal = this.checkArguments(x, batch, name, opts);
+    this.requireFiniteImages(x, name);
+    return signal;
+  }
+
+  /** A RangeError naming the first non-finite value of the images `x` by image and element. */
+  protected requireFiniteImages(x: Float32Array, name: string): void {
+    const d = this.imageSize;
+    for (let i = 0; i < x.length; i++) {
+      if (!Number.isFinite(x[i])) {
+        const image = Math.floor(i / d);
+        throw new RangeError(expected('finite values', name, `${x[i]} at image ${image} (element ${i - image * d} of that image)`, true));
+      }
+    }
+  }
+
+  /** The types and lengths of a call's arguments, and its abort signal (x's values unchecked). */
+  protected checkArguments(x: Float32Array, batch: number, name: string, opts: ForwardOptions): AbortSignal | undefined {
     requireFloat32Array(x, name);
     requireInteger(batch, 'batch', 1);
     requireKnownKeys(requireObject(opts, `${this.label}.forward(options)`), ['signal'], 'forward');
@@ -123,12 +168,6 @@ export abstract class ImagingOperator implements ForwardModel {
     if (x.length !== batch * d) {
       const [C, H, W] = this.fieldShape;
       throw new RangeError(expected(`batch x C x H x W = ${batch} x ${C} x ${H} x ${W} = ${batch * d} floats`, `${name}.length`, x.length));
-    }
-    for (let i = 0; i < x.length; i++) {
-      if (!Number.isFinite(x[i])) {
-        const image = Math.floor(i / d);
-        throw new RangeError(expected('finite values', name, `${x[i]} at image ${image} (element ${i - image * d} of that image)`, true));
-      }
     }
     return signal;
   }

@@ -1,0 +1,237 @@
+// The small-ensemble corrections that need no geometry: the regularized gain
+// against the Kalman analysis written out in float64 (m x m solve), its
+// adaptive alpha against the discrepancy it targets, the sampling-error
+// correction against its formula, and both inside EKI and EnKG runs.
+import { EKI, EnKG, GaussianNoiseMisfit, GaussianRandomFieldPrior } from '../lib';
+import { regularizedResiduals, secFactors, symmetricEigen } from '../lib/algorithms/corrections';
+import { LinearForwardModel, randomMatrix } from './helpers/linear';
+import { testRandom } from './helpers/reference';
+
+/** Solves A z = b (n x n, float64) by Gaussian elimination with partial pivoting. */
+function solve(A: Float64Array, b: Float64Array, n: number): Float64Array {
+  const a = A.slice(), z = b.slice();
+  for (let c = 0; c < n; c++) {
+    let p = c;
+    for (let r = c + 1; r < n; r++) if (Math.abs(a[r * n + c]) > Math.abs(a[p * n + c])) p = r;
+    for (let k = 0; k < n; k++) [a[c * n + k], a[p * n + k]] = [a[p * n + k], a[c * n + k]];
+    [z[c], z[p]] = [z[p], z[c]];
+    for (let r = c + 1; r < n; r++) {
+      const f = a[r * n + c] / a[c * n + c];
+      for (let k = c; k < n; k++) a[r * n + k] -= f * a[c * n + k];
+      z[r] -= f * z[c];
+    }
+  }
+  for (let c = n - 1; c >= 0; c--) {
+    for (let k = c + 1; k < n; k++) z[c] -= a[c * n + k] * z[k];
+    z[c] /= a[c * n + c];
+  }
+  return z;
+}
+
+function deviations(rows: Float32Array, N: number): Float64Array {
+  const w = rows.length / N, mean = new Float64Array(w), out = new Float64Array(rows.length);
+  for (let n = 0; n < N; n++) for (let j = 0; j < w; j++) mean[j] += rows[n * w + j] / N;
+  for (let n = 0; n < N; n++) for (let j = 0; j < w; j++) out[n * w + j] = rows[n * w + j] - mean[j];
+  return out;
+}
+
+describe('symmetricEigen', () => {
+  it('diagonalizes a symmetric matrix with orthonormal vectors', () => {
+    const n = 9, rnd = testRandom(3);
+    const A = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) for (let j = 0; j <= i; j++) A[i * n + j] = A[j * n + i] = rnd.normal();
+    const { values, vectors: V } = symmetricEigen(A, n);
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < n; j++) {
+        let av = 0, vv = 0;
+        for (let k = 0; k < n; k++) {
+          av += A[i * n + k] * V[k * n + j];
+          vv += V[k * n + i] * V[k * n + j];
+        }
+        expect(av).toBeCloseTo(values[j] * V[i * n + j], 9);
+        expect(vv).toBeCloseTo(i === j ? 1 : 0, 9);
+      }
+    }
+  });
+});
+
+describe('the regularized gain', () => {
+  // N particles, m measurements with per-measurement noise stds: the misfit's residuals are W (y - y_obs), W = Gamma^-1.
+  const N = 7, m = 12, d = 5;
+  const rnd = testRandom(11);
+  const x = rnd.normals(N * d), y = rnd.normals(N * m), obs = rnd.normals(m, 0.5);
+  const std = Float32Array.from({ length: m }, (_, l) => 0.3 + 0.1 * l);
+  const misfit = new GaussianNoiseMisfit(obs, std);
+  const r = misfit.gradient(y, N);
+
+  /** Cxy (Cyy + alpha Gamma)^-1 (y^n - y_obs), the Kalman analysis increment of particle n, in float64. */
+  function analysis(alpha: number, n: number): Float64Array {
+    const Xc = deviations(x, N), Yc = deviations(y, N);
+    const M = new Float64Array(m * m);
+    for (let a = 0; a < m; a++) {
+      for (let b = 0; b < m; b++) {
+        for (let k = 0; k < N; k++) M[a * m + b] += Yc[k * m + a] * Yc[k * m + b] / N;
+      }
+      M[a * m + a] += alpha * std[a] ** 2;
+    }
+    const e = Float64Array.from({ length: m }, (_, l) => y[n * m + l] - obs[l]);
+    const z = solve(M, e, m);
+    const dx = new Float64Array(d);
+    for (let j = 0; j < d; j++) for (let l = 0; l < m; l++) for (let k = 0; k < N; k++) dx[j] += Xc[k * d + j] * Yc[k * m + l] / N * z[l];
+    return dx;
+  }
+
+  /** K rt^n with K = Xc^T Yc / N: the step the Kalman kernels take with the transformed residuals. */
+  function step(rt: Float32Array, n: number): Float64Array {
+    const Xc = deviations(x, N), Yc = deviations(y, N);
+    const dx = new Float64Array(d);
+    for (let j = 0; j < d; j++) for (let l = 0; l < m; l++) for (let k = 0; k < N; k++) dx[j] += Xc[k * d + j] * Yc[k * m + l] / N * rt[n * m + l];
+    return dx;
+  }
+
+  it('with a fixed alpha is the Kalman analysis of noise alpha Gamma', async () => {
+    for (const alpha of [0.1, 1, 20]) {
+      const { residuals: rt, alpha: used } = await regularizedResiduals(y, r, N, { alpha, rho: 0.5 }, null);
+      expect(used).toBe(alpha);
+      for (const n of [0, 3, 6]) {
+        const want = analysis(alpha, n), got = step(rt, n);
+        for (let j = 0; j < d; j++) expect(got[j]).toBeCloseTo(want[j], 4);
+      }
+    }
+  });
+
+  it("adaptive: the linearized step removes the fraction 1 - rho^2 of what the ensemble's span can remove", async () => {
+    const sizes = Float64Array.from(misfit.value(y, N), (v) => v * m);
+    const Yc = deviations(y, N);
+    const C = new Float64Array(m * m);
+    for (let a = 0; a < m; a++) for (let b = 0; b < m; b++) for (let k = 0; k < N; k++) C[a * m + b] += Yc[k * m + a] * Yc[k * m + b] / N;
+    /** sum_n ||e^n - Cyy (Cyy + alpha Gamma)^-1 e^n||^2 in Gamma's metric: the squared residual after a linearized step. */
+    const after = (alpha: number) => {
+      const M = C.slice();
+      for (let a = 0; a < m; a++) M[a * m + a] += alpha * std[a] ** 2;
+      let total = 0;
+      for (let n = 0; n < N; n++) {
+        const e = Float64Array.from({ length: m }, (_, l) => y[n * m + l] - obs[l]);
+        const z = solve(M, e, m);
+        for (let a = 0; a < m; a++) {
+          let pred = 0;
+          for (let b = 0; b < m; b++) pred += C[a * m + b] * z[b];
+          total += (e[a] - pred) ** 2 / std[a] ** 2;
+        }
+      }
+      return total;
+    };
+    let before = 0;
+    for (const v of sizes) before += v;
+    // N = 7 < m = 12: even alpha -> 0 leaves a good part of the residual (outside the ensemble's span).
+    const reachable = before - after(1e-9);
+    expect(reachable).toBeLessThan(0.95 * before);
+    for (const rho of [0.3, 0.5, 0.8]) {
+      const { alpha } = await regularizedResiduals(y, r, N, { alpha: 'adaptive', rho }, sizes);
+      expect((before - after(alpha)) / reachable).toBeCloseTo(1 - rho * rho, 5);
+    }
+  });
+
+  it('adaptive needs the misfit values, and says so', async () => {
+    await expect(regularizedResiduals(y, r, N, { alpha: 'adaptive', rho: 0.5 }, null)).rejects.toThrow("needs the misfit's values");
+  });
+
+  it('refuses bad options before any work', () => {
+    expect(() => new EnKG({ gain: { alpha: -1 } })).toThrow('EnKG gain.alpha');
+    expect(() => new EKI({ gain: { rho: 1.5 } })).toThrow('Expected a fraction in (0, 1) for EKI gain.rho but received 1.5');
+    expect(() => new EKI({ gain: { beta: 1 } as never })).toThrow('beta');
+    expect(() => new EnKG({ sec: 'yes' as never })).toThrow('Expected true or false for EnKG sec');
+  });
+});
+
+describe('the sampling-error correction', () => {
+  it('scales each cross-covariance entry by Q^2 / (1 + Q^2) of its sample correlation', async () => {
+    const N = 20, d = 3, m = 4, rnd = testRandom(5);
+    const x = rnd.normals(N * d);
+    const y = new Float32Array(N * m);
+    // Measurement 0 is field value 0 (correlation 1), measurement 1 nearly so, 2 and 3 independent noise.
+    for (let n = 0; n < N; n++) {
+      y[n * m] = x[n * d];
+      y[n * m + 1] = x[n * d + 1] + 0.1 * rnd.normal();
+      y[n * m + 2] = rnd.normal();
+      y[n * m + 3] = rnd.normal();
+    }
+    const f = await secFactors(x, y, N);
+    const Xc = deviations(x, N), Yc = deviations(y, N);
+    for (let j = 0; j < d; j++) {
+      for (let l = 0; l < m; l++) {
+        let sxy = 0, sxx = 0, syy = 0;
+        for (let n = 0; n < N; n++) {
+          sxy += Xc[n * d + j] * Yc[n * m + l];
+          sxx += Xc[n * d + j] ** 2;
+          syy += Yc[n * m + l] ** 2;
+        }
+        const rr = Math.min(1 - 1e-7, Math.max(-1 + 1e-7, sxy / Math.sqrt(sxx * syy)));
+        const s = 1 / Math.sqrt(N - 3);
+        const sigma = (Math.tanh(Math.atanh(rr) + s) - Math.tanh(Math.atanh(rr) - s)) / 2;
+        const q2 = (rr / sigma) ** 2;
+        expect(f[j * m + l]).toBeCloseTo(q2 / (1 + q2), 5);
+      }
+    }
+    expect(f[0]).toBeGreaterThan(0.99);
+    expect(f[1 * m + 1]).toBeGreaterThan(0.9);
+    // A distance taper folds in by product.
+    const base = Float32Array.from({ length: d * m }, (_, k) => (k % 3) / 2);
+    const both = await secFactors(x, y, N, base);
+    for (let k = 0; k < d * m; k++) expect(both[k]).toBeCloseTo(f[k] * base[k], 6);
+  });
+});
+
+describe('EKI and EnKG with the corrections', () => {
+  const R = 4, d = R * R, m = 6;
+  const prior = new GaussianRandomFieldPrior({ resolution: R, alpha: 2, tau: 2, scale: 1 });
+  const forward = new LinearForwardModel([1, R, R], randomMatrix(m, d, 4), m);
+  const truth = Float32Array.from({ length: d }, (_, k) => Math.sin(k));
+  const observation = Float32Array.from(forward.apply(truth));
+  const std = 0.2;
+
+  it('one EKI iteration with gain alpha 1 is the ensemble Kalman analysis of the noise model', async () => {
+    const N = 10, rnd = testRandom(9);
+    const initial = rnd.normals(N * d);
+    const misfit = new GaussianNoiseMisfit(observation, std);
+    const eki = new EKI({ ensembleSize: N, iterations: 1, initial, gain: { alpha: 1 } });
+    expect(eki.config.gain).toEqual({ alpha: 1, rho: 0.5 });
+    const result = await eki.solve({ prior, forward, observation, misfit });
+    // Dense: x^n - Cxy (Cyy + Gamma)^-1 (G x^n - y_obs).
+    const y = await forward.forward(initial, N);
+    const Xc = deviations(initial, N), Yc = deviations(y, N);
+    const M = new Float64Array(m * m);
+    for (let a = 0; a < m; a++) {
+      for (let b = 0; b < m; b++) for (let k = 0; k < N; k++) M[a * m + b] += Yc[k * m + a] * Yc[k * m + b] / N;
+      M[a * m + a] += std * std;
+    }
+    for (let n = 0; n < N; n++) {
+      const z = solve(M, Float64Array.from({ length: m }, (_, l) => y[n * m + l] - observation[l]), m);
+      for (let j = 0; j < d; j++) {
+        let dx = 0;
+        for (let l = 0; l < m; l++) for (let k = 0; k < N; k++) dx += Xc[k * d + j] * Yc[k * m + l] / N * z[l];
+        expect(result.particles[n * d + j]).toBeCloseTo(initial[n * d + j] - dx, 4);
+      }
+    }
+    expect(result.trace[0].alpha).toBe(1);
+  });
+
+  it('EnKG with the adaptive gain and with SEC fits the data of a linear problem', async () => {
+    for (const options of [{ gain: { alpha: 'adaptive' as const } }, { sec: true }, { sec: true, gain: {} }]) {
+      const enkg = new EnKG({ ensembleSize: 12, steps: 12, updates: 2, ...options });
+      const result = await enkg.solve({ prior, forward, observation }, { seed: 2 });
+      expect(result.particles.every(Number.isFinite)).toBe(true);
+      const first = result.trace[0].misfit, last = result.trace[result.trace.length - 1].misfit;
+      expect(last).toBeLessThan(0.35 * first);
+      if ('gain' in options) expect(result.trace.every((t) => (t.alpha ?? 0) > 0)).toBe(true);
+    }
+  });
+
+  it('the adaptive gain refuses, before any work, a misfit model without values', async () => {
+    const misfit = { gradient: (yy: Float32Array) => yy.slice() };
+    const calls = forward.calls;
+    await expect(new EnKG({ ensembleSize: 4, steps: 6, gain: {} }).solve({ prior, forward, observation, misfit }))
+      .rejects.toThrow("adaptive regularized gain needs the misfit's values");
+    expect(forward.calls).toBe(calls);
+  });
+});
