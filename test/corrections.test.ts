@@ -4,29 +4,8 @@
 // correction against its formula, and both inside EKI and EnKG runs.
 import { EKI, EnKG, GaussianNoiseMisfit, GaussianRandomFieldPrior } from '../lib';
 import { regularizedResiduals, secFactors, symmetricEigen } from '../lib/algorithms/corrections';
-import { LinearForwardModel, randomMatrix } from './helpers/linear';
+import { LinearForwardModel, randomMatrix, solveDense } from './helpers/linear';
 import { testRandom } from './helpers/reference';
-
-/** Solves A z = b (n x n, float64) by Gaussian elimination with partial pivoting. */
-function solve(A: Float64Array, b: Float64Array, n: number): Float64Array {
-  const a = A.slice(), z = b.slice();
-  for (let c = 0; c < n; c++) {
-    let p = c;
-    for (let r = c + 1; r < n; r++) if (Math.abs(a[r * n + c]) > Math.abs(a[p * n + c])) p = r;
-    for (let k = 0; k < n; k++) [a[c * n + k], a[p * n + k]] = [a[p * n + k], a[c * n + k]];
-    [z[c], z[p]] = [z[p], z[c]];
-    for (let r = c + 1; r < n; r++) {
-      const f = a[r * n + c] / a[c * n + c];
-      for (let k = c; k < n; k++) a[r * n + k] -= f * a[c * n + k];
-      z[r] -= f * z[c];
-    }
-  }
-  for (let c = n - 1; c >= 0; c--) {
-    for (let k = c + 1; k < n; k++) z[c] -= a[c * n + k] * z[k];
-    z[c] /= a[c * n + c];
-  }
-  return z;
-}
 
 function deviations(rows: Float32Array, N: number): Float64Array {
   const w = rows.length / N, mean = new Float64Array(w), out = new Float64Array(rows.length);
@@ -75,7 +54,7 @@ describe('the regularized gain', () => {
       M[a * m + a] += alpha * std[a] ** 2;
     }
     const e = Float64Array.from({ length: m }, (_, l) => y[n * m + l] - obs[l]);
-    const z = solve(M, e, m);
+    const z = solveDense(M, e);
     const dx = new Float64Array(d);
     for (let j = 0; j < d; j++) for (let l = 0; l < m; l++) for (let k = 0; k < N; k++) dx[j] += Xc[k * d + j] * Yc[k * m + l] / N * z[l];
     return dx;
@@ -112,7 +91,7 @@ describe('the regularized gain', () => {
       let total = 0;
       for (let n = 0; n < N; n++) {
         const e = Float64Array.from({ length: m }, (_, l) => y[n * m + l] - obs[l]);
-        const z = solve(M, e, m);
+        const z = solveDense(M, e);
         for (let a = 0; a < m; a++) {
           let pred = 0;
           for (let b = 0; b < m; b++) pred += C[a * m + b] * z[b];
@@ -206,7 +185,7 @@ describe('EKI and EnKG with the corrections', () => {
       M[a * m + a] += std * std;
     }
     for (let n = 0; n < N; n++) {
-      const z = solve(M, Float64Array.from({ length: m }, (_, l) => y[n * m + l] - observation[l]), m);
+      const z = solveDense(M, Float64Array.from({ length: m }, (_, l) => y[n * m + l] - observation[l]));
       for (let j = 0; j < d; j++) {
         let dx = 0;
         for (let l = 0; l < m; l++) for (let k = 0; k < N; k++) dx += Xc[k * d + j] * Yc[k * m + l] / N * z[l];

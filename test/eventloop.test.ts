@@ -5,84 +5,51 @@ import * as path from 'node:path';
 import { kalmanStep, localizedKalmanStepNative, randomNormal } from '../lib';
 import { gridGeometry } from '../lib/problems/navier-stokes-inverse';
 
+/**
+ * Starts `work`, which must hand back its promise at once, and checks that a
+ * 10 ms interval kept firing while it ran (a blocked loop would have fired
+ * it at most once) and that the work took long enough for that to mean
+ * something.
+ */
+async function expectLoopTurnsDuring(work: () => Promise<unknown>): Promise<void> {
+  let ticks = 0;
+  const timer = setInterval(() => { ticks++; }, 10);
+  const started = Date.now();
+  const pending = work();
+  const returnedAfter = Date.now() - started;
+  await pending;
+  const elapsed = Date.now() - started;
+  clearInterval(timer);
+  expect(returnedAfter).toBeLessThan(50);
+  expect(elapsed).toBeGreaterThan(100);
+  expect(ticks).toBeGreaterThanOrEqual(Math.floor(elapsed / 10 / 4));
+}
+
+/** N rows of d particles, m measurements and m residuals from the native generator. */
+async function ensembleInputs(N: number, d: number, m: number) {
+  // Filling 25M floats in JavaScript inside jest's vm context takes most of a minute.
+  return {
+    particles: await randomNormal({ count: d, streams: N, seed: 1 }),
+    measurements: await randomNormal({ count: m, streams: N, seed: 2 }),
+    residuals: await randomNormal({ count: m, streams: N, seed: 3 }),
+  };
+}
+
 describe('the event loop during a large Kalman step', () => {
   it('keeps firing a 10 ms interval while the step runs', async () => {
-    const N = 1024, d = 128 * 128, m = 64 * 64;
-    // Inputs come from the native generator: filling 25M floats in JavaScript
-    // inside jest's vm context takes most of a minute.
-    const args = {
-      particles: await randomNormal({ count: d, streams: N, seed: 1 }),
-      measurements: await randomNormal({ count: m, streams: N, seed: 2 }),
-      residuals: await randomNormal({ count: m, streams: N, seed: 3 }),
-      ensembleSize: N, stepScale: 1, backend: 'cpu' as const,
-    };
-    let ticks = 0;
-    const timer = setInterval(() => { ticks++; }, 10);
-    const started = Date.now();
-    const pending = kalmanStep(args);
-    const returnedAfter = Date.now() - started;
-    await pending;
-    const elapsed = Date.now() - started;
-    clearInterval(timer);
-    // The call returns a promise at once; the step takes long enough to
-    // matter, and a blocked loop would have fired the interval at most once.
-    expect(returnedAfter).toBeLessThan(50);
-    expect(elapsed).toBeGreaterThan(100);
-    expect(ticks).toBeGreaterThanOrEqual(Math.floor(elapsed / 10 / 4));
+    const inputs = await ensembleInputs(1024, 128 * 128, 64 * 64);
+    await expectLoopTurnsDuring(() => kalmanStep({ ...inputs, ensembleSize: 1024, stepScale: 1, backend: 'cpu' }));
   });
 });
 
 describe('the event loop during a large localized Kalman step', () => {
   it('keeps firing a 10 ms interval while the native step runs (64x64, N = 1024)', async () => {
-    const N = 1024, d = 64 * 64, m = 32 * 32;
-    const args = {
-      particles: await randomNormal({ count: d, streams: N, seed: 1 }),
-      measurements: await randomNormal({ count: m, streams: N, seed: 2 }),
-      residuals: await randomNormal({ count: m, streams: N, seed: 3 }),
-      ensembleSize: N, stepScale: 1, geometry: gridGeometry(64, 2), halfWidth: 0.2, method: 'dense' as const,
-    };
-    let ticks = 0;
-    const timer = setInterval(() => { ticks++; }, 10);
-    const started = Date.now();
-    const pending = localizedKalmanStepNative(args);
-    const returnedAfter = Date.now() - started;
-    await pending;
-    const elapsed = Date.now() - started;
-    clearInterval(timer);
-    expect(returnedAfter).toBeLessThan(50);
-    expect(elapsed).toBeGreaterThan(100);
-    expect(ticks).toBeGreaterThanOrEqual(Math.floor(elapsed / 10 / 4));
+    const inputs = await ensembleInputs(1024, 64 * 64, 32 * 32);
+    await expectLoopTurnsDuring(() => localizedKalmanStepNative({
+      ...inputs, ensembleSize: 1024, stepScale: 1, geometry: gridGeometry(64, 2), halfWidth: 0.2, method: 'dense',
+    }));
   });
 });
-
-// The solve runs in a child process on the compiled library (dist/: run
-// `npm run build:ts` after changing lib/, as for the CLI tests): JavaScript
-// loops over typed arrays run some hundred times slower inside jest's vm
-// context than in Node itself, and ts-node would add the TypeScript compiler
-// to the heap every garbage collection walks. The child's native work uses
-// one OpenMP thread, so that on a 2-core machine the main thread has a core
-// and the timer measures the library's synchronous stretches rather than
-// the kernels' use of every core.
-const solveRunner = `
-const { EnKG, GaussianRandomFieldPrior, NavierStokes2D, relativeL2Async } = require(${JSON.stringify(path.resolve(__dirname, '..', 'dist'))});
-(async () => {
-  const R = 128, N = 2048;
-  const prior = new GaussianRandomFieldPrior({ resolution: R, alpha: 2.5, tau: 7, scale: 10 });
-  const forward = new NavierStokes2D({ resolution: R, time: 0.002, adaptive: false, dt: 0.001, backend: 'cpu' });
-  const observation = new Float32Array(forward.measurementSize).fill(0.1);
-  const enkg = new EnKG({ ensembleSize: N, steps: 2, updates: 1, maxOdeSteps: 1 });
-  let last = performance.now(), largest = 0, ticks = 0;
-  const timer = setInterval(() => {
-    const now = performance.now();
-    largest = Math.max(largest, now - last);
-    last = now;
-    ticks++;
-  }, 5);
-  const result = await enkg.solve({ prior, forward, observation }, { seed: 1, backend: 'cpu' });
-  const error = await relativeL2Async(result.particles, N, new Float32Array(R * R).fill(1));
-  clearInterval(timer);
-  process.stdout.write(JSON.stringify({ largest, ticks, forwardEvaluations: result.cost.forwardEvaluations, error }));
-})();`;
 
 describe('the event loop during a solve at N = 2048 and 128 x 128', () => {
   // Every synchronous stretch of the library stays under 20 ms (lib/chunked.ts);
