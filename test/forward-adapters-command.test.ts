@@ -155,6 +155,35 @@ describe('ForwardModel.fromCommand', () => {
     expect(both.failures).toEqual([{ index: 0, reason: expect.stringMatching(/exited with code 3: simulated crash: the solver diverged \(run 2 of 2\)$/) }]);
   });
 
+  it("reads each run's output before removing its files, however late the read gets its turn", async () => {
+    // Under load the read of an output file can start after that run's
+    // cleanup has begun (the CI flake "exited with 0 but wrote no output
+    // file" for a run that wrote it). Here every read of a file waits for a
+    // removal of that file already under way, so the order is forced.
+    const { rm, readFile } = fs.promises;
+    const removing = new Map<string, Promise<unknown>>();
+    const rmSpy = jest.spyOn(fs.promises, 'rm').mockImplementation(((file: string, options?: fs.RmOptions) => {
+      const done = rm(file, options);
+      removing.set(String(file), done.catch(() => undefined));
+      return done;
+    }) as typeof rm);
+    const readSpy = jest.spyOn(fs.promises, 'readFile').mockImplementation((async (file: string, options?: unknown) => {
+      await new Promise((resolve) => setImmediate(resolve));
+      await removing.get(String(file));
+      return readFile(file, options as undefined);
+    }) as typeof readFile);
+    try {
+      const x = Float32Array.from([0, 1, 2].flatMap((seed) => field(0, seed)));
+      const model = ForwardModel.fromCommand(argv, { fieldShape, measurementSize: m, concurrency: 3, env: { FLAKY_MODES: 'off' } });
+      const y = await model.forward(x, 3);
+      for (let n = 0; n < 3; n++) reference(x.subarray(n * d, (n + 1) * d)).forEach((v, k) => expect(y[n * m + k]).toBeCloseTo(v, 5));
+      expect(readSpy.mock.calls.map(([file]) => path.basename(String(file))).sort()).toEqual(['0-1.out.npy', '1-1.out.npy', '2-1.out.npy']);
+    } finally {
+      rmSpy.mockRestore();
+      readSpy.mockRestore();
+    }
+  });
+
   it('an abort kills every running process group (children included) and removes the files before the call rejects', async () => {
     const log = logFile('abort');
     const x = Float32Array.from([2, 2, 2].flatMap((mode, n) => field(mode, n)));

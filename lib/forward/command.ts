@@ -157,7 +157,9 @@ class CommandForward implements ForwardModel {
       const stderr = end.stderr.trim() ? `: ${end.stderr.trim().slice(-STDERR_TAIL)}` : '';
       if (end.signal !== null) return failAll(`${who} (pid ${end.pid}) was killed by ${end.signal}${stderr}`);
       if (end.code !== 0) return failAll(`${who} (pid ${end.pid}) exited with code ${end.code}${stderr}`);
-      return this.readOutput(output, n, first, failAll, `${who} (pid ${end.pid}) exited with 0 but`);
+      // Awaited here: a bare `return` of the promise would run the finally
+      // (which removes the output) while the read is still on its way.
+      return await this.readOutput(output, n, first, failAll, `${who} (pid ${end.pid}) exited with 0 but`);
     } finally {
       await Promise.all([fs.promises.rm(input, { force: true }), fs.promises.rm(output, { force: true })]);
     }
