@@ -16,9 +16,8 @@ const argv = [process.execPath, SIMULATOR, '{input}', '{output}'];
 const fieldShape: [number, number, number] = [1, 4, 4];
 const d = 16, m = 3;
 // Long enough that a healthy run (a Node start, ~0.4 s on a loaded 2-core
-// machine) never reaches it; each hanging run costs this much.
-// Generous: a healthy run (a Node start) must never reach it on a loaded
-// 2-core machine, or it would be a failure the simulator did not choose.
+// machine) never reaches it, or it would be a failure the simulator did not
+// choose; each hanging run costs this much.
 const TIMEOUT_MS = 10000;
 
 interface LogEntry { pid: number; mode: number; n: number; dir: string; child?: number; failedFirst?: boolean }
