@@ -85,10 +85,24 @@ async function usageError(argv: string[]): Promise<Error> {
     expect(await main(['solve', 'navier-stokes', '--time', '0.25', '--ensemble', '4', '--steps', '3', '--localize', '0.2', '--out', out, '--quiet', '--backend', 'cpu'])).toBe(0);
     const result = JSON.parse(fs.readFileSync(path.join(out, 'result.json'), 'utf8'));
     expect(result.config.localization).toEqual({ halfWidth: 0.2, normalize: 'unlocalized', method: 'auto' });
-    expect((await usageError(['solve', 'navier-stokes', '--localize', '0.7'])).message).toMatch(/--localize must be a fraction of the domain in \(0, 0.5\], got '0.7'/);
+    expect((await usageError(['solve', 'navier-stokes', '--localize', '0.7'])).message).toMatch(/--localize must be a fraction of the domain in \(0, 0.5\] or 'none', got '0.7'/);
     expect((await usageError(['solve', 'navier-stokes', '--algo', 'dpg', '--localize', '0.2'])).message)
       .toMatch(/--localize applies to the ensemble Kalman methods \(enkg, eki\), not --algo dpg/);
   }, 120000);
+
+  it('localizes by default where the measurements picked it (navier-stokes up to --time 0.5), and --localize none turns it off', async () => {
+    const config = async (name: string, extra: string[]) => {
+      const out = path.join(dir, name);
+      expect(await main(['solve', 'navier-stokes', '--ensemble', '4', '--steps', '3', '--out', out, '--quiet', '--backend', 'cpu', ...extra])).toBe(0);
+      return JSON.parse(fs.readFileSync(path.join(out, 'result.json'), 'utf8')).config;
+    };
+    expect((await config('short', ['--time', '0.25'])).localization).toMatchObject({ halfWidth: 0.2 });
+    expect((await config('short-off', ['--time', '0.25', '--localize', 'none'])).localization).toBeNull();
+    expect((await config('short-wider', ['--time', '0.5', '--localize', '0.3'])).localization).toMatchObject({ halfWidth: 0.3 });
+    expect((await config('paper', ['--time', '1'])).localization).toBeNull();
+    // A method without a Kalman step takes no default correction.
+    expect(await main(['solve', 'navier-stokes', '--algo', 'dpg', '--time', '0.25', '--steps', '2', '--out', path.join(dir, 'dpg'), '--quiet', '--backend', 'cpu'])).toBe(0);
+  }, 180000);
 
   it('takes the sampling-error correction (--sec) and the regularized gain (--gain), records them, and names bad values', async () => {
     const out = path.join(dir, 'corrected');

@@ -23,6 +23,7 @@ import { fieldSize } from '../prior/denoiser';
 import { parseExecutionProviders } from '../prior/onnx-denoiser';
 import { ForwardEvaluationError } from '../problems/forward-model';
 import { PROBLEM_NAMES, PROBLEM_REGISTRY, problemEntry, ProblemEntry } from '../problems/registry';
+import type { CorrectionOptions } from '../algorithms/corrections';
 import { checkPriorFile, loadPrior, stoppablePrior } from './prior';
 import { ProgressBar } from './progress';
 import { openQueueFlag, QueueFlag } from './queue-flag';
@@ -60,7 +61,9 @@ ${algos}
   --localize C       enkg and eki: distance localization of the Kalman step, a
                      Gaspari-Cohn taper of half-width C (a fraction of the
                      domain, e.g. 0.2) on problems that say where their values
-                     sit (navier-stokes); default none
+                     sit (navier-stokes); default none, except where the
+                     problem's measurements picked it (navier-stokes at
+                     --time 0.5 or less: 0.2); 'none' turns it off
   --sec              enkg and eki: the sampling-error correction of the Kalman
                      step (damps cross-covariances indistinguishable from
                      sampling noise; needs no geometry); default off
@@ -143,6 +146,13 @@ function chooseSizes(entry: ProblemEntry, algo: string, backend: 'cpu' | 'cuda',
 const ENSEMBLE_ARRAYS = 2;
 
 /** The relative L2 error divides by ||truth||: a truth of zeros leaves it undefined. */
+/** The values of the problem's own flags (--time, --sample, ...), as its entry reads them. */
+function entryFlagValues(entry: ProblemEntry, values: Record<string, unknown>): Record<string, string | boolean | undefined> {
+  const flags: Record<string, string | boolean | undefined> = {};
+  for (const flag of Object.keys(entry.flags)) flags[flag] = values[flag] as string | boolean | undefined;
+  return flags;
+}
+
 function checkTruthNorm(truth: Float32Array, source: string): void {
   if (truth.every((v) => v === 0)) {
     throw new UsageError(`Expected a ground truth with a nonzero norm for ${source} (the relative L2 error divides by it) but received all zeros`);
@@ -186,8 +196,10 @@ export async function solve(argv: string[], run: CommandRun = quietRun(), resume
     updates: integerFlag(values.updates as string | undefined, 'updates', 0),
   };
   const guidance = numberFlag(values.guidance as string | undefined, 'guidance', 0);
-  const localize = numberFlag(values.localize as string | undefined, 'localize', 0, true);
-  if (localize !== undefined && localize > 0.5) throw new UsageError(`--localize must be a fraction of the domain in (0, 0.5], got '${values.localize}'`);
+  // --localize none: no localization, also where the problem would localize by default.
+  const localizeOff = values.localize === 'none';
+  const localize = localizeOff ? undefined : numberFlag(values.localize as string | undefined, 'localize', 0, true);
+  if (localize !== undefined && localize > 0.5) throw new UsageError(`--localize must be a fraction of the domain in (0, 0.5] or 'none', got '${values.localize}'`);
   const gainFlag = values.gain as string | undefined;
   let gainAlpha: number | 'adaptive' | undefined;
   if (gainFlag === 'adaptive') gainAlpha = 'adaptive';
@@ -200,11 +212,13 @@ export async function solve(argv: string[], run: CommandRun = quietRun(), resume
       throw new UsageError(`${flag} applies to the ensemble Kalman methods (${ALGORITHM_REGISTRY.filter((a) => a.localizable).map((a) => a.name).join(', ')}), not --algo ${algo}`);
     }
   }
-  const corrections = {
+  const corrections: CorrectionOptions = {
+    ...(algoEntry.localizable ? entry.corrections?.(entryFlagValues(entry, values)) : undefined),
     ...(localize === undefined ? {} : { localization: { halfWidth: localize } }),
     ...(values.sec === true ? { sec: true } : {}),
     ...(gainAlpha === undefined ? {} : { gain: { alpha: gainAlpha } }),
   };
+  if (localizeOff) delete corrections.localization;
   const backend = await resolveBackend(backendFlag(values.backend as string));
   const providers = asUsage(() => parseExecutionProviders(String(values['prior-provider']), backend));
   const sizes = chooseSizes(entry, algo, backend, requested);
@@ -295,16 +309,14 @@ async function solveInto(output: RunOutput, entry: ProblemEntry, priorFile: stri
     // Ensemble x field size is known now, before the problem's solver is made.
     checkFits(`--ensemble ${sizes.ensemble}`, sizes.ensemble * fieldSize(prior.shape), 4 * ENSEMBLE_ARRAYS,
       `${sizes.ensemble} particles of [${prior.shape.join(', ')}]`);
-    const flags: Record<string, string | boolean | undefined> = {};
-    for (const flag of Object.keys(entry.flags)) flags[flag] = values[flag] as string | boolean | undefined;
     const instance = await entry.setup({
-      prior, priorFile, flags, truthFile: values.truth as string | undefined, noise, seed, backend, signal: run.signal,
+      prior, priorFile, flags: entryFlagValues(entry, values), truthFile: values.truth as string | undefined, noise, seed, backend, signal: run.signal,
     });
     const { truth } = instance;
     if (algorithmEntry(algo).needsGradient && typeof instance.problem.forward.misfitGradient !== 'function') {
       throw new UsageError(`--algo ${algo} needs the forward model's exact gradient, and ${entry.name}'s model is a black box (no misfitGradient); use a derivative-free algorithm`);
     }
-    if (values.localize !== undefined && !instance.problem.geometry) {
+    if (values.localize !== undefined && values.localize !== 'none' && !instance.problem.geometry) {
       throw new UsageError(`--localize needs a problem that says where its values and measurements sit; ${entry.name} does not`);
     }
     const problem = settings.queue?.through(instance.problem) ?? instance.problem;

@@ -4,6 +4,7 @@
 // and build the problem from it, how to draw its fields and its observation,
 // and any metrics of its own. The CLI is generic over this table: adding a
 // problem is one entry (in its own file) plus one line here.
+import type { CorrectionOptions } from '../algorithms/corrections';
 import type { AlgorithmSizes, InverseProblem } from '../types';
 import type { BackendName } from '../backend';
 import type { PanelImage } from '../io/figure';
@@ -74,6 +75,13 @@ export interface ProblemEntry {
   readonly noiseUnits: string;
   /** Sizes that differ from the algorithm's own defaults on this problem (cheap problems afford more). */
   sizes?(algorithm: string, backend: BackendName): Partial<AlgorithmSizes> | undefined;
+  /**
+   * The Kalman-step corrections (localization, sec, gain) that this
+   * problem's measurements picked as the default of the ensemble Kalman
+   * methods for these flags (bench/RESULTS.md); the command line's own
+   * --localize, --sec and --gain override them.
+   */
+  corrections?(flags: Readonly<Record<string, string | boolean | undefined>>): CorrectionOptions | undefined;
   /** Checks the prior against the problem, loads the truth and builds the problem; UsageError for bad flags or files. */
   setup(opts: ProblemSetupOptions): Promise<ProblemInstance>;
 }
