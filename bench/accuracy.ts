@@ -25,7 +25,8 @@
 // --localize C [--normalize unlocalized|coefficient]: EnKG and EKI with distance
 // localization of the Kalman step (Gaspari-Cohn half-width C; issue 18).
 // --sec: the sampling-error correction; --gain ALPHA|adaptive: the regularized
-// gain (both EnKG and EKI; combinable with --localize). --guidance G: EnKG's g.
+// gain (both EnKG and EKI; combinable with --localize); --relax A: relaxation to
+// prior perturbations after each Kalman step. --guidance G: EnKG's g.
 // --control grf: the method's limit apart from the prior's: ground truths
 // drawn from the Gaussian random field alpha 2.5, tau 7 (/ 10) and the exact
 // prior of that field (GaussianRandomFieldPrior) instead of the network.
@@ -121,16 +122,21 @@ async function main(): Promise<void> {
       reference: { type: 'boolean', default: false }, 'reference-device': { type: 'string', default: 'cpu' },
       problem: { type: 'string', default: 'navier-stokes' },
       localize: { type: 'string' }, normalize: { type: 'string', default: 'unlocalized' }, control: { type: 'string' },
-      sec: { type: 'boolean', default: false }, gain: { type: 'string' }, guidance: { type: 'string' },
+      sec: { type: 'boolean', default: false }, gain: { type: 'string' }, guidance: { type: 'string' }, relax: { type: 'string' },
     },
   });
   const localization = values.localize === undefined ? undefined
     : { halfWidth: Number(values.localize), normalize: values.normalize as 'unlocalized' | 'coefficient' };
   const gain = values.gain === undefined ? undefined : { alpha: values.gain === 'adaptive' ? 'adaptive' as const : Number(values.gain) };
   // The Kalman step's corrections, for EnKG and EKI alike (docs/method.md section 2).
-  const corrections = { ...(localization ? { localization } : {}), ...(values.sec ? { sec: true } : {}), ...(gain ? { gain } : {}) };
+  const relaxation = values.relax === undefined ? undefined : Number(values.relax);
+  const corrections = {
+    ...(localization ? { localization } : {}), ...(values.sec ? { sec: true } : {}), ...(gain ? { gain } : {}),
+    ...(relaxation === undefined ? {} : { relaxation }),
+  };
   const correctionLabels: Record<string, number | string> = {
     ...(localization ? { localize: localization.halfWidth } : {}), ...(values.sec ? { sec: 'on' } : {}), ...(gain ? { gain: String(gain.alpha) } : {}),
+    ...(relaxation === undefined ? {} : { relax: relaxation }),
   };
   const guidance = values.guidance === undefined ? {} : { guidanceScale: Number(values.guidance) };
   if (values.control !== undefined && values.control !== 'grf') throw new Error(`--control: expected grf, received '${values.control}'`);

@@ -3,7 +3,7 @@
 // adaptive alpha against the discrepancy it targets, the sampling-error
 // correction against its formula, and both inside EKI and EnKG runs.
 import { EKI, EnKG, GaussianNoiseMisfit, GaussianRandomFieldPrior } from '../lib';
-import { regularizedResiduals, secFactors, symmetricEigen } from '../lib/algorithms/corrections';
+import { regularizedResiduals, relaxDeviations, secFactors, symmetricEigen } from '../lib/algorithms/corrections';
 import { LinearForwardModel, randomMatrix, solveDense } from './helpers/linear';
 import { testRandom } from './helpers/reference';
 
@@ -158,6 +158,31 @@ describe('the sampling-error correction', () => {
     const base = Float32Array.from({ length: d * m }, (_, k) => (k % 3) / 2);
     const both = await secFactors(x, y, N, base);
     for (let k = 0; k < d * m; k++) expect(both[k]).toBeCloseTo(f[k] * base[k], 6);
+  });
+});
+
+describe('relaxation to prior perturbations', () => {
+  it("keeps the step's mean and blends each deviation with the one before the step", async () => {
+    const N = 5, d = 3, rnd = testRandom(21);
+    const before = rnd.normals(N * d), after = rnd.normals(N * d, 0.1, 2);
+    const relaxed = after.slice();
+    await relaxDeviations(before, relaxed, N, 0.3);
+    const mb = deviations(before, N), ma = deviations(after, N), mr = deviations(relaxed, N);
+    for (let j = 0; j < d; j++) {
+      let meanAfter = 0, meanRelaxed = 0;
+      for (let n = 0; n < N; n++) {
+        meanAfter += after[n * d + j] / N;
+        meanRelaxed += relaxed[n * d + j] / N;
+        expect(mr[n * d + j]).toBeCloseTo(0.7 * ma[n * d + j] + 0.3 * mb[n * d + j], 5);
+      }
+      expect(meanRelaxed).toBeCloseTo(meanAfter, 5);
+    }
+  });
+
+  it('is recorded in the configuration when on, and a value outside [0, 1) is refused', () => {
+    expect(new EnKG({ relaxation: 0.5 }).config).toMatchObject({ relaxation: 0.5 });
+    expect('relaxation' in new EnKG({}).config).toBe(false);
+    expect(() => new EKI({ relaxation: 1 })).toThrow('Expected a fraction in [0, 1) for EKI relaxation but received 1');
   });
 });
 

@@ -22,6 +22,14 @@ export interface CorrectionOptions {
   sec?: boolean;
   /** The regularized gain (regularizedResiduals) in place of the 1 / ||C||_F step length. */
   gain?: RegularizedGainOptions | null;
+  /**
+   * Relaxation to prior perturbations (Zhang et al. 2004), a in [0, 1):
+   * after each Kalman step every particle's deviation from the mean is
+   * (1 - a) times its new deviation plus a times its deviation before the
+   * step, which keeps the ensemble from collapsing faster than its mean
+   * moves (relaxDeviations). Default 0 (off).
+   */
+  relaxation?: number;
 }
 
 /**
@@ -33,10 +41,14 @@ export interface CorrectionsConfig {
   localization: Required<LocalizationOptions> | null;
   sec?: true;
   gain?: ResolvedGain;
+  relaxation?: number;
 }
 
 export function correctionsConfig(c: KalmanCorrections): CorrectionsConfig {
-  return { localization: c.localization, ...(c.sec ? { sec: true as const } : {}), ...(c.gain ? { gain: c.gain } : {}) };
+  return {
+    localization: c.localization, ...(c.sec ? { sec: true as const } : {}), ...(c.gain ? { gain: c.gain } : {}),
+    ...(c.relaxation > 0 ? { relaxation: c.relaxation } : {}),
+  };
 }
 
 export interface RegularizedGainOptions {
@@ -74,7 +86,11 @@ export function readGain(value: unknown, owner: string): ResolvedGain | null {
 
 /** The corrections of an EnKG or EKI configuration: its `localization`, `sec` and `gain` options. */
 export function readCorrections(raw: (key: string) => unknown, owner: string): KalmanCorrections {
-  return { localization: readLocalization(raw('localization'), owner), sec: readSec(raw('sec'), owner), gain: readGain(raw('gain'), owner) };
+  const relaxation = raw('relaxation') === undefined ? 0 : requireNumber(raw('relaxation'), `${owner} relaxation`, 0);
+  if (!(relaxation < 1)) throw new RangeError(expected('a fraction in [0, 1)', `${owner} relaxation`, relaxation));
+  return {
+    localization: readLocalization(raw('localization'), owner), sec: readSec(raw('sec'), owner), gain: readGain(raw('gain'), owner), relaxation,
+  };
 }
 
 /** Checks, before any work, that the problem supplies what the corrections need. */
@@ -298,4 +314,29 @@ export async function regularizedResiduals(measurements: Float32Array, residuals
     }
   }
   return { residuals: out, alpha };
+}
+
+/**
+ * Relaxation to prior perturbations, in place on `after` (N rows of d):
+ * x^n <- mean(after) + (1 - a) (after^n - mean(after)) + a (before^n - mean(before)).
+ * The mean is the step's; only the spread is relaxed toward the spread
+ * before the step.
+ */
+export async function relaxDeviations(before: Float32Array, after: Float32Array, N: number, a: number): Promise<void> {
+  const d = after.length / N;
+  const meanBefore = new Float64Array(d), meanAfter = new Float64Array(d);
+  for (let n = 0; n < N; n++) {
+    for (let j = 0; j < d; j++) {
+      meanBefore[j] += before[n * d + j] / N;
+      meanAfter[j] += after[n * d + j] / N;
+    }
+    if ((n + 1) % 256 === 0) await yieldToLoop();
+  }
+  for (let n = 0; n < N; n++) {
+    for (let j = 0; j < d; j++) {
+      const k = n * d + j;
+      after[k] = meanAfter[j] + (1 - a) * (after[k] - meanAfter[j]) + a * (before[k] - meanBefore[j]);
+    }
+    if ((n + 1) % 256 === 0) await yieldToLoop();
+  }
 }

@@ -34,7 +34,7 @@ export interface EKIOptions extends CorrectionOptions {
   grf?: EKIGrfOptions;
 }
 
-const EKI_KEYS = ['ensembleSize', 'iterations', 'guidanceScale', 'initial', 'grf', 'localization', 'sec', 'gain'] as const;
+const EKI_KEYS = ['ensembleSize', 'iterations', 'guidanceScale', 'initial', 'grf', 'localization', 'sec', 'gain', 'relaxation'] as const;
 
 /**
  * For u = 1..U: y^n = G(x^n) (one forward call of N fields),

@@ -37,7 +37,7 @@ export interface EnKGOptions extends CorrectionOptions {
 
 const ENKG_KEYS = [
   'ensembleSize', 'steps', 'guidanceScale', 'updates', 'thresholdStart', 'thresholdEnd', 'minRatio',
-  'sigmaMax', 'sigmaMin', 'rho', 'maxOdeSteps', 'batchSize', 'localization', 'sec', 'gain',
+  'sigmaMax', 'sigmaMin', 'rho', 'maxOdeSteps', 'batchSize', 'localization', 'sec', 'gain', 'relaxation',
 ] as const;
 
 export class EnKG implements Algorithm {

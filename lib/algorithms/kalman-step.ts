@@ -6,7 +6,7 @@
 import { Ensemble, ensembleCovarianceTrace, kalmanStep } from '../ensemble';
 import { yieldToLoop } from '../chunked';
 import { randomNormal } from '../random';
-import { regularizedResiduals, ResolvedGain, secFactors } from './corrections';
+import { regularizedResiduals, relaxDeviations, ResolvedGain, secFactors } from './corrections';
 import type { LocalizationOptions } from './localization';
 import { denseTaper, localizedKalmanStepNative, taperedKalmanStep } from './localized-step';
 import { ForwardOutcome, packRows, RunContext, unpackRows } from './run';
@@ -28,6 +28,8 @@ export interface KalmanCorrections {
   sec: boolean;
   /** The regularized gain in place of the 1 / ||C||_F step length (corrections.ts). */
   gain: ResolvedGain | null;
+  /** Relaxation to prior perturbations after the step, a in [0, 1) (corrections.ts; 0: off). */
+  relaxation: number;
   /**
    * With the gain: whether its step is capped at the length of the plain
    * step (stepScale / ||C||_F) C Xc. EnKG caps (its steps move x_t, and an
@@ -37,7 +39,7 @@ export interface KalmanCorrections {
   capGain?: boolean;
 }
 
-export const NO_CORRECTIONS: KalmanCorrections = { localization: null, sec: false, gain: null };
+export const NO_CORRECTIONS: KalmanCorrections = { localization: null, sec: false, gain: null, relaxation: 0 };
 
 /**
  * x <- x - (stepScale / ||C||_F) C Xc with the measurements of `outcome`,
@@ -50,7 +52,7 @@ export async function applyKalmanStep(run: RunContext, ensemble: Ensemble, x: Fl
   stepScale: number, label: StepLabel, corrections: KalmanCorrections = NO_CORRECTIONS): Promise<void> {
   const N = ensemble.ensembleSize, d = run.d, m = run.m;
   const { y, ok, okCount } = outcome;
-  const { localization, sec, gain } = corrections;
+  const { localization, sec, gain, relaxation } = corrections;
   await run.timed('kalman', async () => {
     if (ok !== undefined && okCount < 2) {
       throw new Error(`Only ${okCount} of ${N} forward evaluations succeeded at ${label.where}; `
@@ -82,6 +84,8 @@ export async function applyKalmanStep(run: RunContext, ensemble: Ensemble, x: Fl
       ensembleCovarianceTrace({ particles: ys, ensembleSize: n, backend: run.backend }),
     ]);
     let coefNorm: number;
+    // The particles before the step, for the relaxation (only the ones that evaluated take part in it).
+    const before = relaxation > 0 ? xs.slice() : null;
     if (localization || sec) {
       // In the addon on every backend: the arrays are on the host here, and no GPU kernel of the localized step exists
       // (localized-step.ts). The sampling-error correction's taper depends on the ensemble: it is formed here (times the
@@ -108,6 +112,11 @@ export async function applyKalmanStep(run: RunContext, ensemble: Ensemble, x: Fl
       unpackRows(step.particles, d, ok, x);
       coefNorm = step.coefNorm;
       if (run.policy.kind === 'resample') await resampleFailed(run, x, step.particles, n, ok);
+    }
+    if (before) {
+      const after = ok === undefined ? x : packRows(x, d, ok);
+      await relaxDeviations(before, after, n, relaxation);
+      if (ok !== undefined) unpackRows(after, d, ok, x);
     }
     run.trace.push({
       step: run.step, sigma: label.sigma, misfit: label.misfit, coefNorm, spreadX: Math.sqrt(spreadX), spreadY: Math.sqrt(spreadY),
