@@ -104,16 +104,17 @@ async function usageError(argv: string[]): Promise<Error> {
     expect(await main(['solve', 'navier-stokes', '--algo', 'dpg', '--time', '0.25', '--steps', '2', '--out', path.join(dir, 'dpg'), '--quiet', '--backend', 'cpu'])).toBe(0);
   }, 180000);
 
-  it('takes the sampling-error correction (--sec) and the regularized gain (--gain), records them, and names bad values', async () => {
+  it('takes the sampling-error correction (--sec), the regularized gain (--gain) and the relaxation (--relax), records them, and names bad values', async () => {
     const out = path.join(dir, 'corrected');
-    expect(await main(['solve', 'phase-retrieval', '--ensemble', '6', '--steps', '4', '--sec', '--gain', 'adaptive', '--out', out, '--quiet', '--backend', 'cpu'])).toBe(0);
+    expect(await main(['solve', 'phase-retrieval', '--ensemble', '6', '--steps', '4', '--sec', '--gain', 'adaptive', '--relax', '0.5', '--out', out, '--quiet', '--backend', 'cpu'])).toBe(0);
     const result = JSON.parse(fs.readFileSync(path.join(out, 'result.json'), 'utf8'));
-    expect(result.config).toMatchObject({ sec: true, gain: { alpha: 'adaptive', rho: 0.5 }, localization: null });
+    expect(result.config).toMatchObject({ sec: true, gain: { alpha: 'adaptive', rho: 0.5 }, relaxation: 0.5, localization: null });
     const out2 = path.join(dir, 'corrected-eki');
     expect(await main(['solve', 'phase-retrieval', '--algo', 'eki', '--ensemble', '6', '--steps', '2', '--gain', '0.5', '--out', out2, '--quiet', '--backend', 'cpu'])).toBe(0);
     expect(JSON.parse(fs.readFileSync(path.join(out2, 'result.json'), 'utf8')).config.gain).toEqual({ alpha: 0.5, rho: 0.5 });
     expect((await usageError(['solve', 'navier-stokes', '--gain', 'big'])).message).toMatch(/--gain must be a number > 0 or 'adaptive', got 'big'/);
     expect((await usageError(['solve', 'navier-stokes', '--gain', '0'])).message).toMatch(/--gain must be a number > 0 or 'adaptive', got '0'/);
+    expect((await usageError(['solve', 'navier-stokes', '--relax', '1'])).message).toMatch(/--relax must be a fraction in \[0, 1\), got '1'/);
     expect((await usageError(['solve', 'navier-stokes', '--algo', 'scg', '--sec'])).message)
       .toMatch(/--sec applies to the ensemble Kalman methods \(enkg, eki\), not --algo scg/);
   }, 120000);

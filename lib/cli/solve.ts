@@ -36,7 +36,7 @@ type Options = NonNullable<ParseArgsConfig['options']>;
 const COMMON_FLAGS: Options = {
   algo: { type: 'string', default: 'enkg' }, ensemble: { type: 'string' }, steps: { type: 'string' },
   guidance: { type: 'string' }, updates: { type: 'string' }, noise: { type: 'string' }, localize: { type: 'string' },
-  sec: { type: 'boolean' }, gain: { type: 'string' },
+  sec: { type: 'boolean' }, gain: { type: 'string' }, relax: { type: 'string' },
   seed: { type: 'string', default: '0' }, truth: { type: 'string' },
   prior: { type: 'string' }, 'prior-provider': { type: 'string', default: 'auto' }, backend: { type: 'string', default: 'auto' },
   out: { type: 'string' }, force: { type: 'boolean', default: false }, json: { type: 'boolean', default: false },
@@ -71,6 +71,10 @@ ${algos}
                      place of the normalized step; ALPHA a number (1 = the
                      noise model's Kalman gain) or 'adaptive' (each step
                      fits half the residual); default off
+  --relax A          enkg and eki: after each Kalman step, relax the
+                     particles' deviations toward those before it by the
+                     fraction A in [0, 1) (keeps the ensemble from
+                     collapsing); default 0
   --updates U        EnKG corrections per guided step (default 1 on the CPU,
                      2 on a GPU as in the reference)
   --noise SIGMA      observation noise std, ${entry ? `${entry.noiseUnits} (default ${entry.defaultNoise})` : 'in the problem\'s units (default: the problem\'s)'}
@@ -207,7 +211,11 @@ export async function solve(argv: string[], run: CommandRun = quietRun(), resume
     gainAlpha = Number(gainFlag);
     if (gainFlag.trim() === '' || !(gainAlpha > 0) || !Number.isFinite(gainAlpha)) throw new UsageError(`--gain must be a number > 0 or 'adaptive', got '${gainFlag}'`);
   }
-  for (const [flag, given] of [['--localize', localize !== undefined], ['--sec', values.sec === true], ['--gain', gainFlag !== undefined]] as const) {
+  const relax = numberFlag(values.relax as string | undefined, 'relax', 0);
+  if (relax !== undefined && relax >= 1) throw new UsageError(`--relax must be a fraction in [0, 1), got '${values.relax}'`);
+  for (const [flag, given] of [
+    ['--localize', localize !== undefined], ['--sec', values.sec === true], ['--gain', gainFlag !== undefined], ['--relax', relax !== undefined],
+  ] as const) {
     if (given && !algoEntry.localizable) {
       throw new UsageError(`${flag} applies to the ensemble Kalman methods (${ALGORITHM_REGISTRY.filter((a) => a.localizable).map((a) => a.name).join(', ')}), not --algo ${algo}`);
     }
@@ -217,6 +225,7 @@ export async function solve(argv: string[], run: CommandRun = quietRun(), resume
     ...(localize === undefined ? {} : { localization: { halfWidth: localize } }),
     ...(values.sec === true ? { sec: true } : {}),
     ...(gainAlpha === undefined ? {} : { gain: { alpha: gainAlpha } }),
+    ...(relax === undefined ? {} : { relaxation: relax }),
   };
   if (localizeOff) delete corrections.localization;
   const backend = await resolveBackend(backendFlag(values.backend as string));
