@@ -96,10 +96,10 @@ async function usageError(argv: string[]): Promise<Error> {
       expect(await main(['solve', 'navier-stokes', '--ensemble', '4', '--steps', '3', '--out', out, '--quiet', '--backend', 'cpu', ...extra])).toBe(0);
       return JSON.parse(fs.readFileSync(path.join(out, 'result.json'), 'utf8')).config;
     };
-    expect((await config('short', ['--time', '0.25'])).localization).toMatchObject({ halfWidth: 0.2 });
-    expect((await config('short-off', ['--time', '0.25', '--localize', 'none'])).localization).toBeNull();
-    expect((await config('short-wider', ['--time', '0.5', '--localize', '0.3'])).localization).toMatchObject({ halfWidth: 0.3 });
-    expect((await config('paper', ['--time', '1'])).localization).toBeNull();
+    expect((await config('horizon-short', ['--time', '0.25'])).localization).toMatchObject({ halfWidth: 0.2 });
+    expect((await config('horizon-short-off', ['--time', '0.25', '--localize', 'none'])).localization).toBeNull();
+    expect((await config('horizon-short-wider', ['--time', '0.5', '--localize', '0.3'])).localization).toMatchObject({ halfWidth: 0.3 });
+    expect((await config('horizon-paper', ['--time', '1'])).localization).toBeNull();
     // A method without a Kalman step takes no default correction.
     expect(await main(['solve', 'navier-stokes', '--algo', 'dpg', '--time', '0.25', '--steps', '2', '--out', path.join(dir, 'dpg'), '--quiet', '--backend', 'cpu'])).toBe(0);
   }, 180000);
