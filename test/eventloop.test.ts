@@ -51,6 +51,15 @@ describe('the event loop during a large localized Kalman step', () => {
   });
 });
 
+// The runner scripts' 5 ms timer: \`largest\` is the longest gap between two of its ticks.
+const GAP_TIMER = `let last = performance.now(), largest = 0, ticks = 0;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    largest = Math.max(largest, now - last);
+    last = now;
+    ticks++;
+  }, 5);`;
+
 // The solve runs in a child process on the compiled library (dist/: run
 // `npm run build:ts` after changing lib/, as for the CLI tests): JavaScript
 // loops over typed arrays run some hundred times slower inside jest's vm
@@ -67,13 +76,7 @@ const { EnKG, GaussianRandomFieldPrior, NavierStokes2D, relativeL2Async } = requ
   const forward = new NavierStokes2D({ resolution: R, time: 0.002, adaptive: false, dt: 0.001, backend: 'cpu' });
   const observation = new Float32Array(forward.measurementSize).fill(0.1);
   const enkg = new EnKG({ ensembleSize: N, steps: 2, updates: 1, maxOdeSteps: 1 });
-  let last = performance.now(), largest = 0, ticks = 0;
-  const timer = setInterval(() => {
-    const now = performance.now();
-    largest = Math.max(largest, now - last);
-    last = now;
-    ticks++;
-  }, 5);
+  ${GAP_TIMER}
   const result = await enkg.solve({ prior, forward, observation }, { seed: 1, backend: 'cpu' });
   const error = await relativeL2Async(result.particles, N, new Float32Array(R * R).fill(1));
   clearInterval(timer);
@@ -115,13 +118,7 @@ const { PhaseRetrieval, randomNormal } = require(${JSON.stringify(path.resolve(_
   const N = 2048, model = new PhaseRetrieval();
   const x = await randomNormal({ count: 1024, streams: N, seed: 1, backend: 'cpu' });
   await model.forward(x.subarray(0, 1024), 1);
-  let last = performance.now(), largest = 0, ticks = 0;
-  const timer = setInterval(() => {
-    const now = performance.now();
-    largest = Math.max(largest, now - last);
-    last = now;
-    ticks++;
-  }, 5);
+  ${GAP_TIMER}
   const y = await model.forward(x, N);
   const g = await model.misfitGradient(x, y, N);
   clearInterval(timer);
