@@ -90,16 +90,20 @@ async function usageError(argv: string[]): Promise<Error> {
       .toMatch(/--localize applies to the ensemble Kalman methods \(enkg, eki\), not --algo dpg/);
   }, 120000);
 
-  it('localizes by default where the measurements picked it (navier-stokes up to --time 0.5), and --localize none turns it off', async () => {
+  it('localizes and relaxes by default where the measurements picked it (navier-stokes up to --time 0.5); --localize none and --relax 0 turn them off', async () => {
     const config = async (name: string, extra: string[]) => {
       const out = path.join(dir, name);
       expect(await main(['solve', 'navier-stokes', '--ensemble', '4', '--steps', '3', '--out', out, '--quiet', '--backend', 'cpu', ...extra])).toBe(0);
       return JSON.parse(fs.readFileSync(path.join(out, 'result.json'), 'utf8')).config;
     };
-    expect((await config('horizon-short', ['--time', '0.25'])).localization).toMatchObject({ halfWidth: 0.2 });
-    expect((await config('horizon-short-off', ['--time', '0.25', '--localize', 'none'])).localization).toBeNull();
+    expect(await config('horizon-short', ['--time', '0.25'])).toMatchObject({ localization: { halfWidth: 0.2 }, relaxation: 0.5 });
+    const off = await config('horizon-short-off', ['--time', '0.25', '--localize', 'none', '--relax', '0']);
+    expect(off.localization).toBeNull();
+    expect('relaxation' in off).toBe(false);
     expect((await config('horizon-short-wider', ['--time', '0.5', '--localize', '0.3'])).localization).toMatchObject({ halfWidth: 0.3 });
-    expect((await config('horizon-paper', ['--time', '1'])).localization).toBeNull();
+    const paper = await config('horizon-paper', ['--time', '1']);
+    expect(paper.localization).toBeNull();
+    expect('relaxation' in paper).toBe(false);
     // A method without a Kalman step takes no default correction.
     expect(await main(['solve', 'navier-stokes', '--algo', 'dpg', '--time', '0.25', '--steps', '2', '--out', path.join(dir, 'dpg'), '--quiet', '--backend', 'cpu'])).toBe(0);
   }, 180000);

@@ -74,7 +74,9 @@ ${algos}
   --relax A          enkg and eki: after each Kalman step, relax the
                      particles' deviations toward those before it by the
                      fraction A in [0, 1) (keeps the ensemble from
-                     collapsing); default 0
+                     collapsing); default 0, except where the problem's
+                     measurements picked it (navier-stokes at --time 0.5
+                     or less: 0.5)
   --updates U        EnKG corrections per guided step (default 1 on the CPU,
                      2 on a GPU as in the reference)
   --noise SIGMA      observation noise std, ${entry ? `${entry.noiseUnits} (default ${entry.defaultNoise})` : 'in the problem\'s units (default: the problem\'s)'}
