@@ -36,3 +36,5 @@ export { chooseLocalizationMethod, gridLayout, localizedKalmanStepNative, taperK
 export type { GridLayout, LocalizedKalmanStepArgs, LocalizedKalmanStepResult } from './localized-step';
 export { DPS } from './dps';
 export type { DPSOptions } from './dps';
+export { regularizedResiduals, relaxDeviations, secFactors } from './corrections';
+export type { CorrectionOptions, RegularizedGainOptions } from './corrections';
