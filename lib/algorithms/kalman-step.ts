@@ -68,13 +68,15 @@ export async function applyKalmanStep(run: RunContext, ensemble: Ensemble, x: Fl
       const plain = residuals;
       ({ residuals, alpha } = await regularizedResiduals(ys, residuals, n, gain, sizes));
       // The kernels below step by stepScale / ||C||_F: scaled so that the step is the gain's (eta = 1), or shorter if capped.
-      const gainNorm = coefficientNorm(ys, residuals, n);
+      const gainC = await coefficients(ys, residuals, n);
+      const gainNorm = frobenius(gainC);
       let eta = 1;
       if (corrections.capGain && gainNorm > 0) {
         const gram = await deviationGram(xs, n);
-        const plainNorm = coefficientNorm(ys, plain, n);
-        const plainLength = plainNorm > 0 ? (stepScale / plainNorm) * stepLength(ys, plain, gram, n) : 0;
-        const gainLength = stepLength(ys, residuals, gram, n);
+        const plainC = await coefficients(ys, plain, n);
+        const plainNorm = frobenius(plainC);
+        const plainLength = plainNorm > 0 ? (stepScale / plainNorm) * stepLength(plainC, gram, n) : 0;
+        const gainLength = stepLength(gainC, gram, n);
         if (gainLength > plainLength) eta = plainLength / gainLength;
       }
       stepScale = eta * gainNorm;
@@ -125,13 +127,15 @@ export async function applyKalmanStep(run: RunContext, ensemble: Ensemble, x: Fl
   });
 }
 
-/** C = R Yc^T / N (N x N, float64): the coefficients of the step C Xc. */
-function coefficients(measurements: Float32Array, residuals: Float32Array, N: number): Float64Array {
+/** C = R Yc^T / N (N x N, float64): the coefficients of the step C Xc; a row at a time, yielding to the event loop between slices. */
+async function coefficients(measurements: Float32Array, residuals: Float32Array, N: number): Promise<Float64Array> {
   const m = measurements.length / N;
   const ybar = new Float64Array(m);
   for (let n = 0; n < N; n++) for (let l = 0; l < m; l++) ybar[l] += measurements[n * m + l] / N;
   const C = new Float64Array(N * N);
+  const rows = Math.max(1, Math.floor(2 ** 21 / (N * m)));
   for (let a = 0; a < N; a++) {
+    if (a > 0 && a % rows === 0) await yieldToLoop();
     for (let b = 0; b < N; b++) {
       let s = 0;
       for (let l = 0; l < m; l++) s += residuals[a * m + l] * (measurements[b * m + l] - ybar[l]);
@@ -141,10 +145,10 @@ function coefficients(measurements: Float32Array, residuals: Float32Array, N: nu
   return C;
 }
 
-/** ||R Yc^T / N||_F, the norm the kernels divide the step by. */
-function coefficientNorm(measurements: Float32Array, residuals: Float32Array, N: number): number {
+/** ||C||_F, the norm the kernels divide the step by. */
+function frobenius(C: Float64Array): number {
   let total = 0;
-  for (const v of coefficients(measurements, residuals, N)) total += v * v;
+  for (const v of C) total += v * v;
   return Math.sqrt(total);
 }
 
@@ -165,9 +169,8 @@ async function deviationGram(particles: Float32Array, N: number): Promise<Float6
   return G;
 }
 
-/** ||C Xc||_F = sqrt(sum_n C_n G C_n^T): the length of the step with coefficients C = R Yc^T / N. */
-function stepLength(measurements: Float32Array, residuals: Float32Array, G: Float64Array, N: number): number {
-  const C = coefficients(measurements, residuals, N);
+/** ||C Xc||_F = sqrt(sum_n C_n G C_n^T): the length of the step with coefficients C. */
+function stepLength(C: Float64Array, G: Float64Array, N: number): number {
   let total = 0;
   for (let n = 0; n < N; n++) {
     for (let a = 0; a < N; a++) {
