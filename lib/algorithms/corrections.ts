@@ -230,8 +230,9 @@ export function symmetricEigen(A: Float64Array, n: number): { values: Float64Arr
  * misfit's metric), but counted against what the ensemble's span can
  * remove at all. With N below the number of directions the data determine,
  * the plain rule's target is out of reach, alpha would fall to 0, and the
- * step would follow the ensemble's noisiest directions without bound: that
- * diverged on Navier-Stokes (bench/RESULTS.md).
+ * step would follow the ensemble's noisiest directions without bound
+ * (with that rule the first, uncapped version diverged on Navier-Stokes;
+ * bench/RESULTS.md).
  */
 export async function regularizedResiduals(measurements: Float32Array, residuals: Float32Array, N: number,
   gain: ResolvedGain, sizes: Float64Array | null): Promise<{ residuals: Float32Array; alpha: number }> {
