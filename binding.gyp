@@ -9,6 +9,7 @@
         "native/core/navier_stokes.cc",
         "native/cpu/cpu_device.cc",
         "native/cpu/fftw_plans.cc",
+        "native/cpu/flow_trace.cc",
         "native/cpu/localization_cpu.cc",
         "native/cpu/navier_stokes_cpu.cc",
         "native/cpu/navier_stokes_fused_cpu.cc",

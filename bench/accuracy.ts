@@ -27,6 +27,8 @@
 // --sec: the sampling-error correction; --gain ALPHA|adaptive: the regularized
 // gain (both EnKG and EKI; combinable with --localize); --relax A: relaxation to
 // prior perturbations after each Kalman step. --guidance G: EnKG's g.
+// --follow (with --localize): the taper follows the flow, centred where the
+// ensemble mean's trajectory carried each observation point from.
 // --control grf: the method's limit apart from the prior's: ground truths
 // drawn from the Gaussian random field alpha 2.5, tau 7 (/ 10) and the exact
 // prior of that field (GaussianRandomFieldPrior) instead of the network.
@@ -123,10 +125,12 @@ async function main(): Promise<void> {
       problem: { type: 'string', default: 'navier-stokes' },
       localize: { type: 'string' }, normalize: { type: 'string', default: 'unlocalized' }, control: { type: 'string' },
       sec: { type: 'boolean', default: false }, gain: { type: 'string' }, guidance: { type: 'string' }, relax: { type: 'string' },
+      follow: { type: 'boolean', default: false },
     },
   });
   const localization = values.localize === undefined ? undefined
-    : { halfWidth: Number(values.localize), normalize: values.normalize as 'unlocalized' | 'coefficient' };
+    : { halfWidth: Number(values.localize), normalize: values.normalize as 'unlocalized' | 'coefficient', ...(values.follow ? { follow: true } : {}) };
+  if (values.follow && !localization) throw new Error('--follow needs --localize C');
   const gain = values.gain === undefined ? undefined : { alpha: values.gain === 'adaptive' ? 'adaptive' as const : Number(values.gain) };
   // The Kalman step's corrections, for EnKG and EKI alike (docs/method.md section 2).
   const relaxation = values.relax === undefined ? undefined : Number(values.relax);
@@ -135,7 +139,7 @@ async function main(): Promise<void> {
     ...(relaxation === undefined ? {} : { relaxation }),
   };
   const correctionLabels: Record<string, number | string> = {
-    ...(localization ? { localize: localization.halfWidth } : {}), ...(values.sec ? { sec: 'on' } : {}), ...(gain ? { gain: String(gain.alpha) } : {}),
+    ...(localization ? { localize: localization.halfWidth } : {}), ...(values.follow ? { follow: 'on' } : {}), ...(values.sec ? { sec: 'on' } : {}), ...(gain ? { gain: String(gain.alpha) } : {}),
     ...(relaxation === undefined ? {} : { relax: relaxation }),
   };
   const guidance = values.guidance === undefined ? {} : { guidanceScale: Number(values.guidance) };

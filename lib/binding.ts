@@ -91,6 +91,8 @@ export interface NativeAddon {
   spectralFilter(x: Float32Array, batch: number, resolution: number, gains: Float64Array, out: Float32Array): Promise<void>;
   grfModeAmplitudes(resolution: number, alpha: number, tau: number): Float64Array;
   shellSpectrum(x: Float32Array, batch: number, resolution: number): Promise<Float64Array>;
+  flowTraceBack(snapshots: Float32Array, count: number, resolution: number, time: number, points: Float64Array,
+    substeps: number, out: Float64Array): Promise<void>;
   /** The localized Kalman step (CPU) with a d x m taper rho (row j: field point j). */
   localizedKalmanStep(
     particles: Float32Array, measurements: Float32Array, residuals: Float32Array, ensembleSize: number, stepScale: number,
@@ -275,6 +277,10 @@ function guard(addon: NativeAddon): NativeAddon {
     shellSpectrum(x, batch, resolution) {
       pin(x);
       return addon.shellSpectrum(x, batch, resolution);
+    },
+    flowTraceBack(snapshots, count, resolution, time, points, substeps, out) {
+      pin(snapshots, points, out);
+      return addon.flowTraceBack(snapshots, count, resolution, time, points, substeps, out);
     },
     localizedKalmanStep(particles, measurements, residuals, ensembleSize, stepScale, normalize, rho, out) {
       pin(particles, measurements, residuals, rho, out);

@@ -78,6 +78,15 @@ export interface ProblemGeometry {
   fieldPoints: Float64Array;
   /** m x 2 coordinates of the measurements. */
   measurementPoints: Float64Array;
+  /**
+   * Optional: where in the field each measurement's sensitivity is centred
+   * when the field is `x` (d values, as the algorithms hold it), m x 2
+   * coordinates in [0, 1). For a problem that transports its field (a
+   * flow), the measurement points carried back along x's trajectory.
+   * Localization with `follow` centres its taper there, around the
+   * ensemble's mean, rebuilt at every step (docs/method.md section 2).
+   */
+  measurementSources?(x: Float32Array, signal?: AbortSignal): Promise<Float64Array>;
 }
 
 export interface InverseProblem {
@@ -162,6 +171,11 @@ export interface TraceEntry {
   spreadY?: number;
   /** The regularized gain's alpha, when the step used one. */
   alpha?: number;
+  /**
+   * With a taper that follows the flow: the mean distance (in units of the
+   * domain) between the measurement points and where the taper was centred.
+   */
+  sourceShift?: number;
 }
 
 export interface ForwardFailure extends SampleFailure {

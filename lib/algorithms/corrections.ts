@@ -8,7 +8,7 @@ import { yieldToLoop } from '../chunked';
 import type { InverseProblem } from '../types';
 import { expected, requireKnownKeys, requireNumber, requireObject } from '../validate';
 import type { KalmanCorrections } from './kalman-step';
-import { LocalizationOptions, readLocalization, requireGeometry } from './localization';
+import { LocalizationOptions, readLocalization, requireGeometry, ResolvedLocalization } from './localization';
 
 /** The small-ensemble corrections an EnKG or EKI configuration takes; all off by default (the paper's methods). */
 export interface CorrectionOptions {
@@ -38,7 +38,7 @@ export interface CorrectionOptions {
  * configuration without them, and its checkpoints, read as they did.
  */
 export interface CorrectionsConfig {
-  localization: Required<LocalizationOptions> | null;
+  localization: ResolvedLocalization | null;
   sec?: true;
   gain?: ResolvedGain;
   relaxation?: number;
@@ -95,7 +95,7 @@ export function readCorrections(raw: (key: string) => unknown, owner: string): K
 
 /** Checks, before any work, that the problem supplies what the corrections need. */
 export function requireCorrections(run: { problem: InverseProblem; d: number; m: number }, c: KalmanCorrections, owner: string): void {
-  if (c.localization) requireGeometry(run, owner);
+  if (c.localization) requireGeometry(run, owner, c.localization.follow);
   if (c.gain?.alpha === 'adaptive' && run.problem.misfit && !run.problem.misfit.value) {
     throw new RangeError(`${owner}'s adaptive regularized gain needs the misfit's values (problem.misfit.value), which this problem's misfit model lacks; give gain.alpha a number`);
   }

@@ -164,6 +164,6 @@ export class EnKG implements Algorithm {
     const x0 = await odeToClean(run.prior, x, { sigmaStart: sigma, steps: this.odeSteps(i), sigmaMin: c.sigmaMin, rho: c.rho });
     const outcome = await run.forward(x0, N);
     const misfit = await run.misfit(outcome.y, N);
-    await applyKalmanStep(run, ensemble, x, outcome, this.stepScale(i), { sigma, misfit, where: `step ${i + 1}` }, this.corrections);
+    await applyKalmanStep(run, ensemble, x, outcome, this.stepScale(i), { sigma, misfit, where: `step ${i + 1}` }, this.corrections, x0);
   }
 }

@@ -4,12 +4,14 @@
 // the particles that evaluated (the failed ones sit this update out), with
 // the trace entry of docs/method.md's diagnostics (tr(Cxx), tr(Cyy)).
 import { Ensemble, ensembleCovarianceTrace, kalmanStep } from '../ensemble';
-import { yieldToLoop } from '../chunked';
+import { forRows, yieldToLoop } from '../chunked';
 import { randomNormal } from '../random';
 import { regularizedResiduals, relaxDeviations, ResolvedGain, secFactors } from './corrections';
-import type { LocalizationOptions } from './localization';
+import type { ResolvedLocalization } from './localization';
 import { denseTaper, localizedKalmanStepNative, taperedKalmanStep } from './localized-step';
 import { ForwardOutcome, packRows, RunContext, unpackRows } from './run';
+import type { ProblemGeometry } from '../types';
+import { expected } from '../validate';
 import { NOISE, streamBase } from './vp-schedule';
 
 export interface StepLabel {
@@ -23,7 +25,7 @@ export interface StepLabel {
 /** The small-ensemble corrections of a Kalman step (docs/method.md section 2); all off by default. */
 export interface KalmanCorrections {
   /** Distance localization: a Gaspari-Cohn taper on the problem's geometry. */
-  localization: Required<LocalizationOptions> | null;
+  localization: ResolvedLocalization | null;
   /** The sampling-error correction of the cross-covariance (corrections.ts). */
   sec: boolean;
   /** The regularized gain in place of the 1 / ||C||_F step length (corrections.ts). */
@@ -46,10 +48,12 @@ export const NO_CORRECTIONS: KalmanCorrections = { localization: null, sec: fals
  * or with the regularized gain x <- x - Xc^T (S + alpha I)^-1 Yc r / N
  * (capped at the plain step's length if `capGain`); the cross-covariance
  * tapered by localization and/or the sampling-error correction. Updates x
- * in place.
+ * in place. `evaluatedAt` (N x d, default x) holds the fields the forward
+ * model was evaluated at (EnKG's clean estimates x0(x_t)): a taper that
+ * follows the flow is centred for their mean.
  */
 export async function applyKalmanStep(run: RunContext, ensemble: Ensemble, x: Float32Array, outcome: ForwardOutcome,
-  stepScale: number, label: StepLabel, corrections: KalmanCorrections = NO_CORRECTIONS): Promise<void> {
+  stepScale: number, label: StepLabel, corrections: KalmanCorrections = NO_CORRECTIONS, evaluatedAt: Float32Array = x): Promise<void> {
   const N = ensemble.ensembleSize, d = run.d, m = run.m;
   const { y, ok, okCount } = outcome;
   const { localization, sec, gain, relaxation } = corrections;
@@ -86,6 +90,7 @@ export async function applyKalmanStep(run: RunContext, ensemble: Ensemble, x: Fl
       ensembleCovarianceTrace({ particles: ys, ensembleSize: n, backend: run.backend }),
     ]);
     let coefNorm: number;
+    let shift: number | undefined;
     // The particles before the step, for the relaxation (only the ones that evaluated take part in it).
     const before = relaxation > 0 ? xs.slice() : null;
     if (localization || sec) {
@@ -94,11 +99,16 @@ export async function applyKalmanStep(run: RunContext, ensemble: Ensemble, x: Fl
       // distance taper, if any) and applied by the dense kernel.
       const out = ok === undefined ? x : undefined;
       const normalize = localization?.normalize ?? 'unlocalized';
+      let geometry = run.problem.geometry!;
+      if (localization?.follow) {
+        geometry = await followingGeometry(run, evaluatedAt, ok);
+        shift = meanTorusDistance(geometry.measurementPoints, run.problem.geometry!.measurementPoints);
+      }
       const step = sec
         ? await taperedKalmanStep(xs, ys, residuals, n, stepScale, normalize,
-          await secFactors(xs, ys, n, localization ? await denseTaper(run.problem.geometry!, localization.halfWidth) : null), out)
+          await secFactors(xs, ys, n, localization ? await denseTaper(geometry, localization.halfWidth) : null), out)
         : await localizedKalmanStepNative({
-          particles: xs, measurements: ys, residuals, ensembleSize: n, stepScale, geometry: run.problem.geometry!,
+          particles: xs, measurements: ys, residuals, ensembleSize: n, stepScale, geometry,
           halfWidth: localization!.halfWidth, normalize, method: localization!.method, ...(out ? { out } : {}),
         });
       if (ok !== undefined) unpackRows(step.particles, d, ok, x);
@@ -122,9 +132,50 @@ export async function applyKalmanStep(run: RunContext, ensemble: Ensemble, x: Fl
     }
     run.trace.push({
       step: run.step, sigma: label.sigma, misfit: label.misfit, coefNorm, spreadX: Math.sqrt(spreadX), spreadY: Math.sqrt(spreadY),
-      ...(alpha === undefined ? {} : { alpha }),
+      ...(alpha === undefined ? {} : { alpha }), ...(shift === undefined ? {} : { sourceShift: shift }),
     });
   });
+}
+
+/**
+ * The geometry of a taper that follows the flow: the problem's field points,
+ * and as measurement points the problem's measurementSources for the mean
+ * of the evaluated fields (the rows with ok[n] = 1, or all). A new geometry
+ * each step, so its dense taper is built for it (and dropped with it).
+ */
+async function followingGeometry(run: RunContext, fields: Float32Array, ok: Uint8Array | undefined): Promise<ProblemGeometry> {
+  const geometry = run.problem.geometry!, d = run.d, m = run.m, N = fields.length / d;
+  const mean = new Float64Array(d);
+  let count = 0;
+  await forRows(N, d, (first, end) => {
+    for (let n = first; n < end; n++) {
+      if (ok !== undefined && !ok[n]) continue;
+      count++;
+      for (let j = 0; j < d; j++) mean[j] += fields[n * d + j];
+    }
+  });
+  const centre = Float32Array.from(mean, (v) => v / count);
+  const sources = await geometry.measurementSources!(centre, run.signal);
+  if (!(sources instanceof Float64Array) || sources.length !== 2 * m) {
+    throw new RangeError(expected(`2 m = ${2 * m} coordinates (a Float64Array)`, 'problem.geometry.measurementSources(x)', sources?.length));
+  }
+  for (let i = 0; i < sources.length; i++) {
+    if (!Number.isFinite(sources[i])) {
+      throw new RangeError(expected('finite coordinates', 'problem.geometry.measurementSources(x)', `${sources[i]} at element ${i}`, true));
+    }
+  }
+  return { fieldPoints: geometry.fieldPoints, measurementPoints: sources };
+}
+
+/** The mean distance on the unit torus between matching points of two m x 2 arrays. */
+function meanTorusDistance(a: Float64Array, b: Float64Array): number {
+  const wrap = (t: number) => {
+    const u = Math.abs(t) % 1;
+    return Math.min(u, 1 - u);
+  };
+  let total = 0;
+  for (let l = 0; l < a.length / 2; l++) total += Math.hypot(wrap(a[2 * l] - b[2 * l]), wrap(a[2 * l + 1] - b[2 * l + 1]));
+  return total / (a.length / 2);
 }
 
 /** C = R Yc^T / N (N x N, float64): the coefficients of the step C Xc; a row at a time, yielding to the event loop between slices. */

@@ -41,24 +41,46 @@ export interface LocalizationOptions {
   normalize?: StepNormalization;
   /** How the taper is applied (default 'auto'); the step is the same up to rounding. */
   method?: LocalizationMethod;
+  /**
+   * Centre the taper on where each measurement's sensitivity sits for the
+   * ensemble's current mean (the problem's geometry.measurementSources; for
+   * a flow, the measurement points carried back along the mean's
+   * trajectory) instead of on the measurement points, rebuilt at every
+   * step. Default false. Needs the dense taper (method 'auto' or 'dense').
+   */
+  follow?: boolean;
 }
 
-export function readLocalization(value: unknown, owner: string): Required<LocalizationOptions> | null {
+/** Localization as a configuration records it: `follow` only when on. */
+export type ResolvedLocalization = Required<Omit<LocalizationOptions, 'follow'>> & { follow?: true };
+
+export function readLocalization(value: unknown, owner: string): ResolvedLocalization | null {
   if (value === undefined || value === null) return null;
   const o = requireObject(value, `${owner} localization`) as unknown as LocalizationOptions;
   const halfWidth = requireNumber(o.halfWidth, `${owner} localization.halfWidth`, 0);
   if (!(halfWidth > 0 && halfWidth <= 0.5)) {
     throw new RangeError(expected('a half-width in (0, 0.5] (a fraction of the domain)', `${owner} localization.halfWidth`, halfWidth));
   }
-  requireKnownKeys(o as unknown as Record<string, unknown>, ['halfWidth', 'normalize', 'method'], `${owner} localization`);
+  requireKnownKeys(o as unknown as Record<string, unknown>, ['halfWidth', 'normalize', 'method', 'follow'], `${owner} localization`);
   const normalize = o.normalize === undefined ? 'unlocalized'
     : requireOneOf(o.normalize, ['unlocalized', 'coefficient'] as const, `${owner} localization.normalize`);
   const method = o.method === undefined ? 'auto' : requireOneOf(o.method, LOCALIZATION_METHODS, `${owner} localization.method`);
-  return { halfWidth, normalize, method };
+  if (o.follow !== undefined && typeof o.follow !== 'boolean') {
+    throw new TypeError(expected('a boolean', `${owner} localization.follow`, o.follow));
+  }
+  if (o.follow && method === 'fft') {
+    throw new RangeError(expected("method 'auto' or 'dense' (a taper that follows the flow has no grid form)",
+      `${owner} localization.method`, method));
+  }
+  return { halfWidth, normalize, method, ...(o.follow ? { follow: true as const } : {}) };
 }
 
-/** A localized algorithm's problem must say where its values sit: d and m coordinate pairs. */
-export function requireGeometry(run: { problem: { geometry?: ProblemGeometry }; d: number; m: number }, owner: string): ProblemGeometry {
+/**
+ * A localized algorithm's problem must say where its values sit: d and m
+ * coordinate pairs, and with `follow`, where its measurements' sensitivities
+ * sit (measurementSources).
+ */
+export function requireGeometry(run: { problem: { geometry?: ProblemGeometry }; d: number; m: number }, owner: string, follow = false): ProblemGeometry {
   const g = run.problem.geometry;
   if (g === undefined) {
     throw new RangeError(`${owner} localization needs the problem's geometry (problem.geometry: where its field values and measurements sit); this problem has none`);
@@ -68,6 +90,9 @@ export function requireGeometry(run: { problem: { geometry?: ProblemGeometry }; 
   }
   if (!(g.measurementPoints instanceof Float64Array) || g.measurementPoints.length !== 2 * run.m) {
     throw new RangeError(expected(`2 m = ${2 * run.m} coordinates (a Float64Array)`, 'problem.geometry.measurementPoints', g.measurementPoints?.length));
+  }
+  if (follow && typeof g.measurementSources !== 'function') {
+    throw new RangeError(`${owner} localization.follow needs problem.geometry.measurementSources (where each measurement's sensitivity sits for a given field); this problem's geometry has none`);
   }
   return g;
 }

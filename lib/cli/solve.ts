@@ -36,7 +36,7 @@ type Options = NonNullable<ParseArgsConfig['options']>;
 const COMMON_FLAGS: Options = {
   algo: { type: 'string', default: 'enkg' }, ensemble: { type: 'string' }, steps: { type: 'string' },
   guidance: { type: 'string' }, updates: { type: 'string' }, noise: { type: 'string' }, localize: { type: 'string' },
-  sec: { type: 'boolean' }, gain: { type: 'string' }, relax: { type: 'string' },
+  sec: { type: 'boolean' }, gain: { type: 'string' }, relax: { type: 'string' }, 'localize-follow': { type: 'boolean' },
   seed: { type: 'string', default: '0' }, truth: { type: 'string' },
   prior: { type: 'string' }, 'prior-provider': { type: 'string', default: 'auto' }, backend: { type: 'string', default: 'auto' },
   out: { type: 'string' }, force: { type: 'boolean', default: false }, json: { type: 'boolean', default: false },
@@ -64,6 +64,9 @@ ${algos}
                      sit (navier-stokes); default none, except where the
                      problem's measurements picked it (navier-stokes at
                      --time 0.5 or less: 0.2); 'none' turns it off
+  --localize-follow  with localization: centre the taper where the flow of the
+                     ensemble's mean carried each measurement from (rebuilt
+                     every step; problems that can say, navier-stokes)
   --sec              enkg and eki: the sampling-error correction of the Kalman
                      step (damps cross-covariances indistinguishable from
                      sampling noise; needs no geometry); default off
@@ -216,7 +219,7 @@ export async function solve(argv: string[], run: CommandRun = quietRun(), resume
   const relax = numberFlag(values.relax as string | undefined, 'relax', 0);
   if (relax !== undefined && relax >= 1) throw new UsageError(`--relax must be a fraction in [0, 1), got '${values.relax}'`);
   for (const [flag, given] of [
-    ['--localize', localize !== undefined], ['--sec', values.sec === true], ['--gain', gainFlag !== undefined], ['--relax', relax !== undefined],
+    ['--localize', localize !== undefined], ['--localize-follow', values['localize-follow'] === true], ['--sec', values.sec === true], ['--gain', gainFlag !== undefined], ['--relax', relax !== undefined],
   ] as const) {
     if (given && !algoEntry.localizable) {
       throw new UsageError(`${flag} applies to the ensemble Kalman methods (${ALGORITHM_REGISTRY.filter((a) => a.localizable).map((a) => a.name).join(', ')}), not --algo ${algo}`);
@@ -230,6 +233,12 @@ export async function solve(argv: string[], run: CommandRun = quietRun(), resume
     ...(relax === undefined ? {} : { relaxation: relax }),
   };
   if (localizeOff) delete corrections.localization;
+  if (values['localize-follow'] === true) {
+    if (!corrections.localization) {
+      throw new UsageError(`--localize-follow needs localization: give --localize C${localizeOff ? ' (not none)' : ''}`);
+    }
+    corrections.localization = { ...corrections.localization, follow: true };
+  }
   const backend = await resolveBackend(backendFlag(values.backend as string));
   const providers = asUsage(() => parseExecutionProviders(String(values['prior-provider']), backend));
   const sizes = chooseSizes(entry, algo, backend, requested);
@@ -329,6 +338,9 @@ async function solveInto(output: RunOutput, entry: ProblemEntry, priorFile: stri
     }
     if (values.localize !== undefined && values.localize !== 'none' && !instance.problem.geometry) {
       throw new UsageError(`--localize needs a problem that says where its values and measurements sit; ${entry.name} does not`);
+    }
+    if (values['localize-follow'] === true && typeof instance.problem.geometry?.measurementSources !== 'function') {
+      throw new UsageError(`--localize-follow needs a problem that says where its measurements' sensitivities sit (geometry.measurementSources); ${entry.name} does not`);
     }
     const problem = settings.queue?.through(instance.problem) ?? instance.problem;
     const [C, H, W] = prior.shape;

@@ -47,7 +47,10 @@ export async function navierStokesInverseProblem(opts: NavierStokesInverseOption
     scale: opts.scale ?? 10, backend: opts.backend ?? 'auto', maxSteps: opts.maxSteps ?? 4000,
   });
   const observation = await model.observe(opts.truth, { seed: opts.seed ?? 0 });
-  return { problem: { prior: opts.prior, forward: model, observation, geometry: gridGeometry(H, model.downsample) }, model, truth: opts.truth, observation };
+  const grid = gridGeometry(H, model.downsample);
+  // Localization with `follow` centres its taper where the flow of the ensemble's mean carried each measurement from.
+  const geometry = { ...grid, measurementSources: (x: Float32Array, signal?: AbortSignal) => model.traceBack(x, grid.measurementPoints, signal ? { signal } : {}) };
+  return { problem: { prior: opts.prior, forward: model, observation, geometry }, model, truth: opts.truth, observation };
 }
 
 /**

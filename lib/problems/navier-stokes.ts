@@ -237,6 +237,36 @@ export class NavierStokes2D implements ForwardModel {
     return y;
   }
 
+  /**
+   * Where the fluid seen at each of `points` at time T (the model's `time`)
+   * was at time 0, for the flow started from the normalized field `x` (one
+   * field): the points carried back along x's trajectory (native
+   * flowTraceBack; docs/method.md section 2, "A taper that follows the
+   * flow"). The trajectory is solved in `snapshots` pieces (default 16) and
+   * traced with `substeps` Heun steps per piece (default 4). Points are
+   * (row, column) pairs in units of the domain, as ProblemGeometry's.
+   */
+  async traceBack(x: Float32Array, points: Float64Array, opts: { snapshots?: number; substeps?: number; signal?: AbortSignal } = {}): Promise<Float64Array> {
+    requireFloat32Array(x, 'x');
+    const R = this.resolution, R2 = R * R;
+    if (x.length !== R2) throw new RangeError(expected(`one field of resolution^2 = ${R2} floats`, 'x.length', x.length));
+    if (!(points instanceof Float64Array) || points.length === 0 || points.length % 2 !== 0) {
+      throw new RangeError(expected('a Float64Array of (row, column) pairs', 'points', points));
+    }
+    requireKnownKeys(requireObject(opts, 'traceBack(options)'), ['snapshots', 'substeps', 'signal'], 'traceBack');
+    const S = opts.snapshots === undefined ? 16 : requireInteger(opts.snapshots, 'snapshots', 1);
+    const substeps = opts.substeps === undefined ? 4 : requireInteger(opts.substeps, 'substeps', 1);
+    const snapshots = new Float32Array((S + 1) * R2);
+    for (let i = 0; i < R2; i++) snapshots[i] = x[i] * this.scale;
+    for (let k = 1; k <= S; k++) {
+      const w = await this.solve(snapshots.slice((k - 1) * R2, k * R2), 1, { time: this.time / S, ...(opts.signal ? { signal: opts.signal } : {}) });
+      snapshots.set(w, k * R2);
+    }
+    const out = new Float64Array(points.length);
+    await callNative(() => native.flowTraceBack(snapshots, S + 1, R, this.time, points, substeps, out));
+    return out;
+  }
+
   private async subsample(fields: Float32Array, batch: number): Promise<Float32Array> {
     const R = this.resolution, s = this.downsample, r = R / s;
     const y = new Float32Array(batch * r * r);

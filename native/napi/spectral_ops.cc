@@ -2,11 +2,13 @@
 //   navierStokesSolve(backend, w0, batch, options, out) -> Promise<{ failures, steps, kernel }>
 //   gaussianRandomField(backend, out, count, options) -> Promise<void>
 //   spectralFilter(x, batch, resolution, gains, out) -> Promise<void>
+//   flowTraceBack(snapshots, count, resolution, time, points, substeps, out) -> Promise<void>
 #include <napi.h>
 
 #include <cmath>
 #include <memory>
 
+#include "../cpu/flow_trace.h"
 #include "../cpu/navier_stokes_cpu.h"
 #include "../cpu/spectral_filter.h"
 #include "../dispatch.h"
@@ -264,6 +266,46 @@ Napi::Value GrfModeAmplitudes(const Napi::CallbackInfo& info) {
   });
 }
 
+// flowTraceBack(snapshots, count, resolution, time, points: Float64Array, substeps, out: Float64Array)
+// -> Promise<void> (CPU): points carried back from T to 0 along the flow of
+// count vorticity snapshots (cpu/flow_trace.h).
+Napi::Value FlowTraceBack(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    auto w = std::make_shared<FloatView>(floatArray(info[0], "snapshots"));
+    const int64_t count = positiveInteger(info[1], "count");
+    if (count < 2) throw rangeError("at least 2 snapshots (times 0 and T)", "count", std::to_string(count));
+    const int R = resolutionValue(info[2]);
+    const double time = finiteNumber(info[3], "time");
+    if (!(time >= 0)) throw rangeError("a non-negative time", "time", formatNumber(time));
+    auto points = std::make_shared<DoubleView>(doubleArray(info[4], "points"));
+    const int64_t substeps = positiveInteger(info[5], "substeps");
+    if (substeps > 1000) throw rangeError("at most 1000 substeps", "substeps", std::to_string(substeps));
+    auto out = std::make_shared<DoubleView>(doubleArray(info[6], "out"));
+    const size_t field = static_cast<size_t>(R) * R;
+    if (w->length != floatCount(field, count, "count x resolution^2")) {
+      throw rangeError("count x resolution^2 = " + std::to_string(count * field) + " floats", "snapshots.length",
+                       std::to_string(w->length));
+    }
+    if (points->length == 0 || points->length % 2 != 0) {
+      throw rangeError("2 m coordinates (m >= 1)", "points.length", std::to_string(points->length));
+    }
+    if (out->length != points->length) {
+      throw rangeError(std::to_string(points->length) + " coordinates (the length of points)", "out.length",
+                       std::to_string(out->length));
+    }
+    const int64_t m = static_cast<int64_t>(points->length / 2);
+    return runTask(info.Env(), "enkg.flowTraceBack", [=]() {
+      requireFinite(w->data, w->length, field, "snapshots", "snapshot");
+      for (size_t i = 0; i < points->length; ++i) {
+        if (!std::isfinite(points->data[i])) {
+          throw rangeError("finite coordinates", "points", formatNumber(points->data[i]) + " at element " + std::to_string(i));
+        }
+      }
+      traceBackCpu(w->data, count, R, time, points->data, m, static_cast<int>(substeps), out->data);
+    });
+  });
+}
+
 }  // namespace
 
 void registerSpectralOps(Napi::Env env, Napi::Object exports) {
@@ -272,6 +314,7 @@ void registerSpectralOps(Napi::Env env, Napi::Object exports) {
   exports.Set("spectralFilter", Napi::Function::New(env, SpectralFilter, "spectralFilter"));
   exports.Set("grfModeAmplitudes", Napi::Function::New(env, GrfModeAmplitudes, "grfModeAmplitudes"));
   exports.Set("shellSpectrum", Napi::Function::New(env, ShellSpectrum, "shellSpectrum"));
+  exports.Set("flowTraceBack", Napi::Function::New(env, FlowTraceBack, "flowTraceBack"));
 }
 
 }  // namespace napi
