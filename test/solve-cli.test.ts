@@ -96,11 +96,17 @@ async function usageError(argv: string[]): Promise<Error> {
       expect(await main(['solve', 'navier-stokes', '--ensemble', '4', '--steps', '3', '--out', out, '--quiet', '--backend', 'cpu', ...extra])).toBe(0);
       return JSON.parse(fs.readFileSync(path.join(out, 'result.json'), 'utf8')).config;
     };
-    expect(await config('horizon-short', ['--time', '0.25'])).toMatchObject({ localization: { halfWidth: 0.2 }, relaxation: 0.5 });
+    expect(await config('horizon-short', ['--time', '0.25'])).toMatchObject({ localization: { halfWidth: 0.2, follow: true }, relaxation: 0.5 });
     const off = await config('horizon-short-off', ['--time', '0.25', '--localize', 'none', '--relax', '0']);
     expect(off.localization).toBeNull();
     expect('relaxation' in off).toBe(false);
-    expect((await config('horizon-short-wider', ['--time', '0.5', '--localize', '0.3'])).localization).toMatchObject({ halfWidth: 0.3 });
+    // An explicit --localize replaces the default whole; --localize-follow adds following.
+    expect((await config('horizon-short-wider', ['--time', '0.5', '--localize', '0.3'])).localization).toEqual({ halfWidth: 0.3, normalize: 'unlocalized', method: 'auto' });
+    expect((await config('horizon-paper-follow', ['--localize', '0.2', '--localize-follow'])).localization).toMatchObject({ halfWidth: 0.2, follow: true });
+    expect((await usageError(['solve', 'navier-stokes', '--localize-follow'])).message).toMatch(/--localize-follow needs localization: give --localize C/);
+    expect((await usageError(['solve', 'navier-stokes', '--time', '0.25', '--localize', 'none', '--localize-follow'])).message)
+      .toMatch(/--localize-follow needs localization: give --localize C \(not none\)/);
+    expect((await usageError(['solve', 'phase-retrieval', '--gain', '1', '--localize-follow'])).message).toMatch(/--localize-follow needs localization/);
     const paper = await config('horizon-paper', ['--time', '1']);
     expect(paper.localization).toBeNull();
     expect('relaxation' in paper).toBe(false);
