@@ -8,7 +8,7 @@ import { forRows, yieldToLoop } from '../chunked';
 import { randomNormal } from '../random';
 import { regularizedResiduals, relaxDeviations, ResolvedGain, secFactors } from './corrections';
 import type { ResolvedLocalization } from './localization';
-import { denseTaper, localizedKalmanStepNative, taperedKalmanStep } from './localized-step';
+import { buildTaper, denseTaper, localizedKalmanStepNative, taperedKalmanStep } from './localized-step';
 import { ForwardOutcome, packRows, RunContext, unpackRows } from './run';
 import type { ProblemGeometry } from '../types';
 import { expected } from '../validate';
@@ -99,16 +99,20 @@ export async function applyKalmanStep(run: RunContext, ensemble: Ensemble, x: Fl
       // distance taper, if any) and applied by the dense kernel.
       const out = ok === undefined ? x : undefined;
       const normalize = localization?.normalize ?? 'unlocalized';
-      let geometry = run.problem.geometry!;
+      // A taper that follows the flow is built for this step, into a buffer the run keeps.
+      let followed: Float32Array | null = null;
       if (localization?.follow) {
-        geometry = await followingGeometry(run, evaluatedAt, ok);
+        const geometry = await followingGeometry(run, evaluatedAt, ok);
         shift = meanTorusDistance(geometry.measurementPoints, run.problem.geometry!.measurementPoints);
+        const buffer = followTapers.get(run);
+        followed = await buildTaper(geometry, localization.halfWidth, buffer);
+        followTapers.set(run, followed);
       }
-      const step = sec
-        ? await taperedKalmanStep(xs, ys, residuals, n, stepScale, normalize,
-          await secFactors(xs, ys, n, localization ? await denseTaper(geometry, localization.halfWidth) : null), out)
+      const distance = followed ?? (localization ? await denseTaper(run.problem.geometry!, localization.halfWidth) : null);
+      const step = sec || followed
+        ? await taperedKalmanStep(xs, ys, residuals, n, stepScale, normalize, sec ? await secFactors(xs, ys, n, distance) : followed!, out)
         : await localizedKalmanStepNative({
-          particles: xs, measurements: ys, residuals, ensembleSize: n, stepScale, geometry,
+          particles: xs, measurements: ys, residuals, ensembleSize: n, stepScale, geometry: run.problem.geometry!,
           halfWidth: localization!.halfWidth, normalize, method: localization!.method, ...(out ? { out } : {}),
         });
       if (ok !== undefined) unpackRows(step.particles, d, ok, x);
@@ -137,11 +141,13 @@ export async function applyKalmanStep(run: RunContext, ensemble: Ensemble, x: Fl
   });
 }
 
+/** The d x m taper buffer of each run whose taper follows the flow (rebuilt in it every step). */
+const followTapers = new WeakMap<RunContext, Float32Array>();
+
 /**
  * The geometry of a taper that follows the flow: the problem's field points,
  * and as measurement points the problem's measurementSources for the mean
- * of the evaluated fields (the rows with ok[n] = 1, or all). A new geometry
- * each step, so its dense taper is built for it (and dropped with it).
+ * of the evaluated fields (the rows with ok[n] = 1, or all).
  */
 async function followingGeometry(run: RunContext, fields: Float32Array, ok: Uint8Array | undefined): Promise<ProblemGeometry> {
   const geometry = run.problem.geometry!, d = run.d, m = run.m, N = fields.length / d;

@@ -107,6 +107,17 @@ export function denseTaper(geometry: ProblemGeometry, c: number): Promise<Float3
   return taper;
 }
 
+/**
+ * rho for `geometry` (d x m, row j: field point j) with half-width c, built
+ * in the addon into `out` (a new array by default): for a taper that changes
+ * every step (one that follows the flow), in a buffer the run reuses.
+ */
+export async function buildTaper(geometry: ProblemGeometry, c: number,
+  out: Float32Array = unfilledFloats((geometry.fieldPoints.length / 2) * (geometry.measurementPoints.length / 2))): Promise<Float32Array> {
+  await callNative(() => native.gaspariCohnTaper(geometry.fieldPoints, geometry.measurementPoints, c, out));
+  return out;
+}
+
 function kernelFor(layout: GridLayout, c: number): Float32Array {
   let byWidth = gridKernels.get(layout);
   if (!byWidth) gridKernels.set(layout, (byWidth = new Map()));
