@@ -104,7 +104,7 @@ Napi::Value RegularizedResiduals(const Napi::CallbackInfo& info) {
           *used = regularizedResidualsCpu(args);
           requireFiniteOutput(out->data, out->length, m,
                               "The regularized gain with alpha = " + formatNumber(*used) +
-                                  " produced non-finite residuals (inputs too large for it)");
+                                  " produced residuals beyond float32's range");
         },
         [=](Napi::Env env) {
           Napi::Object result = Napi::Object::New(env);
