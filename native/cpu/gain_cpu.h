@@ -5,7 +5,7 @@
 //   S = sym(Yc Rc^T) / N,  s_n = Yc r^n,  S = V diag(lambda) V^T,
 //   rt^n = (r^n - Rc^T V diag(1 / (lambda + alpha)) V^T s_n / N) / alpha,
 // so that K rt^n = Xc^T (S + alpha I)^-1 Yc r^n / N. The products are
-// OpenBLAS dgemm calls (3 N^2 m + 2 N^3 multiply-adds), the eigensystem is
+// OpenBLAS dgemm calls (2 N^2 m + 2 N^3 multiply-adds), the eigensystem is
 // LAPACK's divide and conquer (dsyevd), everything in double precision.
 #pragma once
 
