@@ -110,6 +110,15 @@ export interface NativeAddon {
   ): Promise<{ coefNorm: number }>;
   /** The Gaspari-Cohn taper of torus distances, d x m, into out. */
   gaspariCohnTaper(fieldPoints: Float64Array, measurementPoints: Float64Array, halfWidth: number, out: Float32Array): Promise<void>;
+  /**
+   * The regularized gain's transformed residuals (N x m) into out, and the
+   * alpha used: a number > 0 as given, or 'adaptive' (rho and sizes, the N
+   * particles' squared residual norms, decide it). CPU, OpenBLAS and LAPACK.
+   */
+  regularizedResiduals(
+    measurements: Float32Array, residuals: Float32Array, ensembleSize: number, alpha: number | 'adaptive', rho: number,
+    sizes: Float64Array | null, out: Float32Array,
+  ): Promise<{ alpha: number }>;
   /** out (batch x C x P x Q) = |F(pad(x))|, F the orthonormal 2D DFT (CPU, FFTW). */
   paddedDftMagnitude(x: Float32Array, batch: number, frame: NativePaddedFrame, out: Float32Array): Promise<void>;
   /** out (batch x C x H x W) = Re(F^H(r u / |u|)) on the window, r = residuals, u = F(pad(x)): the Jacobian's transpose (CPU, FFTW). */
@@ -294,6 +303,10 @@ function guard(addon: NativeAddon): NativeAddon {
     gaspariCohnTaper(fieldPoints, measurementPoints, halfWidth, out) {
       pin(fieldPoints, measurementPoints, out);
       return addon.gaspariCohnTaper(fieldPoints, measurementPoints, halfWidth, out);
+    },
+    regularizedResiduals(measurements, residuals, ensembleSize, alpha, rho, sizes, out) {
+      pin(measurements, residuals, sizes, out);
+      return addon.regularizedResiduals(measurements, residuals, ensembleSize, alpha, rho, sizes, out);
     },
     paddedDftMagnitude(x, batch, frame, out) {
       const { image, spectrum } = checkPaddedFrame(batch, frame);

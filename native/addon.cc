@@ -12,6 +12,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   enkg::napi::registerSpectralOps(env, exports);
   enkg::napi::registerLocalizationOps(env, exports);
   enkg::napi::registerImagingOps(env, exports);
+  enkg::napi::registerGainOps(env, exports);
   enkg::napi::EnsembleHandle::Register(env, exports);
   return exports;
 }

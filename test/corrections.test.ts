@@ -1,11 +1,18 @@
 // The small-ensemble corrections that need no geometry: the regularized gain
-// against the Kalman analysis written out in float64 (m x m solve), its
-// adaptive alpha against the discrepancy it targets, the sampling-error
-// correction against its formula, and both inside EKI and EnKG runs.
+// (the addon's and the TypeScript reference) against the Kalman analysis
+// written out in float64 (m x m solve), its adaptive alpha against the
+// discrepancy it targets, the addon against the reference, the
+// sampling-error correction against its formula, and both inside EKI and
+// EnKG runs.
 import { EKI, EnKG, GaussianNoiseMisfit, GaussianRandomFieldPrior } from '../lib';
-import { regularizedResiduals, relaxDeviations, secFactors, symmetricEigen } from '../lib/algorithms/corrections';
+import { callNative, native } from '../lib/binding';
+import {
+  regularizedResiduals, regularizedResidualsReference, relaxDeviations, ResolvedGain, secFactors, symmetricEigen,
+} from '../lib/algorithms/corrections';
 import { LinearForwardModel, randomMatrix, solveDense } from './helpers/linear';
-import { testRandom } from './helpers/reference';
+import { maxRelativeError, testRandom } from './helpers/reference';
+
+const GAINS = [['the addon', regularizedResiduals], ['the TypeScript reference', regularizedResidualsReference]] as const;
 
 function deviations(rows: Float32Array, N: number): Float64Array {
   const w = rows.length / N, mean = new Float64Array(w), out = new Float64Array(rows.length);
@@ -34,7 +41,7 @@ describe('symmetricEigen', () => {
   });
 });
 
-describe('the regularized gain', () => {
+describe.each(GAINS)('the regularized gain (%s)', (_, gainResiduals) => {
   // N particles, m measurements with per-measurement noise stds: the misfit's residuals are W (y - y_obs), W = Gamma^-1.
   const N = 7, m = 12, d = 5;
   const rnd = testRandom(11);
@@ -70,7 +77,7 @@ describe('the regularized gain', () => {
 
   it('with a fixed alpha is the Kalman analysis of noise alpha Gamma', async () => {
     for (const alpha of [0.1, 1, 20]) {
-      const { residuals: rt, alpha: used } = await regularizedResiduals(y, r, N, { alpha, rho: 0.5 }, null);
+      const { residuals: rt, alpha: used } = await gainResiduals(y, r, N, { alpha, rho: 0.5 }, null);
       expect(used).toBe(alpha);
       for (const n of [0, 3, 6]) {
         const want = analysis(alpha, n), got = step(rt, n);
@@ -106,15 +113,137 @@ describe('the regularized gain', () => {
     const reachable = before - after(1e-9);
     expect(reachable).toBeLessThan(0.95 * before);
     for (const rho of [0.3, 0.5, 0.8]) {
-      const { alpha } = await regularizedResiduals(y, r, N, { alpha: 'adaptive', rho }, sizes);
+      const { alpha } = await gainResiduals(y, r, N, { alpha: 'adaptive', rho }, sizes);
       expect((before - after(alpha)) / reachable).toBeCloseTo(1 - rho * rho, 5);
     }
   });
 
   it('adaptive needs the misfit values, and says so', async () => {
-    await expect(regularizedResiduals(y, r, N, { alpha: 'adaptive', rho: 0.5 }, null)).rejects.toThrow("needs the misfit's values");
+    await expect(gainResiduals(y, r, N, { alpha: 'adaptive', rho: 0.5 }, null)).rejects.toThrow("needs the misfit's values");
+  });
+});
+
+describe('the regularized gain in the addon against the TypeScript reference', () => {
+  /** N particles of m measurements; residuals of a Gaussian noise misfit (quadratic) or, `plain`, independent of y. */
+  function inputs(N: number, m: number, seed: number, plain = false) {
+    const rnd = testRandom(seed);
+    const y = rnd.normals(N * m), obs = rnd.normals(m, 0.5, 0.3);
+    const std = Float32Array.from({ length: m }, (_, l) => 0.2 + 0.05 * (l % 7));
+    const misfit = new GaussianNoiseMisfit(obs, std);
+    const r = plain ? rnd.normals(N * m, 1, 0.4) : misfit.gradient(y, N);
+    // As the Kalman step gives them (kalman-step.ts residualSizes): the misfit's values times m, else ||r^n||^2.
+    const sizes = plain ? new Float64Array(N) : Float64Array.from(misfit.value(y, N), (v) => v * m);
+    if (plain) for (let n = 0; n < N; n++) for (let l = 0; l < m; l++) sizes[n] += r[n * m + l] ** 2;
+    return { y, r, sizes };
+  }
+
+  async function expectSame(y: Float32Array, r: Float32Array, N: number, gain: ResolvedGain, sizes: Float64Array | null) {
+    const got = await regularizedResiduals(y, r, N, gain, sizes);
+    const want = await regularizedResidualsReference(y, r, N, gain, sizes);
+    if (gain.alpha === 'adaptive') expect(Math.abs(got.alpha - want.alpha) / want.alpha).toBeLessThan(1e-8);
+    else expect(got.alpha).toBe(gain.alpha);
+    expect(maxRelativeError(got.residuals, want.residuals)).toBeLessThan(1e-5);
+    return got;
+  }
+
+  // N < m, N = m and N > m (S then has N - m zero eigenvalues at least), a quadratic misfit and residuals unrelated to y.
+  it.each([[5, 40, false], [16, 16, false], [40, 12, false], [96, 30, false], [12, 30, true], [50, 9, true]])(
+    'gives the same rt and alpha at N = %i, m = %i (plain residuals: %s), fixed and adaptive', async (N, m, plain) => {
+      const { y, r, sizes } = inputs(N, m, 100 * N + m, plain);
+      for (const gain of [{ alpha: 0.3, rho: 0.5 }, { alpha: 7, rho: 0.5 }, { alpha: 'adaptive', rho: 0.5 }, { alpha: 'adaptive', rho: 0.85 }] as const) {
+        const got = await expectSame(y, r, N, gain, sizes);
+        expect(got.residuals.every(Number.isFinite)).toBe(true);
+      }
+      // sizes are not read with a fixed alpha.
+      await expectSame(y, r, N, { alpha: 2, rho: 0.5 }, null);
+    });
+
+  it('at target 0 (no misfit to remove) both take alpha = 1e12 tr(S), the top of the bisection', async () => {
+    const N = 10, m = 8;
+    const { y, r } = inputs(N, m, 77);
+    const got = await expectSame(y, r, N, { alpha: 'adaptive', rho: 0.5 }, new Float64Array(N));
+    expect(got.alpha).toBeGreaterThan(1e10);
   });
 
+  it('at tr(S) = 0 (the measurements do not vary) both take alpha = 1e-288; the addon refuses rt beyond float32', async () => {
+    const N = 6, m = 5;
+    const y = new Float32Array(N * m).fill(0.25);
+    const zero = new Float32Array(N * m);
+    const gain = { alpha: 'adaptive', rho: 0.5 } as const;
+    const got = await expectSame(y, zero, N, gain, new Float64Array(N).fill(1));
+    expect(got.alpha).toBeCloseTo(1e-288, 300);
+    expect(got.residuals.every((v) => v === 0)).toBe(true);
+    // Non-zero residuals over alpha = 1e-288 overflow: the reference returns Infinity, the addon says so instead.
+    const r = Float32Array.from({ length: N * m }, (_, k) => 0.5 + k);
+    expect((await regularizedResidualsReference(y, r, N, gain, new Float64Array(N).fill(1))).residuals[0]).toBe(Infinity);
+    await expect(regularizedResiduals(y, r, N, gain, new Float64Array(N).fill(1))).rejects.toThrow(
+      `The regularized gain with alpha = ${got.alpha} produced residuals beyond float32's range: Infinity at particle 0 (element 0 of that particle)`);
+  });
+
+  it('refuses bad arguments before any work, naming them', async () => {
+    const N = 4, m = 3, y = new Float32Array(N * m), r = new Float32Array(N * m), gain = { alpha: 1, rho: 0.5 };
+    await expect(regularizedResiduals([0] as never, r, N, gain, null)).rejects.toThrow(new TypeError(
+      'Expected a Float32Array for measurements but received Array(1)'));
+    await expect(regularizedResiduals(y, r, 1, gain, null)).rejects.toThrow(new RangeError(
+      'Expected an integer >= 2 for ensembleSize but received 1'));
+    await expect(regularizedResiduals(y, r.subarray(1), N, gain, null)).rejects.toThrow(new RangeError(
+      'Expected N x m, like measurements = 4 x 3 = 12 floats for residuals.length but received 11'));
+    await expect(regularizedResiduals(y, r, N, { alpha: -1, rho: 0.5 }, null)).rejects.toThrow(new RangeError(
+      "Expected a finite number > 0 or 'adaptive' for gain.alpha but received -1"));
+    await expect(regularizedResiduals(y, r, N, { alpha: 'auto' as never, rho: 0.5 }, null)).rejects.toThrow(new TypeError(
+      "Expected a finite number > 0 or 'adaptive' for gain.alpha but received 'auto'"));
+    await expect(regularizedResiduals(y, r, N, { alpha: 1, rho: 1 }, null)).rejects.toThrow(new RangeError(
+      'Expected a fraction in (0, 1) for gain.rho but received 1'));
+    await expect(regularizedResiduals(y, r, N, gain, new Float64Array(3))).rejects.toThrow(new RangeError(
+      'Expected ensembleSize = 4 squared residual norms for sizes.length but received 3'));
+    await expect(regularizedResiduals(y, r, N, gain, [1, 1, 1, 1] as never)).rejects.toThrow(new TypeError(
+      'Expected a Float64Array or null for sizes but received Array(4)'));
+  });
+
+  it('the addon checks its arguments again, with the same wording', async () => {
+    const N = 4, m = 3, y = new Float32Array(N * m), r = new Float32Array(N * m), out = new Float32Array(N * m);
+    const sizes = new Float64Array(N);
+    const call = (...args: unknown[]) => callNative(() => (native.regularizedResiduals as (...a: unknown[]) => Promise<unknown>)(...args));
+    // Errors the addon throws where the call is made belong to the main realm, not jest's: matched by message.
+    await expect(call(y, r, 1, 1, 0.5, null, out)).rejects.toThrow('Expected an ensembleSize of at least 2 for ensembleSize but received 1');
+    await expect(call(y, r, 20000, 1, 0.5, null, out)).rejects.toThrow(
+      "Expected an ensembleSize of at most 16384 (the regularized gain's eigensolver counts its workspace in 32-bit integers) for ensembleSize but received 20000");
+    await expect(call(y, r.subarray(1), N, 1, 0.5, null, out)).rejects.toThrow(
+      'Expected N x m = 12 floats (the length of measurements) for residuals.length but received 11');
+    await expect(call(y, r, N, 0, 0.5, null, out)).rejects.toThrow("Expected a finite number > 0 or 'adaptive' for alpha but received 0");
+    await expect(call(y, r, N, 'auto', 0.5, null, out)).rejects.toThrow("Expected a finite number > 0 or 'adaptive' for alpha but received 'auto'");
+    await expect(call(y, r, N, 1, 0, null, out)).rejects.toThrow('Expected a fraction in (0, 1) for rho but received 0');
+    await expect(call(y, r, N, 'adaptive', 0.5, null, out)).rejects.toThrow(
+      "Expected a Float64Array of the particles' squared residual norms (the adaptive gain needs them) for sizes but received null");
+    await expect(call(y, r, N, 'adaptive', 0.5, new Float64Array(5), out)).rejects.toThrow(
+      'Expected ensembleSize = 4 squared residual norms for sizes.length but received 5');
+    await expect(call(y, r, N, 1, 0.5, null, out.subarray(1))).rejects.toThrow(
+      'Expected N x m = 12 floats (the length of measurements) for out.length but received 11');
+    await expect(call(y, r, N, 1, 0.5, null, y)).rejects.toThrow(
+      'Expected an array that does not share memory with measurements for out but received one that does');
+    await expect(call(y, r, N, 'adaptive', 0.5, Float64Array.of(1, 2, NaN, 4), out)).rejects.toThrow(
+      'Expected finite values for sizes but received NaN at particle 2');
+  });
+
+  it('refuses non-finite measurements, residuals and sizes, naming the particle', async () => {
+    const N = 5, m = 4, { y, r, sizes } = inputs(N, m, 3);
+    const gain = { alpha: 'adaptive', rho: 0.5 } as const;
+    const badY = y.slice();
+    badY[2 * m + 3] = NaN;
+    await expect(regularizedResiduals(badY, r, N, gain, sizes)).rejects.toThrow(new RangeError(
+      'Expected finite values for measurements but received NaN at particle 2 (element 3 of that particle)'));
+    const badR = r.slice();
+    badR[m + 1] = -Infinity;
+    await expect(regularizedResiduals(y, badR, N, gain, sizes)).rejects.toThrow(new RangeError(
+      'Expected finite values for residuals but received -Infinity at particle 1 (element 1 of that particle)'));
+    const badSizes = sizes.slice();
+    badSizes[4] = Infinity;
+    await expect(regularizedResiduals(y, r, N, gain, badSizes)).rejects.toThrow(new RangeError(
+      'Expected finite values for sizes but received Infinity at particle 4'));
+  });
+});
+
+describe('the regularized gain options', () => {
   it('refuses bad options before any work', () => {
     expect(() => new EnKG({ gain: { alpha: -1 } })).toThrow('EnKG gain.alpha');
     expect(() => new EKI({ gain: { rho: 1.5 } })).toThrow('Expected a fraction in (0, 1) for EKI gain.rho but received 1.5');

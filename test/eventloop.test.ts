@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 
-import { kalmanStep, localizedKalmanStepNative, randomNormal } from '../lib';
+import { kalmanStep, localizedKalmanStepNative, randomNormal, regularizedResiduals } from '../lib';
 import { gridGeometry } from '../lib/problems/navier-stokes-inverse';
 
 /**
@@ -52,6 +52,15 @@ describe('the event loop during a large localized Kalman step', () => {
     // The first step on a geometry also builds its taper (off the main thread too); a run's later steps reuse it.
     await localizedKalmanStepNative(args);
     await expectLoopTurnsDuring(() => localizedKalmanStepNative(args));
+  });
+});
+
+describe('the event loop during the regularized gain at N = 2048', () => {
+  it('keeps firing a 10 ms interval while the addon forms S, solves its eigensystem and transforms the residuals', async () => {
+    const N = 2048, m = 256;
+    const { measurements, residuals } = await ensembleInputs(N, 1, m);
+    const sizes = new Float64Array(N).fill(m);
+    await expectLoopTurnsDuring(() => regularizedResiduals(measurements, residuals, N, { alpha: 'adaptive', rho: 0.5 }, sizes));
   });
 });
 

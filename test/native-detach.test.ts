@@ -65,6 +65,11 @@ const cases = {
     const p = Float64Array.from({ length: 2 * 4096 }, (_, i) => (i % 64) / 64), q = p.slice(0, 2 * 1024), out = F(4096 * 1024);
     return [native.gaspariCohnTaper(p, q, 0.2, out), p, q, out];
   },
+  regularizedResiduals: () => {
+    const N = 256, m = 1024;
+    const y = normal(N * m), r = normal(N * m).reverse(), sizes = new Float64Array(N).fill(m), out = F(N * m);
+    return [native.regularizedResiduals(y, r, N, 'adaptive', 0.5, sizes, out), y, r, sizes, out];
+  },
   ensembleMean: () => { const x = normal(big), out = F(big / 256); return [native.ensembleMean('cpu', x, 256, out), x, out]; },
   ensembleCovarianceTrace: () => { const x = normal(big); return [native.ensembleCovarianceTrace('cpu', x, 256), x]; },
   'NativeEnsemble.load/read/mean/step': async () => {
@@ -104,7 +109,7 @@ describe('a caller that transfers a buffer during a native call', () => {
       randomNormal: true, randomUniform: true, gaussianRandomField: true, shellSpectrum: true, spectralFilter: true,
       paddedDftMagnitude: true, paddedDftMagnitudeAdjoint: true,
       navierStokesSolve: true, kalmanStep: true, localizedKalmanStep: true, localizedKalmanStepGrid: true, gaspariCohnTaper: true,
-      ensembleMean: true, ensembleCovarianceTrace: true,
+      regularizedResiduals: true, ensembleMean: true, ensembleCovarianceTrace: true,
       'NativeEnsemble.load/read/mean/step': true,
     });
   }, 300_000);

@@ -4,9 +4,12 @@
 // 1 / ||C||_F step length. Distance localization is in localization.ts;
 // all three meet in applyKalmanStep (kalman-step.ts), one path for EnKG and
 // EKI.
+import { callNative, native } from '../binding';
 import { yieldToLoop } from '../chunked';
 import type { InverseProblem } from '../types';
-import { expected, requireKnownKeys, requireNumber, requireObject } from '../validate';
+import {
+  expected, requireFloat32Array, requireInteger, requireKnownKeys, requireNumber, requireObject, rowLength,
+} from '../validate';
 import type { KalmanCorrections } from './kalman-step';
 import { LocalizationOptions, readLocalization, requireGeometry, ResolvedLocalization } from './localization';
 
@@ -233,8 +236,59 @@ export function symmetricEigen(A: Float64Array, n: number): { values: Float64Arr
  * step would follow the ensemble's noisiest directions without bound
  * (with that rule the first, uncapped version diverged on Navier-Stokes;
  * bench/RESULTS.md).
+ *
+ * Computed in the addon (native/cpu/gain_cpu.cc: OpenBLAS products and
+ * LAPACK's dsyevd, in double precision, off the main thread);
+ * regularizedResidualsReference below is the TypeScript it is tested
+ * against. `sizes` may be null with a numeric alpha. Rejects, before any
+ * work, on arrays of the wrong type or shape and non-finite sizes; the
+ * addon refuses non-finite measurements or residuals.
  */
 export async function regularizedResiduals(measurements: Float32Array, residuals: Float32Array, N: number,
+  gain: ResolvedGain, sizes: Float64Array | null): Promise<{ residuals: Float32Array; alpha: number }> {
+  const ensembleSize = requireInteger(N, 'ensembleSize', 2);
+  const Y = requireFloat32Array(measurements, 'measurements');
+  const R = requireFloat32Array(residuals, 'residuals');
+  const m = rowLength(Y, ensembleSize, 'measurements', 'N x m');
+  rowLength(R, ensembleSize, 'residuals', 'N x m, like measurements', m);
+  const { alpha, rho } = requireResolvedGain(gain);
+  if (alpha === 'adaptive' && sizes === null) throw new RangeError(ADAPTIVE_NEEDS_SIZES);
+  if (sizes !== null) {
+    if (!(sizes instanceof Float64Array)) throw new TypeError(expected('a Float64Array or null', 'sizes', sizes));
+    if (sizes.length !== ensembleSize) {
+      throw new RangeError(expected(`ensembleSize = ${ensembleSize} squared residual norms`, 'sizes.length', sizes.length));
+    }
+    for (let n = 0; n < ensembleSize; n++) {
+      if (!Number.isFinite(sizes[n])) throw new RangeError(expected('finite values', 'sizes', `${sizes[n]} at particle ${n}`, true));
+    }
+  }
+  const out = new Float32Array(ensembleSize * m);
+  const result = await callNative(() => native.regularizedResiduals(Y, R, ensembleSize, alpha, rho, sizes, out));
+  return { residuals: out, alpha: result.alpha };
+}
+
+const ADAPTIVE_NEEDS_SIZES = "The adaptive regularized gain needs the misfit's values (problem.misfit.value); give gain.alpha a number";
+
+/** A ResolvedGain as readGain makes it: alpha a finite number > 0 or 'adaptive', rho in (0, 1). */
+function requireResolvedGain(value: unknown): ResolvedGain {
+  const gain = requireObject(value, 'gain');
+  const { alpha, rho } = gain;
+  if (alpha !== 'adaptive') {
+    if (typeof alpha !== 'number') throw new TypeError(expected("a finite number > 0 or 'adaptive'", 'gain.alpha', alpha));
+    if (!(Number.isFinite(alpha) && alpha > 0)) throw new RangeError(expected("a finite number > 0 or 'adaptive'", 'gain.alpha', alpha));
+  }
+  if (typeof rho !== 'number') throw new TypeError(expected('a fraction in (0, 1)', 'gain.rho', rho));
+  if (!(rho > 0 && rho < 1)) throw new RangeError(expected('a fraction in (0, 1)', 'gain.rho', rho));
+  return { alpha, rho };
+}
+
+/**
+ * regularizedResiduals in TypeScript, float64: the reference the addon is
+ * tested against. It holds the main thread for the eigensolver (cyclic
+ * Jacobi, about N^3 per sweep: seconds at N = 2048) and the N^3 products;
+ * only the forming of S yields to the event loop.
+ */
+export async function regularizedResidualsReference(measurements: Float32Array, residuals: Float32Array, N: number,
   gain: ResolvedGain, sizes: Float64Array | null): Promise<{ residuals: Float32Array; alpha: number }> {
   const m = measurements.length / N;
   const Yc = centred(measurements, N, m), Rc = centred(residuals, N, m);
@@ -272,14 +326,15 @@ export async function regularizedResiduals(measurements: Float32Array, residuals
   if (gain.alpha !== 'adaptive') {
     alpha = gain.alpha;
   } else {
-    if (sizes === null) throw new RangeError("The adaptive regularized gain needs the misfit's values (problem.misfit.value); give gain.alpha a number");
-    // The linearized reduction of sum_n ||e^n||^2 at alpha: sum_n sum_i t_ni^2 (lambda_i + 2 alpha) / (lambda_i + alpha)^2 / N,
-    // decreasing in alpha; at alpha -> 0 it is all the ensemble's span can remove, sum over lambda_i > 0 of t_ni^2 / lambda_i / N.
+    if (sizes === null) throw new RangeError(ADAPTIVE_NEEDS_SIZES);
+    // The linearized reduction of sum_n ||e^n||^2 at alpha: sum_i q_i (lambda_i + 2 alpha) / (lambda_i + alpha)^2 / N with
+    // q_i = sum_n t_ni^2, decreasing in alpha; at alpha -> 0 it is all the ensemble's span can remove, sum over
+    // lambda_i > 0 of q_i / lambda_i / N.
+    const q = new Float64Array(N);
+    for (let n = 0; n < N; n++) for (let i = 0; i < N; i++) q[i] += t[n * N + i] ** 2;
     const reduction = (al: number) => {
       let s = 0;
-      for (let n = 0; n < N; n++) {
-        for (let i = 0; i < N; i++) if (lambda[i] > 0 || al > 0) s += t[n * N + i] ** 2 * (lambda[i] + 2 * al) / ((lambda[i] + al) ** 2);
-      }
+      for (let i = 0; i < N; i++) if (lambda[i] > 0 || al > 0) s += q[i] * (lambda[i] + 2 * al) / ((lambda[i] + al) ** 2);
       return s / N;
     };
     let total = 0;

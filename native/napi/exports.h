@@ -13,6 +13,7 @@ void registerBenchOps(Napi::Env env, Napi::Object exports);     // bench_ops.cc
 void registerSpectralOps(Napi::Env env, Napi::Object exports);   // spectral_ops.cc
 void registerLocalizationOps(Napi::Env env, Napi::Object exports);  // localization_ops.cc
 void registerImagingOps(Napi::Env env, Napi::Object exports);    // imaging_ops.cc
+void registerGainOps(Napi::Env env, Napi::Object exports);       // gain_ops.cc
 
 }  // namespace napi
 }  // namespace enkg
