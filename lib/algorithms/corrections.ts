@@ -113,7 +113,8 @@ export function readSec(value: unknown, owner: string): boolean {
 /** Means and deviations of N rows of width w, in float64. */
 function centred(rows: Float32Array, N: number, w: number): Float64Array {
   const mean = new Float64Array(w);
-  for (let n = 0; n < N; n++) for (let j = 0; j < w; j++) mean[j] += rows[n * w + j] / N;
+  for (let n = 0; n < N; n++) for (let j = 0; j < w; j++) mean[j] += rows[n * w + j];
+  for (let j = 0; j < w; j++) mean[j] /= N; // summed, then divided: equal rows centre to exactly 0 (as in the addon)
   const c = new Float64Array(N * w);
   for (let n = 0; n < N; n++) for (let j = 0; j < w; j++) c[n * w + j] = rows[n * w + j] - mean[j];
   return c;
@@ -343,7 +344,10 @@ export async function regularizedResidualsReference(measurements: Float32Array, 
     const reachable = Math.min(total, reduction(floor));
     const target = (1 - gain.rho ** 2) * Math.min(total, reachable);
     let lo = Math.log(floor), hi = Math.log(Math.max(trace, 1e-300) * 1e12);
-    if (!(trace > 0) || !(target > 0)) {
+    if (!(trace > 0)) {
+      // The measurements do not vary: K = 0 and the step is 0 at any alpha; 1 keeps rt = r finite.
+      alpha = 1;
+    } else if (!(target > 0)) {
       alpha = Math.exp(hi);
     } else {
       for (let it = 0; it < 100; it++) {

@@ -95,7 +95,10 @@ double adaptiveAlpha(const std::vector<double>& lambda, const std::vector<double
   const double reachable = std::min(total, reduction(floor));
   const double target = (1 - rho * rho) * std::min(total, reachable);
   double lo = std::log(floor), hi = std::log(std::max(trace, 1e-300) * 1e12);
-  if (!(trace > 0) || !(target > 0)) return std::exp(hi);
+  // tr(S) = 0: the measurements do not vary, K = 0 and the step is 0 at any
+  // alpha; 1 keeps rt = r finite. Target 0: nothing to remove, the largest alpha.
+  if (!(trace > 0)) return 1.0;
+  if (!(target > 0)) return std::exp(hi);
   for (int it = 0; it < 100; ++it) {
     const double mid = (lo + hi) / 2;
     if (reduction(std::exp(mid)) > target) lo = mid; else hi = mid;
