@@ -108,6 +108,15 @@ describe('OnnxDenoiser', () => {
     }
   });
 
+  it('disposed during a call, waits for the batch in the worker and rejects the rest, naming it (the process lives on)', async () => {
+    const own = await OnnxDenoiser.load(fixture('tiny-denoiser.onnx'), { executionProviders: ['cpu'], maxBatch: 2 });
+    const call = own.denoise(Float32Array.from({ length: 40 * 64 }, (_, k) => Math.sin(k)), 1, 40);
+    const outcome = expect(call).rejects.toThrow(/was disposed during the call \(after \d+ of 40 fields\)/);
+    await own.dispose();
+    await outcome;
+    await expect(own.denoise(new Float32Array(64), 1, 1)).rejects.toThrow('has been disposed');
+  });
+
   it("reads --prior-provider lists: 'auto' follows the backend, names are checked", () => {
     expect(parseExecutionProviders('auto', 'cuda')).toEqual(['cuda', 'cpu']);
     expect(parseExecutionProviders('auto', 'cpu')).toEqual(['cpu']);

@@ -150,6 +150,8 @@ export class OnnxDenoiser implements Denoiser {
   private nextId = 0;
   private readonly pending = new Map<number, { resolve: (r: Float32Array) => void; reject: (e: Error) => void }>();
   private closed = false;
+  /** Requests posted to the worker and not yet answered (dispose waits for them). */
+  private readonly inFlight = new Set<Promise<unknown>>();
 
   private constructor(
     readonly path: string,
@@ -240,6 +242,7 @@ export class OnnxDenoiser implements Denoiser {
     const out = new Float32Array(args.batch * d);
     for (let start = 0; start < args.batch; start += this.maxBatch) {
       const n = Math.min(this.maxBatch, args.batch - start);
+      if (this.closed) throw new Error(`The prior ${this.path} was disposed during the call (after ${start} of ${args.batch} fields)`);
       const chunk = args.x.slice(start * d, (start + n) * d);
       const sigmas = Float32Array.from(args.sigmas.subarray(start, start + n));
       const result = await this.run(chunk, sigmas, n);
@@ -261,23 +264,32 @@ export class OnnxDenoiser implements Denoiser {
     return out;
   }
 
-  /** Shuts the worker down; later calls reject. */
+  /**
+   * Shuts the worker down; later calls reject, and a call in progress
+   * rejects before its next batch. Waits for the batch the worker is running
+   * (terminating a worker while onnxruntime runs in it aborts the process).
+   */
   async dispose(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await Promise.allSettled([...this.inFlight]);
     this.worker.postMessage({ type: 'close' });
     await this.worker.terminate();
   }
 
   private run(x: Float32Array, sigma: Float32Array, batch: number): Promise<Float32Array> {
     const id = this.nextId++;
-    return new Promise<Float32Array>((resolve, reject) => {
+    const request = new Promise<Float32Array>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       this.worker.ref(); // keep the process alive while a request is out
       this.worker.postMessage(
         { type: 'run', id, x: x.buffer, sigma: sigma.buffer, shape: [batch, ...this.shape] },
         [x.buffer as ArrayBuffer, sigma.buffer as ArrayBuffer]);
     });
+    this.inFlight.add(request);
+    const settled = () => { this.inFlight.delete(request); };
+    request.then(settled, settled);
+    return request;
   }
 
   private failAll(error: Error): void {
