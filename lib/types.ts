@@ -72,7 +72,11 @@ export interface MisfitModel {
   gradient(y: Float32Array, batch: number): Float32Array;
 }
 
-/** Where a problem's field values and measurements sit, in units of a periodic domain [0, 1)^2. */
+/**
+ * Where a problem's field values and measurements sit, in units of a
+ * periodic domain [0, 1)^2. Treated as immutable: tapers are built once per
+ * geometry object and kept with it, so a changed geometry must be a new object.
+ */
 export interface ProblemGeometry {
   /** d x 2 coordinates (row, column) of the field's values, in [0, 1). */
   fieldPoints: Float64Array;
