@@ -87,6 +87,36 @@ const bytesOf = async (file: string) => Buffer.from(((await readNpy(file)).data 
     expect(fs.existsSync(out)).toBe(false);
   }, 120000);
 
+  it('a password stays out of the checkpoint: the solve takes it from the URL or ENKG_QUEUE_PASSWORD, and enkg resume asks for it by name', async () => {
+    const locked = await startRedis({ password: 'pw-secret' });
+    let worker: WorkerProcess | undefined;
+    try {
+      worker = await startWorker(['--redis', locked.url, '--queue', 'pw', '--model', 'navier-stokes']);
+      const bare = `redis://127.0.0.1:${locked.port}/pw`;
+      const cp = path.join(dir, 'cp-pw'), out = path.join(dir, 'pw-run');
+      const run = spawnSync(process.execPath, [CLI, 'solve', ...SIZES, '--out', out, '--checkpoint', cp, '--queue', `${locked.url}/pw`],
+        { encoding: 'utf8', env, timeout: 120000 });
+      expect(run.status).toBe(0);
+      expect((await bytesOf(path.join(out, 'particles.npy'))).equals(reference)).toBe(true);
+      const argv = ((await loadCheckpoint(cp)).meta as { argv: string[] }).argv;
+      expect(argv).toContain(bare);
+      expect(fs.readFileSync(path.join(cp, CHECKPOINT_FILE)).includes('pw-secret')).toBe(false);
+      // Resumed without the password: refused before any work, naming where to give it.
+      const resumed = spawnSync(process.execPath, [CLI, 'resume', cp, '--quiet'], { encoding: 'utf8', env, timeout: 60000 });
+      expect(resumed.status).toBe(1);
+      expect(resumed.stderr).toMatch(/refused the credentials.*give it in ENKG_QUEUE_PASSWORD/);
+      expect(resumed.stderr).not.toContain('pw-secret');
+      // The same URL with the password in the environment.
+      const fromEnv = spawnSync(process.execPath, [CLI, 'solve', ...SIZES, '--out', path.join(dir, 'pw-env'), '--queue', bare],
+        { encoding: 'utf8', env: { ...env, ENKG_QUEUE_PASSWORD: 'pw-secret' }, timeout: 120000 });
+      expect(fromEnv.status).toBe(0);
+      expect((await bytesOf(path.join(dir, 'pw-env', 'particles.npy'))).equals(reference)).toBe(true);
+    } finally {
+      await worker?.kill();
+      await locked.stop();
+    }
+  }, 300000);
+
   it('TLS (rediss://, with a password): a worker and enkg solve --queue through a TLS-only Redis give the in-process particles; an untrusted certificate fails before any work', async () => {
     const tlsDir = fs.mkdtempSync(path.join(dir, 'tls-'));
     const files = makeTlsFiles(tlsDir);

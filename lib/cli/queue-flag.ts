@@ -5,8 +5,28 @@
 // the same model (as registered name and plain options) to the workers.
 import type { InverseProblem } from '../types';
 import { fromQueue, QueueForwardModel } from '../forward/queue';
-import { checkRedis, parseRedisUrl } from '../forward/redis';
+import { checkRedis, parseRedisUrl, RedisCheckError } from '../forward/redis';
 import { asUsage } from './usage';
+
+/**
+ * The environment variable that gives --queue its password when the URL has
+ * none: a checkpoint keeps the --queue URL without its password (so the
+ * folder holds no secret), and `enkg resume` takes it from here.
+ */
+export const QUEUE_PASSWORD_ENV = 'ENKG_QUEUE_PASSWORD';
+
+/** The URL without its password (unchanged if it has none or is not a URL). */
+export function withoutPassword(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return value;
+  }
+  if (url.password === '') return value;
+  url.password = '';
+  return url.toString();
+}
 
 export interface QueueFlag {
   /** The problem with its forward evaluations going through the queue. */
@@ -15,10 +35,21 @@ export interface QueueFlag {
 }
 
 /** Parses --queue (a usage error when malformed) and checks the server before any work starts. */
-export async function openQueueFlag(value: string): Promise<QueueFlag> {
-  const target = asUsage(() => parseRedisUrl(value, '--queue', true));
-  await checkRedis(target);
-  const url = new URL(value);
+export async function openQueueFlag(value: string, env: NodeJS.ProcessEnv = process.env): Promise<QueueFlag> {
+  asUsage(() => parseRedisUrl(value, '--queue', true));
+  const given = new URL(value);
+  const fromEnv = given.password === '' ? env[QUEUE_PASSWORD_ENV] : undefined;
+  if (fromEnv) given.password = encodeURIComponent(fromEnv);
+  const target = asUsage(() => parseRedisUrl(given.toString(), '--queue', true));
+  try {
+    await checkRedis(target);
+  } catch (error) {
+    if (error instanceof RedisCheckError && /refused the credentials|NOAUTH/i.test(error.message) && !fromEnv && given.password === '') {
+      throw new RedisCheckError(`${error.message}; a checkpoint keeps the --queue URL without its password: give it in ${QUEUE_PASSWORD_ENV}`);
+    }
+    throw error;
+  }
+  const url = given;
   url.pathname = '';
   const models: QueueForwardModel[] = [];
   return {

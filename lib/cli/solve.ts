@@ -26,7 +26,7 @@ import { PROBLEM_NAMES, PROBLEM_REGISTRY, problemEntry, ProblemEntry } from '../
 import type { CorrectionOptions } from '../algorithms/corrections';
 import { checkPriorFile, loadPrior, stoppablePrior } from './prior';
 import { ProgressBar } from './progress';
-import { openQueueFlag, QueueFlag } from './queue-flag';
+import { openQueueFlag, QueueFlag, withoutPassword } from './queue-flag';
 import { checkStopped, CommandRun, quietRun } from './stop';
 import { asUsage, backendFlag, checkFits, integerFlag, numberFlag, UsageError, usageOf } from './usage';
 
@@ -103,7 +103,9 @@ ${algos}
   --checkpoint-every K  save every K steps instead (default 1)
   --queue URL        evaluate the forward model on enkg worker processes through
                      the BullMQ queue in URL, redis[s]://[user:pass@]HOST:PORT/NAME
-                     (same particles as in process; see enkg worker --help)
+                     (same particles as in process; see enkg worker --help);
+                     a URL without a password takes ENKG_QUEUE_PASSWORD (a
+                     checkpoint keeps the URL without it)
   --json             print only the result JSON on stdout
   --quiet            no progress bar
 
@@ -314,6 +316,9 @@ function checkpointSettings(argv: string[], values: Record<string, unknown>, res
     const flag = PATH_FLAGS.find((f) => arg === `--${f}` || arg.startsWith(`--${f}=`));
     if (flag && arg.includes('=')) absolute.push(`--${flag}=${path.resolve(arg.slice(flag.length + 3))}`);
     else if (flag && k + 1 < argv.length) absolute.push(arg, path.resolve(argv[++k]));
+    // The queue's password stays out of the checkpoint: enkg resume takes it from ENKG_QUEUE_PASSWORD.
+    else if (arg.startsWith('--queue=')) absolute.push(`--queue=${withoutPassword(arg.slice('--queue='.length))}`);
+    else if (arg === '--queue' && k + 1 < argv.length) absolute.push(arg, withoutPassword(argv[++k]));
     else absolute.push(arg);
   }
   return { dir, every: every ?? 1, resume: false, meta: { command: 'solve', argv: absolute } };
