@@ -310,3 +310,30 @@ describe('solving through a flaky simulator', () => {
     expectNothingLeft(entries);
   });
 });
+
+describe('fromCommand scratch folders left by a killed host', () => {
+  it('are removed by the next process that runs a command: those of dead processes only', async () => {
+    const { spawn, spawnSync } = await import('node:child_process');
+    const { sweepStaleScratch } = await import('../lib/forward/command');
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'enkg-sweep-'));
+    const live = spawn('sleep', ['30']);
+    try {
+      const dead = spawnSync('true').pid;
+      const make = (name: string) => {
+        fs.mkdirSync(path.join(tmp, name));
+        fs.writeFileSync(path.join(tmp, name, 'x.bin'), 'rows');
+      };
+      make(`enkg-forward-${dead}-abc`);
+      make(`enkg-forward-${live.pid}-def`);
+      make(`enkg-forward-${process.pid}-ghi`);
+      make('enkg-forward-notapid');
+      make(`other-${dead}-jkl`);
+      expect(await sweepStaleScratch(tmp)).toEqual([`enkg-forward-${dead}-abc`]);
+      expect(fs.readdirSync(tmp).sort()).toEqual(
+        [`enkg-forward-${live.pid}-def`, `enkg-forward-${process.pid}-ghi`, 'enkg-forward-notapid', `other-${dead}-jkl`].sort());
+    } finally {
+      live.kill();
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+});

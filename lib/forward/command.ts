@@ -62,6 +62,43 @@ function installExitHook(): void {
   });
 }
 
+/** Scratch folders are named by the process that made them, so that a later process can find those left by a killed one. */
+const SCRATCH_PREFIX = 'enkg-forward-';
+let staleSwept = false;
+
+/**
+ * Removes, once per process, the scratch folders in `tmp` whose process is
+ * gone: a host ended by a signal (SIGTERM, SIGKILL) never runs its exit
+ * hook. A folder whose process id is alive is left alone (it may be
+ * another enkg's, or the id may have been reused: the safe side).
+ */
+export async function sweepStaleScratch(tmp = os.tmpdir()): Promise<string[]> {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = await fs.promises.readdir(tmp);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const match = new RegExp(`^${SCRATCH_PREFIX}(\\d+)-`).exec(name);
+    if (!match) continue;
+    const pid = Number(match[1]);
+    if (pid === process.pid || processAlive(pid)) continue;
+    await fs.promises.rm(path.join(tmp, name), { recursive: true, force: true }).then(() => removed.push(name), () => undefined);
+  }
+  return removed;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'; // alive, another user's
+  }
+}
+
 /** SIGKILL to the process group `pid` leads; a group that is already gone is fine. */
 function killGroup(pid: number): void {
   try {
@@ -108,7 +145,11 @@ class CommandForward implements ForwardModel {
     };
     signal?.addEventListener('abort', stop, { once: true });
     installExitHook();
-    const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'enkg-forward-'));
+    if (!staleSwept) {
+      staleSwept = true;
+      await sweepStaleScratch();
+    }
+    const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), `${SCRATCH_PREFIX}${process.pid}-`));
     liveDirs.add(dir);
     try {
       await runQueue(chunks, this.concurrency, async (c) => {
