@@ -7,7 +7,7 @@ import { Ensemble, ensembleCovarianceTrace, kalmanStep } from '../ensemble';
 import { forRows, yieldToLoop } from '../chunked';
 import { randomNormal } from '../random';
 import { regularizedResiduals, relaxDeviations, ResolvedGain, secFactors } from './corrections';
-import type { ResolvedLocalization } from './localization';
+import { ResolvedLocalization, torusDistance } from './localization';
 import { buildTaper, denseTaper, localizedKalmanStepNative, taperedKalmanStep } from './localized-step';
 import { ForwardOutcome, packRows, RunContext, unpackRows } from './run';
 import type { ProblemGeometry } from '../types';
@@ -175,12 +175,8 @@ async function followingGeometry(run: RunContext, fields: Float32Array, ok: Uint
 
 /** The mean distance on the unit torus between matching points of two m x 2 arrays. */
 function meanTorusDistance(a: Float64Array, b: Float64Array): number {
-  const wrap = (t: number) => {
-    const u = Math.abs(t) % 1;
-    return Math.min(u, 1 - u);
-  };
   let total = 0;
-  for (let l = 0; l < a.length / 2; l++) total += Math.hypot(wrap(a[2 * l] - b[2 * l]), wrap(a[2 * l + 1] - b[2 * l + 1]));
+  for (let l = 0; l < a.length / 2; l++) total += torusDistance(a[2 * l], a[2 * l + 1], b[2 * l], b[2 * l + 1]);
   return total / (a.length / 2);
 }
 

@@ -105,6 +105,15 @@ export function gaspariCohn(z: number): number {
   return (1 / 12) * a ** 5 - 0.5 * a ** 4 + 0.625 * a ** 3 + (5 / 3) * a ** 2 - 5 * a + 4 - 2 / (3 * a);
 }
 
+/** The distance on the unit torus between two points (row, column pairs in [0, 1)). */
+export function torusDistance(a0: number, a1: number, b0: number, b1: number): number {
+  const wrap = (t: number) => {
+    const u = Math.abs(t) % 1;
+    return Math.min(u, 1 - u);
+  };
+  return Math.hypot(wrap(a0 - b0), wrap(a1 - b1));
+}
+
 const tapers = new WeakMap<ProblemGeometry, Map<number, Float32Array>>();
 
 /** rho, d x m (row j: field point j), for half-width c on the torus; cached per geometry and c. */
@@ -116,14 +125,9 @@ export function taperMatrix(geometry: ProblemGeometry, c: number): Float32Array 
   const { fieldPoints: p, measurementPoints: q } = geometry;
   const d = p.length / 2, m = q.length / 2;
   const rho = new Float32Array(d * m);
-  const wrap = (t: number) => {
-    const a = Math.abs(t) % 1;
-    return Math.min(a, 1 - a);
-  };
   for (let j = 0; j < d; j++) {
     for (let l = 0; l < m; l++) {
-      const dist = Math.hypot(wrap(p[2 * j] - q[2 * l]), wrap(p[2 * j + 1] - q[2 * l + 1]));
-      rho[j * m + l] = gaspariCohn(dist / c);
+      rho[j * m + l] = gaspariCohn(torusDistance(p[2 * j], p[2 * j + 1], q[2 * l], q[2 * l + 1]) / c);
     }
   }
   byWidth.set(c, rho);
