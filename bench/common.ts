@@ -37,3 +37,26 @@ export function run(main: () => Promise<void>): void {
     process.exitCode = 1;
   });
 }
+
+/**
+ * While `work` runs: the largest gap between the ticks of a 1 ms interval,
+ * how long the call took to hand back its promise (the stretch it holds
+ * the main thread), and how long it took in all.
+ */
+export async function largestGap(work: () => Promise<unknown>): Promise<{ gapMs: number; returnMs: number; callMs: number }> {
+  let last = performance.now(), gap = 0;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    gap = Math.max(gap, now - last);
+    last = now;
+  }, 1);
+  const t0 = performance.now();
+  last = t0;
+  const pending = work();
+  const returnMs = performance.now() - t0;
+  await pending;
+  const callMs = performance.now() - t0;
+  clearInterval(timer);
+  gap = Math.max(gap, performance.now() - last);
+  return { gapMs: gap, returnMs, callMs };
+}

@@ -20,7 +20,7 @@ import { parseArgs } from 'node:util';
 
 import { randomNormal } from '../lib';
 import { regularizedResiduals, regularizedResidualsReference, ResolvedGain } from '../lib/algorithms/corrections';
-import { run, writeResults } from './common';
+import { largestGap, run, writeResults } from './common';
 
 type Method = 'typescript' | 'native';
 
@@ -94,26 +94,6 @@ async function benchSize(N: number, m: number, repeats: number, tsMax: number, b
     row.alphaDifference = Math.abs(native.alpha / typescript.alpha - 1);
   }
   return row;
-}
-
-// While `work` runs: the largest gap between the ticks of a 1 ms interval,
-// how long the call took to hand back its promise, and how long it took in all.
-async function largestGap(work: () => Promise<unknown>): Promise<{ gapMs: number; returnMs: number; callMs: number }> {
-  let last = performance.now(), gap = 0;
-  const timer = setInterval(() => {
-    const now = performance.now();
-    gap = Math.max(gap, now - last);
-    last = now;
-  }, 1);
-  const t0 = performance.now();
-  last = t0;
-  const pending = work();
-  const returnMs = performance.now() - t0;
-  await pending;
-  const callMs = performance.now() - t0;
-  clearInterval(timer);
-  gap = Math.max(gap, performance.now() - last);
-  return { gapMs: gap, returnMs, callMs };
 }
 
 async function eventLoop(N: number, m: number) {
