@@ -2,10 +2,10 @@
 // tracer against flows whose characteristics are known in closed form, the
 // Navier-Stokes model's traceBack against the exact forced shear flow, and
 // localization's `follow` option as runs use it.
-import { EnKG, GaussianRandomFieldPrior, gaussianRandomField, NavierStokes2D, ProblemGeometry } from '../lib';
+import { EnKG, NavierStokes2D, ProblemGeometry } from '../lib';
 import { callNative, native } from '../lib/binding';
 import { gridGeometry } from '../lib/problems/navier-stokes-inverse';
-import { LinearForwardModel } from './helpers/linear';
+import { gridSelectionProblem } from './helpers/linear';
 
 /** count snapshots of the shear vorticity w = a_k cos(y) on an R x R grid (axis 1 is y). */
 function shear(R: number, amplitudes: number[]): Float32Array {
@@ -88,17 +88,8 @@ describe('NavierStokes2D.traceBack', () => {
 });
 
 describe("localization's follow option", () => {
-  async function problem(sources?: ProblemGeometry['measurementSources']) {
-    const R = 8;
-    const prior = new GaussianRandomFieldPrior({ resolution: R, alpha: 2.5, tau: 3, scale: 0.4 });
-    const A = new Float64Array(16 * 64);
-    for (let a = 0; a < 4; a++) for (let b = 0; b < 4; b++) A[(a * 4 + b) * 64 + (2 * a) * 8 + 2 * b] = 1;
-    const forward = new LinearForwardModel([1, R, R], A, 16);
-    const truth = await gaussianRandomField({ resolution: R, count: 1, alpha: 2.5, tau: 3, seed: 5, backend: 'cpu' });
-    for (let k = 0; k < 64; k++) truth[k] /= 0.4;
-    const geometry: ProblemGeometry = { ...gridGeometry(R, 2), ...(sources ? { measurementSources: sources } : {}) };
-    return { prior, forward, observation: Float32Array.from(forward.apply(truth)), geometry };
-  }
+  const problem = (sources?: ProblemGeometry['measurementSources']) =>
+    gridSelectionProblem({ ...gridGeometry(8, 2), ...(sources ? { measurementSources: sources } : {}) });
 
   it('is recorded only when on, needs the dense taper and the problem\'s measurementSources', async () => {
     expect(new EnKG({ localization: { halfWidth: 0.2, follow: true } }).config.localization)

@@ -3,13 +3,13 @@
 // kernels) against a dense float64 reference, the plain step when the taper
 // is all ones, grid geometries, and the geometry a localized run needs.
 import {
-  chooseLocalizationMethod, EnKG, GaussianRandomFieldPrior, gaspariCohn, gaussianRandomField, gridLayout, kalmanStep,
+  chooseLocalizationMethod, EnKG, gaspariCohn, gridLayout, kalmanStep,
   localizedKalmanStep, localizedKalmanStepNative, taperKernel, taperMatrix,
 } from '../lib';
 import { denseTaper } from '../lib/algorithms/localized-step';
 import { callNative, native } from '../lib/binding';
 import { gridGeometry } from '../lib/problems/navier-stokes-inverse';
-import { LinearForwardModel } from './helpers/linear';
+import { gridSelectionProblem } from './helpers/linear';
 import { testRandom } from './helpers/reference';
 
 describe('gaspariCohn', () => {
@@ -92,17 +92,8 @@ describe('localizedKalmanStep', () => {
 });
 
 describe('EnKG with localization', () => {
-  async function problem(withGeometry: boolean) {
-    const R = 8;
-    const prior = new GaussianRandomFieldPrior({ resolution: R, alpha: 2.5, tau: 3, scale: 0.4 });
-    // Observe every second point (a selection matrix), so the geometry is the grid's.
-    const A = new Float64Array(16 * 64);
-    for (let a = 0; a < 4; a++) for (let b = 0; b < 4; b++) A[(a * 4 + b) * 64 + (2 * a) * 8 + 2 * b] = 1;
-    const forward = new LinearForwardModel([1, R, R], A, 16);
-    const truth = await gaussianRandomField({ resolution: R, count: 1, alpha: 2.5, tau: 3, seed: 5, backend: 'cpu' });
-    for (let k = 0; k < 64; k++) truth[k] /= 0.4;
-    return { prior, forward, observation: Float32Array.from(forward.apply(truth)), ...(withGeometry ? { geometry: gridGeometry(R, 2) } : {}) };
-  }
+  // Observe every second point (a selection matrix), so the geometry is the grid's.
+  const problem = (withGeometry: boolean) => gridSelectionProblem(withGeometry ? gridGeometry(8, 2) : undefined);
 
   it('needs the problem\'s geometry, and says so', async () => {
     await expect(new EnKG({ ensembleSize: 4, steps: 4, localization: { halfWidth: 0.2 } }).solve(await problem(false)))

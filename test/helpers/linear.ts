@@ -1,7 +1,7 @@
 // A linear-Gaussian inverse problem with everything known exactly: a dense
 // random forward matrix, the GRF prior's covariance as a dense matrix, and
 // the posterior mean, all in float64 and independent of lib/'s kernels.
-import { ForwardModel, GaussianRandomFieldPrior } from '../../lib';
+import { ForwardModel, GaussianRandomFieldPrior, gaussianRandomField, ProblemGeometry } from '../../lib';
 
 /** y = A x for each field; A is m x d, row-major. */
 export class LinearForwardModel implements ForwardModel {
@@ -137,4 +137,20 @@ export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>, offset
     den += b[j] ** 2;
   }
   return Math.sqrt(num / den);
+}
+
+/**
+ * An 8 x 8 GRF field observed on every second grid point (a selection
+ * matrix, so the geometry is gridGeometry(8, 2)'s): the small problem the
+ * localization tests run. `geometry` is attached when given.
+ */
+export async function gridSelectionProblem(geometry?: ProblemGeometry) {
+  const R = 8;
+  const prior = new GaussianRandomFieldPrior({ resolution: R, alpha: 2.5, tau: 3, scale: 0.4 });
+  const A = new Float64Array(16 * 64);
+  for (let a = 0; a < 4; a++) for (let b = 0; b < 4; b++) A[(a * 4 + b) * 64 + (2 * a) * 8 + 2 * b] = 1;
+  const forward = new LinearForwardModel([1, R, R], A, 16);
+  const truth = await gaussianRandomField({ resolution: R, count: 1, alpha: 2.5, tau: 3, seed: 5, backend: 'cpu' });
+  for (let k = 0; k < 64; k++) truth[k] /= 0.4;
+  return { prior, forward, observation: Float32Array.from(forward.apply(truth)), ...(geometry ? { geometry } : {}) };
 }
