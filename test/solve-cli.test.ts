@@ -96,7 +96,7 @@ async function usageError(argv: string[]): Promise<Error> {
       expect(await main(['solve', 'navier-stokes', '--ensemble', '4', '--steps', '3', '--out', out, '--quiet', '--backend', 'cpu', ...extra])).toBe(0);
       return JSON.parse(fs.readFileSync(path.join(out, 'result.json'), 'utf8')).config;
     };
-    expect(await config('horizon-short', ['--time', '0.25'])).toMatchObject({ localization: { halfWidth: 0.2, follow: true }, relaxation: 0.5 });
+    expect(await config('horizon-short', ['--time', '0.25'])).toMatchObject({ localization: { halfWidth: 0.15, follow: true }, relaxation: 0.5 });
     const off = await config('horizon-short-off', ['--time', '0.25', '--localize', 'none', '--relax', '0']);
     expect(off.localization).toBeNull();
     expect('relaxation' in off).toBe(false);

@@ -63,7 +63,7 @@ ${algos}
                      domain, e.g. 0.2) on problems that say where their values
                      sit (navier-stokes); default none, except where the
                      problem's measurements picked it (navier-stokes at
-                     --time 0.5 or less: 0.2, following the flow); 'none'
+                     --time 0.5 or less: 0.15, following the flow); 'none'
                      turns it off, and an explicit C replaces the default
                      whole (add --localize-follow to follow)
   --localize-follow  with localization: centre the taper where the flow of the

@@ -70,7 +70,7 @@ from its solution at T (default 1), subsampled by 2 and noisy, using only forwar
 evaluations of the solver and a diffusion prior (docs/method.md section 4.1).`,
   flags: {
     sample: { type: 'string', help: '--sample I         held-out field I of data/ns-64-heldout.npy (default 0)' },
-    time: { type: 'string', help: '--time T           observation time (default 1, the paper\'s; 0.25 and 0.5 are easier,\n                     and up to 0.5 enkg and eki default to --localize 0.2 --localize-follow\n                     --relax 0.5)' },
+    time: { type: 'string', help: '--time T           observation time (default 1, the paper\'s; 0.25 and 0.5 are easier,\n                     and up to 0.5 enkg and eki default to --localize 0.15 --localize-follow\n                     --relax 0.5)' },
     resolution: { type: 'string', help: '--resolution R     grid size; must match the prior (default: the prior\'s)' },
   },
   sampleFlag: 'sample',
@@ -81,14 +81,15 @@ evaluations of the solver and a diffusion prior (docs/method.md section 4.1).`,
   corrections: (flags) => {
     // Distance localization, following the flow, and relaxation to prior
     // perturbations at the short horizons, where the flow has moved each
-    // observation's sensitivity only a little: at T = 0.25 (fields 0-1,
-    // N = 64) 0.84 plain, 0.48 localized, 0.45 with relaxation 0.5, 0.43
-    // with the taper following the flow (fields 0-9 at N = 128: 0.31 ->
-    // 0.30); at T = 0.5 0.93 -> 0.77 -> 0.75. At T = 1 no taper helped
-    // (0.99 plain; 1.19 centred with the gain, 1.05 following the mean's
-    // flow), so nothing there (bench/RESULTS.md, issue 18).
+    // observation's sensitivity only a little. At T = 0.25 (fields 0-1,
+    // N = 64): 0.84 plain, 0.48 localized (c = 0.2), 0.45 with relaxation
+    // 0.5, 0.43 with the taper following the flow, 0.42 with it narrower
+    // (c = 0.15); over fields 0-9 at N = 128: 0.307 -> 0.300 -> 0.291. At
+    // T = 0.5: 0.93 -> 0.77 -> 0.75 (c = 0.2). At T = 1 no taper helped
+    // (0.99 plain; 1.19 centred with the gain, 1.03-1.05 following the
+    // mean's flow), so nothing there (bench/RESULTS.md, issue 18).
     const time = Number(flags.time ?? 1);
-    return time <= SHORT_HORIZON ? { localization: { halfWidth: 0.2, follow: true }, relaxation: 0.5 } : undefined;
+    return time <= SHORT_HORIZON ? { localization: { halfWidth: 0.15, follow: true }, relaxation: 0.5 } : undefined;
   },
   setup,
 };
