@@ -10,6 +10,7 @@ import { main } from '../lib/cli/main';
 import { isUsageError } from '../lib/cli/usage';
 import { ALGORITHM_NAMES } from '../lib/algorithms/registry';
 import { NS_PRIOR_64 } from '../lib/paths';
+import { navierStokesEntry } from '../lib/problems/navier-stokes-entry';
 import { PROBLEM_NAMES } from '../lib/problems/registry';
 
 const shipped = fs.existsSync(NS_PRIOR_64);
@@ -107,6 +108,12 @@ async function usageError(argv: string[]): Promise<Error> {
     expect((await usageError(['solve', 'navier-stokes', '--time', '0.25', '--localize', 'none', '--localize-follow'])).message)
       .toMatch(/--localize-follow needs localization: give --localize C \(not none\)/);
     expect((await usageError(['solve', 'phase-retrieval', '--gain', '1', '--localize-follow'])).message).toMatch(/--localize-follow needs localization/);
+    // And 128 particles on the CPU, for the Kalman methods only.
+    expect(navierStokesEntry.sizes?.('enkg', 'cpu', { time: '0.25' })).toEqual({ ensemble: 128 });
+    expect(navierStokesEntry.sizes?.('eki', 'cpu', { time: '0.5' })).toEqual({ ensemble: 128 });
+    for (const [algo, backend, time] of [['enkg', 'cpu', '1'], ['enkg', 'cuda', '0.25'], ['dpg', 'cpu', '0.25']] as const) {
+      expect(navierStokesEntry.sizes?.(algo, backend, { time })).toBeUndefined();
+    }
     const paper = await config('horizon-paper', ['--time', '1']);
     expect(paper.localization).toBeNull();
     expect('relaxation' in paper).toBe(false);

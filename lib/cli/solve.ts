@@ -147,9 +147,10 @@ function allFlags(): Options {
 }
 
 /** Sizes: the flags, else the problem's defaults for this algorithm, else the algorithm's. */
-function chooseSizes(entry: ProblemEntry, algo: string, backend: 'cpu' | 'cuda', requested: Partial<AlgorithmSizes>): AlgorithmSizes {
+function chooseSizes(entry: ProblemEntry, algo: string, backend: 'cpu' | 'cuda', requested: Partial<AlgorithmSizes>,
+  flags?: Readonly<Record<string, string | boolean | undefined>>): AlgorithmSizes {
   const own = algorithmEntry(algo).defaults(backend);
-  const problem = entry.sizes?.(algo, backend) ?? {};
+  const problem = entry.sizes?.(algo, backend, flags) ?? {};
   const pick = <K extends keyof AlgorithmSizes>(key: K) => requested[key] ?? problem[key] ?? own[key];
   return { ensemble: pick('ensemble')!, steps: pick('steps')!, updates: pick('updates') };
 }
@@ -245,7 +246,7 @@ export async function solve(argv: string[], run: CommandRun = quietRun(), resume
   }
   const backend = await resolveBackend(backendFlag(values.backend as string));
   const providers = asUsage(() => parseExecutionProviders(String(values['prior-provider']), backend));
-  const sizes = chooseSizes(entry, algo, backend, requested);
+  const sizes = chooseSizes(entry, algo, backend, requested, entryFlagValues(entry, values));
   if (algoEntry.ensembleBased && sizes.ensemble < 2) {
     throw new UsageError(`--ensemble must be at least 2 for ${algo} (it needs ensemble statistics), got ${sizes.ensemble}`);
   }

@@ -73,8 +73,12 @@ export interface ProblemEntry {
   /** Observation noise std without --noise, and its units for the help text. */
   readonly defaultNoise: number;
   readonly noiseUnits: string;
-  /** Sizes that differ from the algorithm's own defaults on this problem (cheap problems afford more). */
-  sizes?(algorithm: string, backend: BackendName): Partial<AlgorithmSizes> | undefined;
+  /**
+   * Sizes that differ from the algorithm's own defaults on this problem
+   * (cheap problems afford more), for these flags of the problem's (none
+   * when the help text asks).
+   */
+  sizes?(algorithm: string, backend: BackendName, flags?: Readonly<Record<string, string | boolean | undefined>>): Partial<AlgorithmSizes> | undefined;
   /**
    * The Kalman-step corrections (localization, sec, gain) that this
    * problem's measurements picked as the default of the ensemble Kalman
