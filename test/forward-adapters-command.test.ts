@@ -323,14 +323,19 @@ describe('fromCommand scratch folders left by a killed host', () => {
         fs.mkdirSync(path.join(tmp, name));
         fs.writeFileSync(path.join(tmp, name, 'x.bin'), 'rows');
       };
-      make(`enkg-forward-${dead}-abc`);
-      make(`enkg-forward-${live.pid}-def`);
-      make(`enkg-forward-${process.pid}-ghi`);
-      make('enkg-forward-notapid');
+      // Folders of this host ('box-1'), of another host sharing the folder, and not scratch folders at all.
+      make(`enkg-forward-box-1-${dead}-abc`);
+      make(`enkg-forward-box-1-${live.pid}-def`);
+      make(`enkg-forward-box-1-${process.pid}-ghi`);
+      make('enkg-forward-box-1-notapid');
+      make(`enkg-forward-other-${dead}-mno`);
       make(`other-${dead}-jkl`);
-      expect(await sweepStaleScratch(tmp)).toEqual([`enkg-forward-${dead}-abc`]);
-      expect(fs.readdirSync(tmp).sort()).toEqual(
-        [`enkg-forward-${live.pid}-def`, `enkg-forward-${process.pid}-ghi`, 'enkg-forward-notapid', `other-${dead}-jkl`].sort());
+      fs.writeFileSync(path.join(tmp, `enkg-forward-box-1-${dead}-file`), 'not a folder');
+      expect(await sweepStaleScratch(tmp, 'box-1')).toEqual([`enkg-forward-box-1-${dead}-abc`]);
+      expect(fs.readdirSync(tmp).sort()).toEqual([
+        `enkg-forward-box-1-${live.pid}-def`, `enkg-forward-box-1-${process.pid}-ghi`, 'enkg-forward-box-1-notapid',
+        `enkg-forward-box-1-${dead}-file`, `enkg-forward-other-${dead}-mno`, `other-${dead}-jkl`,
+      ].sort());
     } finally {
       live.kill();
       fs.rmSync(tmp, { recursive: true, force: true });

@@ -112,7 +112,9 @@ describe('OnnxDenoiser', () => {
     const own = await OnnxDenoiser.load(fixture('tiny-denoiser.onnx'), { executionProviders: ['cpu'], maxBatch: 2 });
     const call = own.denoise(Float32Array.from({ length: 40 * 64 }, (_, k) => Math.sin(k)), 1, 40);
     const outcome = expect(call).rejects.toThrow(/was disposed during the call \(after \d+ of 40 fields\)/);
-    await own.dispose();
+    const first = own.dispose(), second = own.dispose();
+    expect(second).toBe(first); // a second caller waits for the same shutdown
+    await second;
     await outcome;
     await expect(own.denoise(new Float32Array(64), 1, 1)).rejects.toThrow('has been disposed');
   });

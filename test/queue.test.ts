@@ -469,6 +469,9 @@ describe('fromQueue and enkg worker options', () => {
     const shape = { fieldShape: [1, 2, 2] as [number, number, number], measurementSize: 1 };
     expect(() => ForwardModel.fromQueue({ connection: 'http://x', queue: 'q', model: 'm', ...shape })).toThrow(
       "Expected a URL redis[s]://[user:password@]host[:port][/db] for ForwardModel.fromQueue connection but received 'http://x'");
+    // A refused URL is shown with its password masked.
+    expect(() => ForwardModel.fromQueue({ connection: 'redis://u:s3cret@h/notadb', queue: 'q', model: 'm', ...shape })).toThrow(
+      "Expected a URL redis[s]://[user:password@]host[:port][/db] for ForwardModel.fromQueue connection but received 'redis://u:***@h/notadb'");
     expect(() => ForwardModel.fromQueue({ connection: 'redis://h', queue: 'a:b', model: 'm', ...shape })).toThrow(
       "Expected a queue name (no ':') for ForwardModel.fromQueue queue but received 'a:b'");
     expect(() => ForwardModel.fromQueue({ connection: 'redis://h', queue: 'q', model: 'm', fieldShape: [1, 2, 2], measurementSize: 1, chunk: 0 })).toThrow(

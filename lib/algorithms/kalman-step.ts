@@ -10,6 +10,7 @@ import { regularizedResiduals, relaxDeviations, ResolvedGain, secFactors } from 
 import { ResolvedLocalization, torusDistance } from './localization';
 import { buildTaper, denseTaper, localizedKalmanStepNative, taperedKalmanStep } from './localized-step';
 import { ForwardOutcome, packRows, RunContext, unpackRows } from './run';
+import { ForwardEvaluationError } from '../problems/forward-model';
 import type { ProblemGeometry } from '../types';
 import { expected } from '../validate';
 import { NOISE, streamBase } from './vp-schedule';
@@ -147,7 +148,10 @@ const followTapers = new WeakMap<RunContext, Float32Array>();
 /**
  * The geometry of a taper that follows the flow: the problem's field points,
  * and as measurement points the problem's measurementSources for the mean
- * of the evaluated fields (the rows with ok[n] = 1, or all).
+ * of the evaluated fields (the rows with ok[n] = 1, or all). Where those
+ * cannot be computed because the mean's forward solve failed
+ * (ForwardEvaluationError), the problem's own geometry for this step
+ * (sourceShift 0 in the trace).
  */
 async function followingGeometry(run: RunContext, fields: Float32Array, ok: Uint8Array | undefined): Promise<ProblemGeometry> {
   const geometry = run.problem.geometry!, d = run.d, m = run.m, N = fields.length / d;
@@ -161,7 +165,14 @@ async function followingGeometry(run: RunContext, fields: Float32Array, ok: Uint
     }
   });
   const centre = Float32Array.from(mean, (v) => v / count);
-  const sources = await geometry.measurementSources!(centre, run.signal);
+  let sources: Float64Array;
+  try {
+    sources = await geometry.measurementSources!(centre, run.signal);
+  } catch (error) {
+    // The mean's own forward solve failed (a wild mean field): this step's taper stays on the measurement points.
+    if (error instanceof ForwardEvaluationError) return geometry;
+    throw error;
+  }
   if (!(sources instanceof Float64Array) || sources.length !== 2 * m) {
     throw new RangeError(expected(`2 m = ${2 * m} coordinates (a Float64Array)`, 'problem.geometry.measurementSources(x)', sources?.length));
   }

@@ -62,17 +62,24 @@ function installExitHook(): void {
   });
 }
 
-/** Scratch folders are named by the process that made them, so that a later process can find those left by a killed one. */
+/**
+ * Scratch folders are named by the host and process that made them
+ * (enkg-forward-HOST-PID-*), so that a later process on the same host can
+ * find those left by a killed one.
+ */
 const SCRATCH_PREFIX = 'enkg-forward-';
+const scratchHost = os.hostname().replace(/[^A-Za-z0-9.]/g, '_');
 let staleSwept = false;
 
 /**
  * Removes, once per process, the scratch folders in `tmp` whose process is
  * gone: a host ended by a signal (SIGTERM, SIGKILL) never runs its exit
- * hook. A folder whose process id is alive is left alone (it may be
+ * hook. Only folders of this host (a shared /tmp may hold other machines'
+ * or containers' folders, whose process ids mean nothing here) and of this
+ * user; a folder whose process id is alive is left alone (it may be
  * another enkg's, or the id may have been reused: the safe side).
  */
-export async function sweepStaleScratch(tmp = os.tmpdir()): Promise<string[]> {
+export async function sweepStaleScratch(tmp = os.tmpdir(), host = scratchHost): Promise<string[]> {
   const removed: string[] = [];
   let names: string[];
   try {
@@ -80,12 +87,18 @@ export async function sweepStaleScratch(tmp = os.tmpdir()): Promise<string[]> {
   } catch {
     return removed;
   }
+  const prefix = `${SCRATCH_PREFIX}${host}-`;
+  const uid = process.getuid?.();
   for (const name of names) {
-    const match = new RegExp(`^${SCRATCH_PREFIX}(\\d+)-`).exec(name);
+    if (!name.startsWith(prefix)) continue;
+    const match = /^(\d+)-/.exec(name.slice(prefix.length));
     if (!match) continue;
     const pid = Number(match[1]);
     if (pid === process.pid || processAlive(pid)) continue;
-    await fs.promises.rm(path.join(tmp, name), { recursive: true, force: true }).then(() => removed.push(name), () => undefined);
+    const full = path.join(tmp, name);
+    const stat = await fs.promises.lstat(full).catch(() => undefined);
+    if (!stat?.isDirectory() || (uid !== undefined && stat.uid !== uid)) continue;
+    await fs.promises.rm(full, { recursive: true, force: true }).then(() => removed.push(name), () => undefined);
   }
   return removed;
 }
@@ -149,7 +162,7 @@ class CommandForward implements ForwardModel {
       staleSwept = true;
       await sweepStaleScratch();
     }
-    const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), `${SCRATCH_PREFIX}${process.pid}-`));
+    const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), `${SCRATCH_PREFIX}${scratchHost}-${process.pid}-`));
     liveDirs.add(dir);
     try {
       await runQueue(chunks, this.concurrency, async (c) => {

@@ -25,17 +25,24 @@ export const CONNECT_TIMEOUT_MS = 5000;
  * With `queueInPath`, the path is not a database number but a queue name
  * (enkg solve --queue redis://HOST:PORT/NAME), returned as `queue`.
  */
+/** The URL with anything between 'user:' and '@' replaced by '***' (also where the URL does not parse). */
+export function maskPassword(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/@:]*:)[^/@]*@/i, '$1***@');
+}
+
 export function parseRedisUrl(url: unknown, name: string, queueInPath = false): RedisTarget & { queue?: string } {
   const form = queueInPath ? 'a URL redis[s]://[user:password@]host[:port]/QUEUE' : 'a URL redis[s]://[user:password@]host[:port][/db]';
   if (typeof url !== 'string') throw new TypeError(expected(form, name, url));
+  // Messages show the URL with its password masked.
+  const shown = maskPassword(url);
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    throw new TypeError(expected(form, name, url));
+    throw new TypeError(expected(form, name, shown));
   }
-  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') throw new TypeError(expected(form, name, url));
-  if (parsed.hostname === '') throw new TypeError(expected(form, name, url));
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') throw new TypeError(expected(form, name, shown));
+  if (parsed.hostname === '') throw new TypeError(expected(form, name, shown));
   const options: RedisOptions = { host: parsed.hostname.replace(/^\[|\]$/g, ''), port: parsed.port === '' ? 6379 : Number(parsed.port) };
   if (parsed.username !== '') options.username = decodeURIComponent(parsed.username);
   if (parsed.password !== '') options.password = decodeURIComponent(parsed.password);
@@ -47,12 +54,12 @@ export function parseRedisUrl(url: unknown, name: string, queueInPath = false): 
   const segment = parsed.pathname.replace(/^\//, '');
   let queue: string | undefined;
   if (queueInPath) {
-    if (segment === '' || segment.includes('/')) throw new TypeError(expected(form, name, url));
+    if (segment === '' || segment.includes('/')) throw new TypeError(expected(form, name, shown));
     queue = decodeURIComponent(segment);
     masked.pathname = '';
   } else if (segment !== '') {
     const db = Number(segment);
-    if (!Number.isSafeInteger(db) || db < 0) throw new TypeError(expected(form, name, url));
+    if (!Number.isSafeInteger(db) || db < 0) throw new TypeError(expected(form, name, shown));
     options.db = db;
   }
   return { options, label: masked.toString().replace(/\/$/, ''), ...(queue !== undefined ? { queue } : {}) };

@@ -150,6 +150,7 @@ export class OnnxDenoiser implements Denoiser {
   private nextId = 0;
   private readonly pending = new Map<number, { resolve: (r: Float32Array) => void; reject: (e: Error) => void }>();
   private closed = false;
+  private disposing?: Promise<void>;
   /** Requests posted to the worker and not yet answered (dispose waits for them). */
   private readonly inFlight = new Set<Promise<unknown>>();
 
@@ -269,12 +270,16 @@ export class OnnxDenoiser implements Denoiser {
    * rejects before its next batch. Waits for the batch the worker is running
    * (terminating a worker while onnxruntime runs in it aborts the process).
    */
-  async dispose(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await Promise.allSettled([...this.inFlight]);
-    this.worker.postMessage({ type: 'close' });
-    await this.worker.terminate();
+  dispose(): Promise<void> {
+    // Every caller waits for the same shutdown: a second caller that went on at once could exit the process while
+    // onnxruntime still runs in the worker.
+    this.disposing ??= (async () => {
+      this.closed = true;
+      await Promise.allSettled([...this.inFlight]);
+      this.worker.postMessage({ type: 'close' });
+      await this.worker.terminate();
+    })();
+    return this.disposing;
   }
 
   private run(x: Float32Array, sigma: Float32Array, batch: number): Promise<Float32Array> {

@@ -4,6 +4,7 @@
 #include <complex>
 #include <vector>
 
+#include "../core/errors.h"
 #include "fftw_plans.h"
 
 namespace enkg {
@@ -67,22 +68,40 @@ void traceBackCpu(const float* snapshots, int64_t count, int R, double time, con
     vx = (1 - f) * bilinear(u0[s], R, x, y) + f * bilinear(u0[s + 1], R, x, y);
     vy = (1 - f) * bilinear(u1[s], R, x, y) + f * bilinear(u1[s + 1], R, x, y);
   };
-#pragma omp parallel for schedule(static)
+  // Positions stay in [0, R) after every step (the grid is periodic), so
+  // the integer casts of the lookup stay in range. A step that moves a
+  // point by more than the whole domain (a huge time or speed for the
+  // substeps; or one that leaves the finite numbers) traces nothing
+  // meaningful: it is reported, not wrapped.
+  const auto wrap = [R](double v) { return v - R * std::floor(v / R); };
+  bool finite = true;
+#pragma omp parallel for schedule(static) reduction(&& : finite)
   for (int64_t l = 0; l < m; ++l) {
-    double x = points[2 * l] * R, y = points[2 * l + 1] * R;
-    for (int64_t k = steps; k > 0; --k) {
+    double x = wrap(points[2 * l] * R), y = wrap(points[2 * l + 1] * R);
+    for (int64_t k = steps; k > 0 && finite; --k) {
       double ax, ay, bx, by;
       at(k, x, y, ax, ay);
-      at(k - 1, x - dt * ax, y - dt * ay, bx, by);
-      x -= 0.5 * dt * (ax + bx);
-      y -= 0.5 * dt * (ay + by);
+      const double px = x - dt * ax, py = y - dt * ay;
+      if (!(std::fabs(dt * ax) < R && std::fabs(dt * ay) < R)) {  // also false for NaN
+        finite = false;
+        break;
+      }
+      at(k - 1, wrap(px), wrap(py), bx, by);
+      x = wrap(x - 0.5 * dt * (ax + bx));
+      y = wrap(y - 0.5 * dt * (ay + by));
+      if (!std::isfinite(x) || !std::isfinite(y)) finite = false;
     }
     const auto unit = [R](double v) {
       const double t = std::fmod(v / R, 1.0);
-      return t < 0 ? (t + 1.0 < 1.0 ? t + 1.0 : 0.0) : t;
+      return t < 0 ? (t + 1.0 < 1.0 ? t + 1.0 : 0.0) : t + 0.0;  // + 0.0: no -0
     };
     out[2 * l] = unit(x);
     out[2 * l + 1] = unit(y);
+  }
+  if (!finite) {
+    throw rangeError("steps that move no point by more than the domain (more substeps, or a shorter time)",
+                     "the flow trace", "a step of more than " + std::to_string(R) + " cells at time " + formatNumber(time) +
+                         " with " + std::to_string(substeps) + " substeps per snapshot");
   }
 }
 
