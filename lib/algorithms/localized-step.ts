@@ -98,9 +98,7 @@ export function denseTaper(geometry: ProblemGeometry, c: number): Promise<Float3
   if (!byWidth) denseTapers.set(geometry, (byWidth = new Map()));
   let taper = byWidth.get(c);
   if (!taper) {
-    const { fieldPoints, measurementPoints } = geometry;
-    const rho = unfilledFloats((fieldPoints.length / 2) * (measurementPoints.length / 2));
-    taper = callNative(() => native.gaspariCohnTaper(fieldPoints, measurementPoints, c, rho)).then(() => rho);
+    taper = buildTaper(geometry, c);
     byWidth.set(c, taper);
     taper.catch(() => byWidth!.delete(c));
   }

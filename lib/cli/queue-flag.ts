@@ -49,7 +49,7 @@ export async function openQueueFlag(value: string, env: NodeJS.ProcessEnv = proc
     }
     throw error;
   }
-  const url = given;
+  const url = given; // with the password from the environment, if any
   url.pathname = '';
   const models: QueueForwardModel[] = [];
   return {
