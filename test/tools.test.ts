@@ -34,5 +34,19 @@ if (!hasTorch) console.warn('Skipping tools/prior tests: /usr/bin/python3 cannot
     } finally {
       await prior.dispose();
     }
+    // A fine-tune's run counts only its own steps: --training-steps records the total.
+    execFileSync(python, [path.join(tools, 'export.py'), '--run', dir, '--out', path.join(dir, 'q.onnx'), '--training-steps', '25', '--no-check'],
+      { encoding: 'utf8', stdio: 'pipe' });
+    const tuned = await OnnxDenoiser.load(path.join(dir, 'q.onnx'), { executionProviders: ['cpu'] });
+    try {
+      expect(tuned.metadata).toMatchObject({ training_steps: '25' });
+    } finally {
+      await tuned.dispose();
+    }
+    const refused = spawnSync(python, [path.join(tools, 'export.py'), '--run', dir, '--out', path.join(dir, 'r.onnx'), '--training-steps', '0', '--no-check'],
+      { encoding: 'utf8' });
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toMatch(/--training-steps must be a positive integer, got 0/);
+    expect(fs.existsSync(path.join(dir, 'r.onnx'))).toBe(false); // refused before any work
   }, 120000);
 });

@@ -82,10 +82,14 @@ def main():
     p.add_argument("--normalization", default="identity")
     p.add_argument("--sigma-min", type=float, default=0.002)
     p.add_argument("--sigma-max", type=float, default=80.0)
+    p.add_argument("--training-steps", type=int,
+                   help="total training steps to record (a fine-tune's run counts only its own steps)")
     p.add_argument("--no-check", action="store_true", help="skip the onnxruntime comparison")
     args = p.parse_args()
     if bool(args.run) == bool(args.from_checkpoint):
         p.error("give exactly one of --run or --from-checkpoint")
+    if args.training_steps is not None and args.training_steps <= 0:
+        sys.exit(f"--training-steps must be a positive integer, got {args.training_steps}")
 
     net, (c, h, w), sigma_data, info = load_network(args)
     model = Contract(net).eval()
@@ -99,6 +103,8 @@ def main():
     props = {"sigma_min": args.sigma_min, "sigma_max": args.sigma_max, "sigma_data": sigma_data,
              "dataset": args.dataset, "normalization": args.normalization, "resolution": h}
     props.update({k: v for k, v in info.items() if v is not None})
+    if args.training_steps is not None:
+        props["training_steps"] = args.training_steps
     append_metadata(args.out, props)
     print(f"wrote {args.out} ({os.path.getsize(args.out)} bytes), shape [B, {c}, {h}, {w}], metadata {props}")
     if args.no_check:
