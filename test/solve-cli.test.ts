@@ -111,6 +111,9 @@ async function usageError(argv: string[]): Promise<Error> {
     // And 128 particles on the CPU, for the Kalman methods only.
     expect(navierStokesEntry.sizes?.('enkg', 'cpu', { time: '0.25' })).toEqual({ ensemble: 128 });
     expect(navierStokesEntry.sizes?.('eki', 'cpu', { time: '0.5' })).toEqual({ ensemble: 128 });
+    // Beyond T = 0.25 EnKG takes 30 steps (its iterations are EKI's steps: those stay).
+    expect(navierStokesEntry.sizes?.('enkg', 'cpu', { time: '0.5' })).toEqual({ ensemble: 128, steps: 30 });
+    expect(navierStokesEntry.sizes?.('enkg', 'cpu', { time: '0.3' })).toEqual({ ensemble: 128, steps: 30 });
     for (const [algo, backend, time] of [['enkg', 'cpu', '1'], ['enkg', 'cuda', '0.25'], ['dpg', 'cpu', '0.25']] as const) {
       expect(navierStokesEntry.sizes?.(algo, backend, { time })).toBeUndefined();
     }
