@@ -220,7 +220,9 @@ describe('the regularized gain in the addon against the TypeScript reference', (
     await expect(call(y, r, N, 1, 0.5, null, y)).rejects.toThrow(
       'Expected an array that does not share memory with measurements for out but received one that does');
     await expect(call(y, r, N, 'adaptive', 0.5, Float64Array.of(1, 2, NaN, 4), out)).rejects.toThrow(
-      'Expected finite values for sizes but received NaN at particle 2');
+      'Expected finite values >= 0 (squared residual norms) for sizes but received NaN at particle 2');
+    await expect(call(y, r, N, 'adaptive', 0.5, Float64Array.of(1, -2.5, 3, 4), out)).rejects.toThrow(
+      'Expected finite values >= 0 (squared residual norms) for sizes but received -2.5 at particle 1');
   });
 
   it('refuses non-finite measurements, residuals and sizes, naming the particle', async () => {
@@ -237,7 +239,10 @@ describe('the regularized gain in the addon against the TypeScript reference', (
     const badSizes = sizes.slice();
     badSizes[4] = Infinity;
     await expect(regularizedResiduals(y, r, N, gain, badSizes)).rejects.toThrow(new RangeError(
-      'Expected finite values for sizes but received Infinity at particle 4'));
+      'Expected finite values >= 0 (squared residual norms) for sizes but received Infinity at particle 4'));
+    badSizes[4] = -1;
+    await expect(regularizedResiduals(y, r, N, gain, badSizes)).rejects.toThrow(new RangeError(
+      'Expected finite values >= 0 (squared residual norms) for sizes but received -1 at particle 4'));
   });
 });
 

@@ -242,7 +242,7 @@ export function symmetricEigen(A: Float64Array, n: number): { values: Float64Arr
  * LAPACK's dsyevd, in double precision, off the main thread);
  * regularizedResidualsReference below is the TypeScript it is tested
  * against. `sizes` may be null with a numeric alpha. Rejects, before any
- * work, on arrays of the wrong type or shape and non-finite sizes; the
+ * work, on arrays of the wrong type or shape and negative or non-finite sizes; the
  * addon refuses non-finite measurements or residuals.
  */
 export async function regularizedResiduals(measurements: Float32Array, residuals: Float32Array, N: number,
@@ -260,7 +260,10 @@ export async function regularizedResiduals(measurements: Float32Array, residuals
       throw new RangeError(expected(`ensembleSize = ${ensembleSize} squared residual norms`, 'sizes.length', sizes.length));
     }
     for (let n = 0; n < ensembleSize; n++) {
-      if (!Number.isFinite(sizes[n])) throw new RangeError(expected('finite values', 'sizes', `${sizes[n]} at particle ${n}`, true));
+      // Squared norms: a negative one would pick the largest alpha without a word.
+      if (!(Number.isFinite(sizes[n]) && sizes[n] >= 0)) {
+        throw new RangeError(expected('finite values >= 0 (squared residual norms)', 'sizes', `${sizes[n]} at particle ${n}`, true));
+      }
     }
   }
   const out = new Float32Array(ensembleSize * m);

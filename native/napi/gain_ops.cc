@@ -6,6 +6,7 @@
 #include <napi.h>
 
 #include <cmath>
+#include <cstdio>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -92,11 +93,14 @@ Napi::Value RegularizedResiduals(const Napi::CallbackInfo& info) {
           requireFinite(R->data, R->length, m, "residuals");
           if (sizes) {
             for (size_t n = 0; n < sizes->length; ++n) {
-              if (!std::isfinite(sizes->data[n])) {
-                const double v = sizes->data[n];
-                throw rangeError("finite values", "sizes",
-                                 std::string(std::isnan(v) ? "NaN" : v > 0 ? "Infinity" : "-Infinity") + " at particle " +
-                                     std::to_string(n));
+              const double v = sizes->data[n];
+              if (!(std::isfinite(v) && v >= 0)) {
+                // Squared norms: a negative one would pick the largest alpha without a word.
+                char value[32];
+                if (std::isfinite(v)) std::snprintf(value, sizeof value, "%.17g", v);
+                throw rangeError("finite values >= 0 (squared residual norms)", "sizes",
+                                 std::string(std::isfinite(v) ? value : std::isnan(v) ? "NaN" : v > 0 ? "Infinity" : "-Infinity") +
+                                     " at particle " + std::to_string(n));
               }
             }
           }
