@@ -19,17 +19,17 @@ export interface RedisTarget {
 /** How long a check waits for the server to answer before it calls it unreachable. */
 export const CONNECT_TIMEOUT_MS = 5000;
 
+/** The URL with anything between 'user:' and '@' replaced by '***' (also where the URL does not parse). */
+export function maskPassword(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/@:]*:)[^/@]*@/i, '$1***@');
+}
+
 /**
  * redis://[user[:password]@]host[:port][/db] or rediss://... (TLS) as ioredis
  * options. `name` is the option or flag the URL came from, for the message.
  * With `queueInPath`, the path is not a database number but a queue name
  * (enkg solve --queue redis://HOST:PORT/NAME), returned as `queue`.
  */
-/** The URL with anything between 'user:' and '@' replaced by '***' (also where the URL does not parse). */
-export function maskPassword(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/@:]*:)[^/@]*@/i, '$1***@');
-}
-
 export function parseRedisUrl(url: unknown, name: string, queueInPath = false): RedisTarget & { queue?: string } {
   const form = queueInPath ? 'a URL redis[s]://[user:password@]host[:port]/QUEUE' : 'a URL redis[s]://[user:password@]host[:port][/db]';
   if (typeof url !== 'string') throw new TypeError(expected(form, name, url));
