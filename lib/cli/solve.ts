@@ -53,9 +53,10 @@ function commonHelp(entry?: ProblemEntry): string {
   return `Options:
   --algo NAME        the algorithm (default enkg):
 ${algos}
-  --ensemble N       particles (default: the algorithm's for this problem and
-                     backend; ${enkgDefaults('ensemble')})
-  --steps K          EnKG: diffusion steps (${enkgDefaults('steps')});
+  --ensemble N       particles (default: the algorithm's for this problem, its
+                     options and the backend; with the problem's default
+                     options ${enkgDefaults('ensemble')})
+  --steps K          EnKG: diffusion steps (the same way: ${enkgDefaults('steps')});
                      EKI: iterations; DPS/DPG/SCG: VP steps (100 / 1000)
   --guidance G       guidance scale (default: the algorithm's; EnKG 2)
   --localize C       enkg and eki: distance localization of the Kalman step, a

@@ -91,10 +91,8 @@ void traceBackCpu(const float* snapshots, int64_t count, int R, double time, con
       y = wrap(y - 0.5 * dt * (ay + by));
       if (!std::isfinite(x) || !std::isfinite(y)) finite = false;
     }
-    const auto unit = [R](double v) {
-      const double t = std::fmod(v / R, 1.0);
-      return t < 0 ? (t + 1.0 < 1.0 ? t + 1.0 : 0.0) : t + 0.0;  // + 0.0: no -0
-    };
+    // x and y are wrapped to [0, R] (R itself only by rounding): to [0, 1), + 0.0 for no -0.
+    const auto unit = [R](double v) { return std::fmod(v / R, 1.0) + 0.0; };
     out[2 * l] = unit(x);
     out[2 * l + 1] = unit(y);
   }
