@@ -5,7 +5,7 @@
 //   node -r ts-node/register/transpile-only bench/prior-spectrum.ts [--prior FILE] [--data FILE] [--scale 0.1]
 import { parseArgs } from 'node:util';
 
-import { dealiasedShell, energySpectrum, OnnxDenoiser, readNpy, sampleODE } from '../lib';
+import { OnnxDenoiser, readNpy, sampleODE, spectrumRatios } from '../lib';
 import { NS_HELD_OUT_64, NS_PRIOR_64 } from '../lib/paths';
 
 import { run } from './common';
@@ -26,17 +26,15 @@ async function main(): Promise<void> {
     const resolution = prior.shape[1];
     const data = await readNpy(String(values.data));
     const truth = Float32Array.from(data.data as Float32Array, (w) => w * scale);
-    const reference = await energySpectrum({ fields: truth, count: data.shape[0], resolution });
-    const shells = dealiasedShell(resolution);
     console.log('| sampler | min ratio | max ratio | shells below 1/1.5 | shells above 1.5 |');
     console.log('|---|---|---|---|---|');
     for (const solver of ['heun', 'euler'] as const) {
       const samples = await sampleODE(prior, { count: 64, steps: 40, seed: 1, solver });
-      const spectrum = await energySpectrum({ fields: samples, count: 64, resolution });
+      const ratios = await spectrumRatios({ fields: samples, count: 64, reference: truth, referenceCount: data.shape[0], resolution });
       let lo = [Infinity, 0], hi = [-Infinity, 0];
       const low: number[] = [], high: number[] = [];
-      for (let s = 1; s <= shells; s++) {
-        const ratio = spectrum[s] / reference[s];
+      for (let s = 1; s <= ratios.length; s++) {
+        const ratio = ratios[s - 1];
         if (ratio < lo[0]) lo = [ratio, s];
         if (ratio > hi[0]) hi = [ratio, s];
         if (ratio < 1 / 1.5) low.push(s);

@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { dealiasedShell, energySpectrum, OnnxDenoiser, parseExecutionProviders, readNpy, sampleODE } from '../lib';
+import { OnnxDenoiser, parseExecutionProviders, readNpy, sampleODE, spectrumRatios } from '../lib';
 import { run, writeResults } from './common';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -98,9 +98,7 @@ async function main(): Promise<void> {
         const data = await readNpy(heldOut.file);
         const R = prior.shape[1];
         const truth = Float32Array.from(data.data as Float32Array, (v) => v * heldOut.scale);
-        const a = await energySpectrum({ fields: samples, count: 64, resolution: R });
-        const b = await energySpectrum({ fields: truth, count: data.shape[0], resolution: R });
-        const ratios = Array.from({ length: dealiasedShell(R) }, (_, s) => a[s + 1] / b[s + 1]);
+        const ratios = Array.from(await spectrumRatios({ fields: samples, count: 64, reference: truth, referenceCount: data.shape[0], resolution: R }));
         spectrumRatio = { min: Math.min(...ratios), max: Math.max(...ratios), shells: ratios.length };
         console.log(`  sample / held-out energy per shell (1..${ratios.length}): min ${spectrumRatio.min.toFixed(2)}, max ${spectrumRatio.max.toFixed(2)}`);
       }

@@ -29,7 +29,7 @@ export type { NpyArray, NpyContents, NpyDtype } from './io/npy';
 export { encodePng, fieldGridPng, colorOf } from './io/png';
 export type { ColorMap, GridOptions } from './io/png';
 export * from './prior';
-export { energySpectrum, dealiasedShell } from './metrics/spectrum';
+export { energySpectrum, dealiasedShell, spectrumRatios } from './metrics/spectrum';
 export { relativeL2, relativeL2Async, relativeL2Mean, relativeL2MeanAsync } from './metrics/error';
 export { crps, spreadSkillRatio } from './metrics/calibration';
 export { panelPng, imagePng } from './io/figure';

@@ -64,4 +64,21 @@ describe('energySpectrum', () => {
     });
     expect(dealiasedShell(64)).toBe(30);
   });
+
+  it('spectrumRatios compares two sets shell by shell, 1 to the dealiasing radius', async () => {
+    const { spectrumRatios, dealiasedShell } = await import('../lib');
+    const R = 16;
+    const reference = Float32Array.from({ length: 3 * R * R }, (_, k) => Math.sin(0.37 * k) + Math.cos(0.011 * k * k));
+    // Twice the amplitude: four times the energy in every shell; the counts may differ.
+    const fields = Float32Array.from(reference.subarray(0, R * R), (v) => 2 * v);
+    const both = new Float32Array(2 * R * R);
+    both.set(fields); both.set(fields, R * R);
+    const ratios = await spectrumRatios({ fields: both, count: 2, reference: reference.subarray(0, R * R), referenceCount: 1, resolution: R });
+    expect(ratios.length).toBe(dealiasedShell(R));
+    for (const r of ratios) expect(r).toBeCloseTo(4, 4);
+    await expect(spectrumRatios({ fields: both, count: 2, reference, referenceCount: 2, resolution: R }))
+      .rejects.toThrow('Expected referenceCount x resolution^2 = 512 floats for reference.length but received 768');
+    await expect(spectrumRatios({ fields: both, count: 2, reference, referenceCount: 3, resolution: R, extra: 1 } as never))
+      .rejects.toThrow('extra');
+  });
 });
