@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { Queue } from 'bullmq';
 
 import { ForwardEvaluationError, ForwardModel, NavierStokes2D } from '../lib';
+import { maskPassword, parseRedisUrl } from '../lib/forward/redis';
 import { CLI, leftovers, REDIS_SERVER, RedisServer, startRedis, startWorker, waitFor, WorkerProcess } from './helpers/redis';
 
 const ready = REDIS_SERVER !== undefined && fs.existsSync(CLI);
@@ -465,6 +466,17 @@ model.forward(new Float32Array(8 * 16).fill(1), 8).then(() => process.exit(0), (
 });
 
 describe('fromQueue and enkg worker options', () => {
+  it('a Redis URL\'s password never reaches a message or a label, also where the URL does not parse', () => {
+    expect(maskPassword('redis://u:s3cret@h:7000/2')).toBe('redis://u:***@h:7000/2');
+    expect(maskPassword('redis://u:pa/ss@h')).toBe('redis://u:***@h'); // a raw '/' in the password: masked with it
+    expect(maskPassword('redis://u:p@ss@h')).toBe('redis://u:***@h');
+    expect(maskPassword('redis://u@h/0')).toBe('redis://u@h/0'); // a user alone is no secret
+    expect(parseRedisUrl('rediss://u:s3cret@h:7000/2', 'x').label).toBe('rediss://u:***@h:7000/2');
+    expect(parseRedisUrl('redis://:s3cret@h/q', 'x', true)).toMatchObject({ label: 'redis://:***@h', queue: 'q', options: { password: 's3cret' } });
+    expect(() => parseRedisUrl('redis://u:pa/ss@h', '--redis')).toThrow(
+      "Expected a URL redis[s]://[user:password@]host[:port][/db] for --redis but received 'redis://u:***@h'");
+  });
+
   it('bad options are refused by name before anything connects', () => {
     const shape = { fieldShape: [1, 2, 2] as [number, number, number], measurementSize: 1 };
     expect(() => ForwardModel.fromQueue({ connection: 'http://x', queue: 'q', model: 'm', ...shape })).toThrow(

@@ -19,9 +19,14 @@ export interface RedisTarget {
 /** How long a check waits for the server to answer before it calls it unreachable. */
 export const CONNECT_TIMEOUT_MS = 5000;
 
-/** The URL with anything between 'user:' and '@' replaced by '***' (also where the URL does not parse). */
+/**
+ * The URL with anything between 'user:' and the last '@' replaced by '***':
+ * the one masking of every message and label, also where the URL does not
+ * parse (a raw '/' or '@' in the password is masked with it; masking too
+ * much of a malformed URL is the safe side).
+ */
 export function maskPassword(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/@:]*:)[^/@]*@/i, '$1***@');
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/@:]*:).*@/i, '$1***@');
 }
 
 /**
@@ -49,20 +54,19 @@ export function parseRedisUrl(url: unknown, name: string, queueInPath = false): 
   // TLS: the certificate is checked against the host (a name or an IP
   // address in its subjectAltName); SNI carries names only (RFC 6066).
   if (parsed.protocol === 'rediss:') options.tls = isIP(options.host!) ? {} : { servername: options.host };
-  const masked = new URL(url);
-  if (masked.password !== '') masked.password = '***';
+  const labelled = new URL(url);
   const segment = parsed.pathname.replace(/^\//, '');
   let queue: string | undefined;
   if (queueInPath) {
     if (segment === '' || segment.includes('/')) throw new TypeError(expected(form, name, shown));
     queue = decodeURIComponent(segment);
-    masked.pathname = '';
+    labelled.pathname = '';
   } else if (segment !== '') {
     const db = Number(segment);
     if (!Number.isSafeInteger(db) || db < 0) throw new TypeError(expected(form, name, shown));
     options.db = db;
   }
-  return { options, label: masked.toString().replace(/\/$/, ''), ...(queue !== undefined ? { queue } : {}) };
+  return { options, label: maskPassword(labelled.toString()).replace(/\/$/, ''), ...(queue !== undefined ? { queue } : {}) };
 }
 
 /** An error of the check, with what to do about it. */
