@@ -29,6 +29,8 @@
 // prior perturbations after each Kalman step. --guidance G: EnKG's g.
 // --follow (with --localize): the taper follows the flow, centred where the
 // ensemble mean's trajectory carried each observation point from.
+// --restart S:M[,S:M...]: EnKG's restart passes (re-noise to S, M more guided
+// steps; docs/method.md "Restarts"); the baselines' budgets count them.
 // --control grf: the method's limit apart from the prior's: ground truths
 // drawn from the Gaussian random field alpha 2.5, tau 7 (/ 10) and the exact
 // prior of that field (GaussianRandomFieldPrior) instead of the network.
@@ -41,7 +43,7 @@ import { parseArgs } from 'node:util';
 
 import {
   crps, EKI, EnKG, GaussianRandomFieldPrior, gaussianRandomField, heldOutField, navierStokesInverseProblem, OnnxDenoiser,
-  parseExecutionProviders, relativeL2, relativeL2Mean, resolveBackend, SolveResult, spreadSkillRatio,
+  parseExecutionProviders, parseRestarts, relativeL2, relativeL2Mean, resolveBackend, SolveResult, spreadSkillRatio,
 } from '../lib';
 import type { Algorithm, Denoiser } from '../lib';
 import { algorithmEntry, ALGORITHM_NAMES } from '../lib/algorithms/registry';
@@ -125,7 +127,7 @@ async function main(): Promise<void> {
       problem: { type: 'string', default: 'navier-stokes' },
       localize: { type: 'string' }, normalize: { type: 'string', default: 'unlocalized' }, control: { type: 'string' },
       sec: { type: 'boolean', default: false }, gain: { type: 'string' }, guidance: { type: 'string' }, relax: { type: 'string' },
-      follow: { type: 'boolean', default: false },
+      follow: { type: 'boolean', default: false }, restart: { type: 'string' },
     },
   });
   const localization = values.localize === undefined ? undefined
@@ -166,12 +168,16 @@ async function main(): Promise<void> {
   const prior: Denoiser & { executionProvider?: string; dispose?(): Promise<void> } = control
     ? new GaussianRandomFieldPrior({ resolution: 64, alpha: 2.5, tau: 7, scale: 10 })
     : await OnnxDenoiser.load(String(values.prior), { executionProviders: providers });
-  const enkg = new EnKG({ ensembleSize: N, steps: K, updates: U, ...guidance, ...corrections });
+  const restarts = values.restart === undefined ? [] : parseRestarts(values.restart, '--restart');
+  const enkg = new EnKG({ ensembleSize: N, steps: K, updates: U, ...guidance, ...corrections, ...(restarts.length ? { restarts } : {}) });
   const table = plans(names, enkg, vpSteps).map((p) => (p.name === 'eki' && Object.keys(corrections).length
     ? { ...p, algorithm: new EKI({ ...(p.algorithm as EKI).config, ...corrections }), settings: { ...p.settings, ...correctionLabels } }
     : p));
   const enkgPlan = table.find((p) => p.name === 'enkg');
-  if (enkgPlan) Object.assign(enkgPlan.settings, correctionLabels, values.guidance === undefined ? {} : { g: Number(values.guidance) });
+  if (enkgPlan) {
+    Object.assign(enkgPlan.settings, correctionLabels, values.guidance === undefined ? {} : { g: Number(values.guidance) },
+      restarts.length ? { restart: values.restart! } : {});
+  }
   /** Truth f: a held-out field, or under --control grf a GRF draw (normalized, w / 10). */
   const truthOf = async (f: number): Promise<Float32Array> => {
     if (!control) return heldOutField(f);

@@ -259,4 +259,6 @@ export interface AlgorithmSizes {
   steps: number;
   /** EnKG only: corrections per guided step (U). */
   updates?: number;
+  /** EnKG only: restart passes after the K steps (EnKGOptions.restarts; [] for none). */
+  restarts?: Array<{ sigma: number; steps: number }>;
 }

@@ -27,6 +27,8 @@ function copied(state: RunState): RunState {
 
 const algorithms: Array<[string, () => Algorithm]> = [
   ['enkg', () => new EnKG({ ensembleSize: 6, steps: 8, updates: 2 })],
+  // Half-way falls in the first restart pass.
+  ['enkg with restarts', () => new EnKG({ ensembleSize: 6, steps: 8, updates: 2, restarts: [{ sigma: 2, steps: 4 }, { sigma: 1, steps: 6 }] })],
   ['eki', () => new EKI({ ensembleSize: 6, iterations: 5 })],
   ['dps-gsg-central', () => new DPSGSG({ ensembleSize: 2, scheme: 'central', queries: 6, steps: 6 })],
   ['dpg', () => new DPG({ ensembleSize: 2, mcSamples: 6, steps: 6 })],

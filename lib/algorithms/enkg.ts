@@ -6,11 +6,22 @@ import { Ensemble } from '../ensemble';
 import { karrasSigmas, odeToClean } from '../prior/edm';
 import { copyInChunks, forChunks } from '../chunked';
 import { randomNormal } from '../random';
-import { expected } from '../validate';
+import { expected, requireInteger, requireKnownKeys, requireObject, requirePositive } from '../validate';
 import { OptionReader } from './options';
 import { CorrectionOptions, correctionsConfig, CorrectionsConfig, readCorrections, requireCorrections } from './corrections';
 import { applyKalmanStep, KalmanCorrections } from './kalman-step';
 import { Algorithm, InverseProblem, RunContext, RunState, runToEnd, SolveOptions, SolveResult } from './run';
+import { NOISE, streamBase } from './vp-schedule';
+
+/**
+ * One restart pass (EnKGOptions.restarts): every particle is re-noised to
+ * noise level `sigma` (x + sigma z, z fresh standard normal noise) and
+ * follows a guided run of `steps` Karras steps from sigma down to sigmaMin.
+ */
+export interface RestartPass {
+  sigma: number;
+  steps: number;
+}
 
 export interface EnKGOptions extends CorrectionOptions {
   /** N, particles (reference: 2048 for Navier-Stokes). */
@@ -33,17 +44,67 @@ export interface EnKGOptions extends CorrectionOptions {
   maxOdeSteps?: number;
   /** Largest batch handed to the denoiser at once (default: the whole ensemble). */
   batchSize?: number;
+  /**
+   * Restart passes after the K steps (docs/method.md section 2, "Restarts"),
+   * in order: each re-noises the particles it is given to its sigma and runs
+   * its own guided grid down to sigmaMin, so its Kalman steps linearize the
+   * forward model around an ensemble that already fits the data. Thresholds,
+   * step scale and ODE steps count within each pass. Default none (the
+   * paper's method).
+   */
+  restarts?: RestartPass[];
+}
+
+/** Where global step i falls: pass p (0: the first run), step j of that pass's grid of `steps`. */
+interface PassStep {
+  pass: number;
+  j: number;
+  steps: number;
+  sigmaMax: number;
 }
 
 const ENKG_KEYS = [
   'ensembleSize', 'steps', 'guidanceScale', 'updates', 'thresholdStart', 'thresholdEnd', 'minRatio',
-  'sigmaMax', 'sigmaMin', 'rho', 'maxOdeSteps', 'batchSize', 'localization', 'sec', 'gain', 'relaxation',
+  'sigmaMax', 'sigmaMin', 'rho', 'maxOdeSteps', 'batchSize', 'localization', 'sec', 'gain', 'relaxation', 'restarts',
 ] as const;
+
+/**
+ * The command line's form of `restarts`: 'SIGMA:STEPS[,SIGMA:STEPS...]'
+ * (e.g. '10:15'), or 'none' for no passes. `name` is the flag, for the message.
+ */
+export function parseRestarts(text: string, name: string): RestartPass[] {
+  if (text.trim() === 'none') return [];
+  const form = "SIGMA:STEPS[,SIGMA:STEPS...] (a noise level > 0 and an integer >= 1 per pass, e.g. 10:15) or 'none'";
+  return text.split(',').map((pass) => {
+    const parts = pass.split(':');
+    const [sigma, steps] = parts.map((v) => (v.trim() === '' ? NaN : Number(v)));
+    if (parts.length !== 2 || !(sigma > 0) || !Number.isFinite(sigma) || !Number.isInteger(steps) || steps < 1) {
+      throw new RangeError(expected(form, name, text));
+    }
+    return { sigma, steps };
+  });
+}
+
+/** The restarts option checked: an array of { sigma > sigmaMin, steps >= 1 }, each pass named in the error. */
+function readRestarts(value: unknown, sigmaMin: number): RestartPass[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) throw new TypeError(expected('an array of { sigma, steps }', 'EnKG restarts', value));
+  return value.map((pass: unknown, p) => {
+    const name = `EnKG restarts[${p}]`;
+    const o = requireObject(pass, name) as Record<string, unknown>;
+    requireKnownKeys(o, ['sigma', 'steps'], name);
+    const sigma = requirePositive(o.sigma, `${name}.sigma`);
+    if (!(sigma > sigmaMin)) throw new RangeError(expected(`a noise level above sigmaMin (${sigmaMin})`, `${name}.sigma`, sigma));
+    return { sigma, steps: requireInteger(o.steps, `${name}.steps`, 1) };
+  });
+}
 
 export class EnKG implements Algorithm {
   readonly name = 'enkg';
-  readonly config: Required<Omit<EnKGOptions, keyof CorrectionOptions>> & CorrectionsConfig;
+  readonly config: Required<Omit<EnKGOptions, keyof CorrectionOptions | 'restarts'>> & CorrectionsConfig & { restarts?: RestartPass[] };
   private readonly corrections: KalmanCorrections;
+  /** The first run and the restart passes: the grid each pass steps through. */
+  private readonly passes: { sigmaMax: number; steps: number }[];
 
   constructor(options: EnKGOptions = {}) {
     const o = new OptionReader(options, 'EnKG', ENKG_KEYS);
@@ -64,6 +125,10 @@ export class EnKG implements Algorithm {
       batchSize: o.integer('batchSize', ensembleSize, 1),
       ...correctionsConfig(this.corrections),
     };
+    // Recorded only when given: a configuration without restarts, and its checkpoints, read as before they existed.
+    const restarts = readRestarts(o.raw('restarts'), this.config.sigmaMin);
+    if (restarts.length > 0) this.config.restarts = restarts;
+    this.passes = [{ sigmaMax: this.config.sigmaMax, steps: this.config.steps }, ...restarts.map((r) => ({ sigmaMax: r.sigma, steps: r.steps }))];
     if (this.config.sigmaMin > this.config.sigmaMax) {
       throw new RangeError(`Expected sigmaMin <= sigmaMax for EnKG but received sigmaMin ${this.config.sigmaMin} > sigmaMax ${this.config.sigmaMax}`);
     }
@@ -72,36 +137,66 @@ export class EnKG implements Algorithm {
     if (this.config.updates === 0) {
       throw new RangeError(expected('at least 1 Kalman correction per guided step', 'EnKG updates', 0));
     }
-    if (this.guidedSteps() === 0) {
-      const { steps: K, thresholdStart, thresholdEnd } = this.config;
-      throw new RangeError(expected('a grid with at least one guided step i, thresholdStart K < i < K - floor(thresholdEnd K)',
-        'EnKG steps', `${K} with thresholdStart ${thresholdStart} and thresholdEnd ${thresholdEnd} (no step is guided)`, true));
+    // Every pass must guide: one that would not is the prior alone, a setting that was surely not meant.
+    const { thresholdStart, thresholdEnd } = this.config;
+    this.passes.forEach(({ steps: K }, p) => {
+      let guided = 0;
+      for (let j = 0; j < K; j++) if (this.guidedAt(j, K)) guided++;
+      if (guided === 0) {
+        throw new RangeError(expected('a grid with at least one guided step i, thresholdStart K < i < K - floor(thresholdEnd K)',
+          p === 0 ? 'EnKG steps' : `EnKG restarts[${p - 1}].steps`,
+          `${K} with thresholdStart ${thresholdStart} and thresholdEnd ${thresholdEnd} (no step is guided)`, true));
+      }
+    });
+  }
+
+  /** Steps of the whole run: K, plus each restart pass's. */
+  totalSteps(): number {
+    return this.passes.reduce((total, pass) => total + pass.steps, 0);
+  }
+
+  /** Which pass global step i (0-based) belongs to, and its index in that pass's grid. */
+  private locate(i: number): PassStep {
+    let j = i;
+    for (const [pass, { steps, sigmaMax }] of this.passes.entries()) {
+      if (j < steps || pass === this.passes.length - 1) return { pass, j, steps, sigmaMax };
+      j -= steps;
     }
+    throw new Error('unreachable: EnKG has at least one pass');
   }
 
-  /** Whether step i (0-based) is guided: thresholdStart K < i < K - floor(thresholdEnd K). */
+  private guidedAt(j: number, K: number): boolean {
+    const { thresholdStart, thresholdEnd } = this.config;
+    return j > thresholdStart * K && j < K - Math.floor(thresholdEnd * K);
+  }
+
+  /**
+   * Whether step i (0-based, over the whole run) is guided: j of its pass's
+   * grid of K steps has thresholdStart K < j < K - floor(thresholdEnd K).
+   */
   guided(i: number): boolean {
-    const { steps: K, thresholdStart, thresholdEnd } = this.config;
-    return i > thresholdStart * K && i < K - Math.floor(thresholdEnd * K);
+    const { j, steps } = this.locate(i);
+    return this.guidedAt(j, steps);
   }
 
-  /** The number of guided steps of the grid (forward evaluations = updates x N x this). */
+  /** The number of guided steps of the run, restarts included (forward evaluations = updates x N x this). */
   guidedSteps(): number {
     let count = 0;
-    for (let i = 0; i < this.config.steps; i++) if (this.guided(i)) count++;
+    for (let i = 0; i < this.totalSteps(); i++) if (this.guided(i)) count++;
     return count;
   }
 
-  /** w_i: g, or g (1 - q)(K - i)/K + q with a minimum ratio q > 0. */
+  /** w_i: g, or g (1 - q)(K - j)/K + q with a minimum ratio q > 0 (j, K: within step i's pass). */
   stepScale(i: number): number {
-    const { guidanceScale: g, minRatio: q, steps: K } = this.config;
-    return q > 0 ? g * (1 - q) * (K - i) / K + q : g;
+    const { guidanceScale: g, minRatio: q } = this.config;
+    const { j, steps: K } = this.locate(i);
+    return q > 0 ? g * (1 - q) * (K - j) / K + q : g;
   }
 
-  /** M_i = min(1 + floor((K - i)/4), maxOdeSteps): Euler steps of odeToClean at step i. */
+  /** M_i = min(1 + floor((K - j)/4), maxOdeSteps): Euler steps of odeToClean at step i (j, K: within its pass). */
   odeSteps(i: number): number {
-    const { steps: K, maxOdeSteps } = this.config;
-    return Math.min(1 + Math.floor((K - i) / 4), maxOdeSteps);
+    const { j, steps: K } = this.locate(i);
+    return Math.min(1 + Math.floor((K - j) / 4), this.config.maxOdeSteps);
   }
 
   solve(problem: InverseProblem, opts?: SolveOptions): Promise<SolveResult> {
@@ -113,23 +208,34 @@ export class EnKG implements Algorithm {
     const c = this.config;
     const run = await RunContext.create(problem, opts, c.batchSize);
     requireCorrections(run, this.corrections, 'EnKG');
-    run.steps = c.steps;
+    run.steps = this.totalSteps();
     const N = c.ensembleSize;
     const x = await run.timed('init', () => randomNormal({ count: run.d, streams: N, seed: run.seed, backend: 'cpu' }));
     await forChunks(x.length, (start, end) => { for (let k = start; k < end; k++) x[k] *= c.sigmaMax; });
     return run.snapshot(this, x, N);
   }
 
-  /** Step i = state.step: the corrections if the step is guided, then one Euler step of the ODE. */
+  /**
+   * Step i = state.step: at the start of a restart pass the re-noising; the
+   * corrections if the step is guided; then one Euler step of the ODE.
+   */
   async advance(problem: InverseProblem, state: RunState, opts?: SolveOptions): Promise<RunState> {
     const c = this.config;
     const run = await RunContext.resume(this, problem, state, opts, c.batchSize);
     const N = c.ensembleSize, i = state.step;
-    if (i >= c.steps) return state;
-    const sigmas = karrasSigmas({ steps: c.steps, sigmaMax: c.sigmaMax, sigmaMin: c.sigmaMin, rho: c.rho });
+    if (i >= this.totalSteps()) return state;
+    const at = this.locate(i);
+    const sigmas = karrasSigmas({ steps: at.steps, sigmaMax: at.sigmaMax, sigmaMin: c.sigmaMin, rho: c.rho });
     let x: Float32Array = await copyInChunks(state.particles);
     run.step = i + 1;
-    const sigma = sigmas[i];
+    const sigma = sigmas[at.j];
+    if (at.pass > 0 && at.j === 0) {
+      // Restart: x + sigma z, particle n's noise Philox stream streamBase(i, restart) + n of the seed.
+      const z = await run.timed('restart', () => randomNormal({
+        count: run.d, streams: N, seed: run.seed, stream: streamBase(i, NOISE.restart), backend: 'cpu',
+      }));
+      await forChunks(x.length, (start, end) => { for (let k = start; k < end; k++) x[k] += sigma * z[k]; });
+    }
     if (this.guided(i)) {
       // The correction runs on the backend with its buffers resident; the
       // denoiser and the forward model take host arrays, so the particles
@@ -144,7 +250,7 @@ export class EnKG implements Algorithm {
     // Prior step: one Euler step of the probability-flow ODE from sigma_i to sigma_{i+1}.
     const denoised = await run.prior.denoise(x, sigma, N);
     await run.timed('prior-step', async () => {
-      const next = sigmas[i + 1];
+      const next = sigmas[at.j + 1];
       if (next === 0) {
         x = denoised;
       } else {

@@ -1,5 +1,5 @@
-export { EnKG } from './enkg';
-export type { EnKGOptions } from './enkg';
+export { EnKG, parseRestarts } from './enkg';
+export type { EnKGOptions, RestartPass } from './enkg';
 export { abortError, checkProblem, finished, resultOf, runSteps, runToEnd } from './run';
 export { meanAndStd } from '../metrics/moments';
 export type {

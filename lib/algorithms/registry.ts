@@ -79,7 +79,7 @@ export const ALGORITHM_REGISTRY: readonly AlgorithmEntry[] = [
     localizable: true,
     create: (s) => new EnKG({
       ensembleSize: s.ensemble, steps: s.steps, ...guidanceOf(s), ...(s.updates === undefined ? {} : { updates: s.updates }),
-      ...s.corrections,
+      ...(s.restarts?.length ? { restarts: s.restarts } : {}), ...s.corrections,
     }),
     forBudget(budget, { ensemble: N }) {
       // The fewest steps K whose U N (guided steps) reaches the budget, at the default U.

@@ -136,7 +136,7 @@ export function vpStep(schedule: VPSchedule, i: number, x: Float32Array, denoise
  * + n * (draws per particle), so a particle's randomness depends on the seed,
  * the step and its index, never on the ensemble size.
  */
-export const NOISE = { init: 0, sde: 1, directions: 2, mcSamples: 3, candidates: 4, resample: 5 } as const;
+export const NOISE = { init: 0, sde: 1, directions: 2, mcSamples: 3, candidates: 4, resample: 5, restart: 6 } as const;
 
 /** The first Philox stream of purpose `purpose` at step `step`: (8 step + purpose) 2^32. */
 export function streamBase(step: number, purpose: number): number {

@@ -9,6 +9,7 @@ import { parseArgs, ParseArgsConfig } from 'node:util';
 
 import { ALGORITHM_NAMES, ALGORITHM_REGISTRY, algorithmEntry, AlgorithmSizes } from '../algorithms/registry';
 import { CHECKPOINT_FILE, loadCheckpoint, saveCheckpoint } from '../algorithms/checkpoint';
+import { parseRestarts } from '../algorithms/enkg';
 import {
   Algorithm, checkpointHooks, dataMisfit, finished, InverseProblem, resultOf, RunState, runSteps, SolveOptions, SolveResult, StepHooks,
 } from '../algorithms/run';
@@ -37,6 +38,7 @@ const COMMON_FLAGS: Options = {
   algo: { type: 'string', default: 'enkg' }, ensemble: { type: 'string' }, steps: { type: 'string' },
   guidance: { type: 'string' }, updates: { type: 'string' }, noise: { type: 'string' }, localize: { type: 'string' },
   sec: { type: 'boolean' }, gain: { type: 'string' }, relax: { type: 'string' }, 'localize-follow': { type: 'boolean' },
+  restart: { type: 'string' },
   seed: { type: 'string', default: '0' }, truth: { type: 'string' },
   prior: { type: 'string' }, 'prior-provider': { type: 'string', default: 'auto' }, backend: { type: 'string', default: 'auto' },
   out: { type: 'string' }, force: { type: 'boolean', default: false }, json: { type: 'boolean', default: false },
@@ -85,6 +87,12 @@ ${algos}
                      or less: 0.5)
   --updates U        EnKG corrections per guided step (default 1 on the CPU,
                      2 on a GPU as in the reference)
+  --restart S:M[,..] enkg: restart passes after the run's steps: each
+                     re-noises the particles to noise level S and runs M more
+                     guided steps down from there (docs/method.md,
+                     "Restarts"); default none, except where the
+                     problem's measurements picked them; 'none' turns
+                     them off
   --noise SIGMA      observation noise std, ${entry ? `${entry.noiseUnits} (default ${entry.defaultNoise})` : 'in the problem\'s units (default: the problem\'s)'}
   --seed S           seed of the particles and of the observation noise (default 0)
   --truth FILE       the ground truth instead of a shipped one: ${entry ? entry.truthHelp : 'see enkg solve PROBLEM --help'}
@@ -153,7 +161,8 @@ function chooseSizes(entry: ProblemEntry, algo: string, backend: 'cpu' | 'cuda',
   const own = algorithmEntry(algo).defaults(backend);
   const problem = entry.sizes?.(algo, backend, flags) ?? {};
   const pick = <K extends keyof AlgorithmSizes>(key: K) => requested[key] ?? problem[key] ?? own[key];
-  return { ensemble: pick('ensemble')!, steps: pick('steps')!, updates: pick('updates') };
+  const restarts = pick('restarts');
+  return { ensemble: pick('ensemble')!, steps: pick('steps')!, updates: pick('updates'), ...(restarts?.length ? { restarts } : {}) };
 }
 
 // Arrays of ensemble x field size floats a solve holds at once, at the
@@ -209,7 +218,9 @@ export async function solve(argv: string[], run: CommandRun = quietRun(), resume
     ensemble: integerFlag(values.ensemble as string | undefined, 'ensemble', 1),
     steps: integerFlag(values.steps as string | undefined, 'steps', 1),
     updates: integerFlag(values.updates as string | undefined, 'updates', 0),
+    ...(values.restart === undefined ? {} : { restarts: asUsage(() => parseRestarts(String(values.restart), '--restart')) }),
   };
+  if (values.restart !== undefined && algo !== 'enkg') throw new UsageError(`--restart applies to enkg, not --algo ${algo}`);
   const guidance = numberFlag(values.guidance as string | undefined, 'guidance', 0);
   // --localize none: no localization, also where the problem would localize by default.
   const localizeOff = values.localize === 'none';

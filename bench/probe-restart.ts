@@ -1,0 +1,43 @@
+// A restart probe (issue 18, T = 0.5): one held-out Navier-Stokes field, an
+// EnKG run, then a second EnKG pass from a middle noise level started at the
+// first pass's particles plus fresh noise of that level (each particle
+// re-noised: x = x_final + s2 z), so the second pass's Kalman steps linearize
+// the forward model around an ensemble that already fits the data. Prints the
+// ensemble-mean and per-particle relative L2, spread-skill and misfit after
+// each pass.
+//   node -r ts-node/register/transpile-only bench/probe-restart.ts OPTIONS_JSON SIGMA:STEPS[,SIGMA:STEPS...] FIELD T NOISE
+// (each SIGMA:STEPS one more pass, from the one before it)
+// OPTIONS_JSON: EnKG's options for both passes (N = 128, K = 20, U = 1 unless said).
+import { EnKG, heldOutField, navierStokesInverseProblem, OnnxDenoiser, randomNormal, relativeL2, relativeL2Mean, spreadSkillRatio } from '../lib';
+import type { RunState } from '../lib';
+import { NS_PRIOR_64 } from '../lib/paths';
+
+(async () => {
+  const opts = JSON.parse(process.argv[2] ?? '{}');
+  const passes = (process.argv[3] ?? '5:15').split(',').map((p) => p.split(':').map(Number));
+  const field = Number(process.argv[4] ?? 0), time = Number(process.argv[5] ?? 0.5), noise = Number(process.argv[6] ?? 0);
+  const prior = await OnnxDenoiser.load(NS_PRIOR_64);
+  const truth = await heldOutField(field);
+  const { problem } = await navierStokesInverseProblem({ prior, truth, noise, seed: 1000 + field, backend: 'cpu', time });
+  const t0 = Date.now();
+  const report = async (label: string, particles: Float32Array, misfit: number) => {
+    const n = particles.length / truth.length;
+    console.log(`field ${field} ${label}: relL2(mean) ${relativeL2Mean(particles, n, truth).toFixed(3)} relL2 ${relativeL2(particles, n, truth).toFixed(3)}`
+      + ` ss ${(await spreadSkillRatio(particles, n, truth)).toFixed(3)} misfit ${misfit.toPrecision(3)} ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  };
+  const first = new EnKG({ ensembleSize: 128, steps: 20, updates: 1, ...opts });
+  const r1 = await first.solve(problem, { seed: field, backend: 'cpu' });
+  await report('pass 1', r1.particles, r1.trace[r1.trace.length - 1].misfit);
+  let particles = r1.particles;
+  for (const [p, [sigma2, steps2]] of passes.entries()) {
+    const second = new EnKG({ ensembleSize: 128, updates: 1, ...opts, steps: steps2, sigmaMax: sigma2 });
+    const seed = field + 7919 * (p + 1);
+    let state: RunState = await second.init(problem, { seed, backend: 'cpu' });
+    const z = await randomNormal({ count: truth.length, streams: 128, seed: seed + 104729, backend: 'cpu' });
+    state = { ...state, particles: Float32Array.from(particles, (v, k) => v + sigma2 * z[k]) };
+    while (state.step < state.steps) state = await second.advance(problem, state, { seed, backend: 'cpu' });
+    particles = state.particles;
+    await report(`pass ${p + 2} (sigma ${sigma2}, ${steps2} steps)`, particles, state.misfit);
+  }
+  await prior.dispose();
+})();
