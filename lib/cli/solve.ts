@@ -365,7 +365,8 @@ async function solveInto(output: RunOutput, entry: ProblemEntry, priorFile: stri
     const problem = settings.queue?.through(instance.problem) ?? instance.problem;
     const [C, H, W] = prior.shape;
 
-    const bar = values.quiet ? undefined : new ProgressBar(sizes.steps, 'steps');
+    const restartSteps = (sizes.restarts ?? []).reduce((total, pass) => total + pass.steps, 0);
+    const bar = values.quiet ? undefined : new ProgressBar(sizes.steps + restartSteps, 'steps');
     checkTruthNorm(truth, values.truth ? `--truth ${values.truth}` : 'the ground truth');
     checkStopped(run, 'The solve');
     const result = await runAlgorithm(algorithm, problem, run, settings, bar);
@@ -401,7 +402,8 @@ async function solveInto(output: RunOutput, entry: ProblemEntry, priorFile: stri
     };
     const headline = instance.headline?.(metrics)
       ?? `relative L2 ${metrics.relativeL2.toFixed(4)} (ensemble mean ${metrics.relativeL2Mean.toFixed(4)})`;
-    const caption = `${algo}  N=${N}  K=${sizes.steps}  noise=${noise}  ${headline}`;
+    const restartText = sizes.restarts?.length ? `  restart ${sizes.restarts.map((p) => `${p.sigma}:${p.steps}`).join(',')}` : '';
+    const caption = `${algo}  N=${N}  K=${sizes.steps}${restartText}  noise=${noise}  ${headline}`;
     const files: Record<string, string> = { panel: 'panel.png', particles: 'particles.npy' };
     for (const key of Object.keys(images)) files[key] = `${key}.png`;
     const report = {
