@@ -91,16 +91,19 @@ async function usageError(argv: string[]): Promise<Error> {
       .toMatch(/--localize applies to the ensemble Kalman methods \(enkg, eki\), not --algo dpg/);
   }, 120000);
 
-  it('localizes and relaxes by default where the measurements picked it (navier-stokes up to --time 0.5); --localize none and --relax 0 turn them off', async () => {
+  it('localizes, relaxes and restarts by default where the measurements picked it (navier-stokes up to --time 0.5); --localize none, --relax 0 and --restart none turn them off', async () => {
     const config = async (name: string, extra: string[]) => {
       const out = path.join(dir, name);
       expect(await main(['solve', 'navier-stokes', '--ensemble', '4', '--steps', '3', '--out', out, '--quiet', '--backend', 'cpu', ...extra])).toBe(0);
       return JSON.parse(fs.readFileSync(path.join(out, 'result.json'), 'utf8')).config;
     };
-    expect(await config('horizon-short', ['--time', '0.25'])).toMatchObject({ localization: { halfWidth: 0.15, follow: true }, relaxation: 0.5 });
-    const off = await config('horizon-short-off', ['--time', '0.25', '--localize', 'none', '--relax', '0']);
+    expect(await config('horizon-short', ['--time', '0.25'])).toMatchObject({
+      localization: { halfWidth: 0.15, follow: true }, relaxation: 0.5, restarts: [{ sigma: 2, steps: 10 }, { sigma: 1, steps: 10 }, { sigma: 1, steps: 10 }],
+    });
+    const off = await config('horizon-short-off', ['--time', '0.25', '--localize', 'none', '--relax', '0', '--restart', 'none']);
     expect(off.localization).toBeNull();
     expect('relaxation' in off).toBe(false);
+    expect('restarts' in off).toBe(false);
     // An explicit --localize replaces the default whole; --localize-follow adds following.
     expect((await config('horizon-short-wider', ['--time', '0.5', '--localize', '0.3'])).localization).toEqual({ halfWidth: 0.3, normalize: 'unlocalized', method: 'auto' });
     expect((await config('horizon-paper-follow', ['--localize', '0.2', '--localize-follow'])).localization).toMatchObject({ halfWidth: 0.2, follow: true });
@@ -108,18 +111,18 @@ async function usageError(argv: string[]): Promise<Error> {
     expect((await usageError(['solve', 'navier-stokes', '--time', '0.25', '--localize', 'none', '--localize-follow'])).message)
       .toMatch(/--localize-follow needs localization: give --localize C \(not none\)/);
     expect((await usageError(['solve', 'phase-retrieval', '--gain', '1', '--localize-follow'])).message).toMatch(/--localize-follow needs localization/);
-    // And 128 particles on the CPU, for the Kalman methods only.
-    expect(navierStokesEntry.sizes?.('enkg', 'cpu', { time: '0.25' })).toEqual({ ensemble: 128 });
+    // And 128 particles on the CPU, for the Kalman methods only; EnKG also restarts three times from low noise levels.
+    const restarts = [{ sigma: 2, steps: 10 }, { sigma: 1, steps: 10 }, { sigma: 1, steps: 10 }];
+    expect(navierStokesEntry.sizes?.('enkg', 'cpu', { time: '0.25' })).toEqual({ ensemble: 128, steps: 20, restarts });
+    expect(navierStokesEntry.sizes?.('enkg', 'cpu', { time: '0.5' })).toEqual({ ensemble: 128, steps: 20, restarts });
     expect(navierStokesEntry.sizes?.('eki', 'cpu', { time: '0.5' })).toEqual({ ensemble: 128 });
-    // Beyond T = 0.25 EnKG takes 30 steps (its iterations are EKI's steps: those stay).
-    expect(navierStokesEntry.sizes?.('enkg', 'cpu', { time: '0.5' })).toEqual({ ensemble: 128, steps: 30 });
-    expect(navierStokesEntry.sizes?.('enkg', 'cpu', { time: '0.3' })).toEqual({ ensemble: 128, steps: 30 });
     for (const [algo, backend, time] of [['enkg', 'cpu', '1'], ['enkg', 'cuda', '0.25'], ['dpg', 'cpu', '0.25']] as const) {
       expect(navierStokesEntry.sizes?.(algo, backend, { time })).toBeUndefined();
     }
     const paper = await config('horizon-paper', ['--time', '1']);
     expect(paper.localization).toBeNull();
     expect('relaxation' in paper).toBe(false);
+    expect('restarts' in paper).toBe(false);
     // A method without a Kalman step takes no default correction.
     expect(await main(['solve', 'navier-stokes', '--algo', 'dpg', '--time', '0.25', '--steps', '2', '--out', path.join(dir, 'dpg'), '--quiet', '--backend', 'cpu'])).toBe(0);
   }, 180000);
