@@ -15,7 +15,7 @@ import { CLI, freePort, makeTlsFiles, REDIS_SERVER, RedisServer, startRedis, sta
 const ready = REDIS_SERVER !== undefined && fs.existsSync(CLI) && fs.existsSync(NS_PRIOR_64);
 if (!ready) console.warn('Skipping the enkg solve --queue checks: redis-server, dist/ (npm run build:ts) or the shipped prior is missing');
 
-const SIZES = ['navier-stokes', '--ensemble', '8', '--steps', '6', '--time', '0.25', '--backend', 'cpu', '--quiet'];
+const SIZES = ['navier-stokes', '--ensemble', '8', '--steps', '6', '--time', '0.25', '--restart', 'none', '--backend', 'cpu', '--quiet'];
 const env = { ...process.env, ENKG_BACKEND: 'cpu' };
 
 const bytesOf = async (file: string) => Buffer.from(((await readNpy(file)).data as Float32Array).buffer);

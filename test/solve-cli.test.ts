@@ -75,7 +75,7 @@ async function usageError(argv: string[]): Promise<Error> {
 
   it('observes at --time T, a flag of the navier-stokes entry, and records it', async () => {
     const out = path.join(dir, 'short');
-    expect(await main(['solve', 'navier-stokes', '--time', '0.25', '--ensemble', '4', '--steps', '3', '--out', out, '--quiet', '--backend', 'cpu'])).toBe(0);
+    expect(await main(['solve', 'navier-stokes', '--time', '0.25', '--ensemble', '4', '--steps', '3', '--restart', 'none', '--out', out, '--quiet', '--backend', 'cpu'])).toBe(0);
     const result = JSON.parse(fs.readFileSync(path.join(out, 'result.json'), 'utf8'));
     expect(result.problem).toMatchObject({ name: 'navier-stokes', time: 0.25, noise: 0 });
     expect((await usageError(['solve', 'navier-stokes', '--time', '0'])).message).toMatch(/--time must be a number > 0, got '0'/);
@@ -83,7 +83,7 @@ async function usageError(argv: string[]): Promise<Error> {
 
   it('localizes the Kalman step with --localize C, records it, and refuses it where it does not apply', async () => {
     const out = path.join(dir, 'localized');
-    expect(await main(['solve', 'navier-stokes', '--time', '0.25', '--ensemble', '4', '--steps', '3', '--localize', '0.2', '--out', out, '--quiet', '--backend', 'cpu'])).toBe(0);
+    expect(await main(['solve', 'navier-stokes', '--time', '0.25', '--ensemble', '4', '--steps', '3', '--restart', 'none', '--localize', '0.2', '--out', out, '--quiet', '--backend', 'cpu'])).toBe(0);
     const result = JSON.parse(fs.readFileSync(path.join(out, 'result.json'), 'utf8'));
     expect(result.config.localization).toEqual({ halfWidth: 0.2, normalize: 'unlocalized', method: 'auto' });
     expect((await usageError(['solve', 'navier-stokes', '--localize', '0.7'])).message).toMatch(/--localize must be a fraction of the domain in \(0, 0.5\] or 'none', got '0.7'/);
