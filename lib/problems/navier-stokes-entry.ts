@@ -87,10 +87,12 @@ evaluations of the solver and a diffusion prior (docs/method.md section 4.1).`,
   // At the short horizons the measurements pick N = 128 on the CPU for the
   // ensemble Kalman methods: 0.29 over fields 0-9 at T = 0.25 in about a
   // minute per field, where N = 64 gave 0.357 (c = 0.2, not following).
-  // Beyond T = 0.25 EnKG's fit is not done after 20 steps, and 30 finer
-  // ones help: at T = 0.5 over fields 0-9, 0.443 against 0.477 (fields
-  // 0-3: K = 40 0.523, U = 2 0.586, g = 3 0.584 against K = 30's 0.504; at
-  // T = 0.25 K = 40 lost, 0.465 against 0.430). bench/RESULTS.md, issue 18.
+  // EnKG then restarts three times from low noise levels: over fields 0-9
+  // 0.284 -> 0.238 at T = 0.25 and, at T = 0.5, 0.362 against 0.443 for
+  // the 30 finer steps that were the default there (restarts from a high
+  // level, 10, gained on field 0 and lost on the others). More steps, a
+  // larger step or two corrections per step lost. bench/RESULTS.md,
+  // "Restart passes", issue 18.
   sizes: (algorithm, backend, flags) => {
     if (backend !== 'cpu' || (algorithm !== 'enkg' && algorithm !== 'eki') || flags === undefined) return undefined;
     const time = Number(flags.time ?? 1);
