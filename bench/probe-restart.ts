@@ -1,8 +1,9 @@
 // A restart probe (issue 18, T = 0.5): one held-out Navier-Stokes field, an
-// EnKG run, then a second EnKG pass from a middle noise level started at the
-// first pass's particles plus fresh noise of that level (each particle
-// re-noised: x = x_final + s2 z), so the second pass's Kalman steps linearize
-// the forward model around an ensemble that already fits the data. Prints the
+// EnKG run, then further EnKG passes, each from a noise level S started at the
+// particles the pass before it ended with plus fresh noise of that level
+// (x + S z), so its Kalman steps linearize the forward model around an
+// ensemble that already fits the data. The library's form of the same is
+// EnKG's `restarts` option; this probe reports after every pass. Prints the
 // ensemble-mean and per-particle relative L2, spread-skill and misfit after
 // each pass.
 //   node -r ts-node/register/transpile-only bench/probe-restart.ts OPTIONS_JSON SIGMA:STEPS[,SIGMA:STEPS...] FIELD T NOISE
