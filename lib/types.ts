@@ -5,6 +5,7 @@
 // adapters all import down to them and never up into one another.
 import type { BackendOption } from './backend';
 import type { Denoiser } from './prior/denoiser';
+import type { RestartPass } from './algorithms/enkg';
 
 export interface ForwardModel {
   /** The shape of one field, [C, H, W]. */
@@ -260,5 +261,5 @@ export interface AlgorithmSizes {
   /** EnKG only: corrections per guided step (U). */
   updates?: number;
   /** EnKG only: restart passes after the K steps (EnKGOptions.restarts; [] for none). */
-  restarts?: Array<{ sigma: number; steps: number }>;
+  restarts?: RestartPass[];
 }

@@ -149,6 +149,15 @@ async function usageError(argv: string[]): Promise<Error> {
     expect(result.config.restarts).toEqual([{ sigma: 5, steps: 3 }, { sigma: 1, steps: 3 }]);
     // Every pass's guided steps evaluate the forward model: 6 particles x (3 + 2 + 2) (0.05 M < j < M - floor(0.05 M)).
     expect(result.cost.forwardEvaluations).toBe(6 * 7);
+    // The progress bar counts every pass's steps: 4 + 3 + 3.
+    const written: string[] = [];
+    const stderr = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => { written.push(String(chunk)); return true; });
+    try {
+      expect(await main(['solve', 'phase-retrieval', '--ensemble', '6', '--steps', '4', '--restart', '5:3,1:3', '--out', path.join(dir, 'restarted-bar'), '--backend', 'cpu'])).toBe(0);
+    } finally {
+      stderr.mockRestore();
+    }
+    expect(written.join('')).toMatch(/100% 10\/10 steps/);
     const none = path.join(dir, 'restart-none');
     expect(await main(['solve', 'phase-retrieval', '--ensemble', '6', '--steps', '4', '--restart', 'none', '--out', none, '--quiet', '--backend', 'cpu'])).toBe(0);
     expect('restarts' in JSON.parse(fs.readFileSync(path.join(none, 'result.json'), 'utf8')).config).toBe(false);

@@ -12,8 +12,13 @@ export class ProgressBar {
   private readonly started = Date.now();
   private lastDecile = -1;
 
-  constructor(private readonly total: number, private readonly unit: string,
+  constructor(private total: number, private readonly unit: string,
     private readonly stream: NodeJS.WriteStream = process.stderr) {}
+
+  /** A new total, for work whose size is known only once it runs (a run's own step count). */
+  resize(total: number): void {
+    this.total = total;
+  }
 
   update(done: number, extra = ''): void {
     const elapsed = (Date.now() - this.started) / 1000;

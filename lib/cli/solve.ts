@@ -365,8 +365,8 @@ async function solveInto(output: RunOutput, entry: ProblemEntry, priorFile: stri
     const problem = settings.queue?.through(instance.problem) ?? instance.problem;
     const [C, H, W] = prior.shape;
 
-    const restartSteps = (sizes.restarts ?? []).reduce((total, pass) => total + pass.steps, 0);
-    const bar = values.quiet ? undefined : new ProgressBar(sizes.steps + restartSteps, 'steps');
+    // Sized again from the run's own step count (restart passes add steps) as it reports.
+    const bar = values.quiet ? undefined : new ProgressBar(sizes.steps, 'steps');
     checkTruthNorm(truth, values.truth ? `--truth ${values.truth}` : 'the ground truth');
     checkStopped(run, 'The solve');
     const result = await runAlgorithm(algorithm, problem, run, settings, bar);
@@ -455,13 +455,17 @@ async function solveInto(output: RunOutput, entry: ProblemEntry, priorFile: stri
 async function runAlgorithm(algorithm: Algorithm, problem: InverseProblem, run: CommandRun, settings: SolveSettings,
   bar: ProgressBar | undefined): Promise<SolveResult> {
   const { seed, backend, checkpoint } = settings;
-  const onProgress = (e: { step: number; misfit: number }) => bar?.update(e.step, Number.isFinite(e.misfit) ? `misfit ${e.misfit.toExponential(2)}` : '');
+  const onProgress = (e: { step: number; steps: number; misfit: number }) => {
+    bar?.resize(e.steps);
+    bar?.update(e.step, Number.isFinite(e.misfit) ? `misfit ${e.misfit.toExponential(2)}` : '');
+  };
   if (!checkpoint) return algorithm.solve(problem, { seed, backend, signal: run.signal, onProgress });
   const options: SolveOptions = { seed, backend, onProgress, checkpoint: { dir: checkpoint.dir, every: checkpoint.every, meta: checkpoint.meta } };
   const hooks: StepHooks = { ...checkpointHooks(problem, options.checkpoint), stopRequested: () => run.signal.aborted };
   let from: RunState;
   if (checkpoint.resume) {
     from = (await usageOf(loadCheckpoint(checkpoint.dir, problem))).state;
+    bar?.resize(from.steps);
     bar?.update(from.step, `resumed at step ${from.step}`);
   } else {
     from = await algorithm.init(problem, options);
