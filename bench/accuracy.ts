@@ -10,7 +10,7 @@
 //   DPG      one sample, S VP steps of (1 + M) evaluations (M Monte-Carlo samples)
 //   SCG      one sample, C candidates on the G = K - 1 - floor(K / 4) guided steps
 //
-// Options: --fields 2  --seeds 1  --noise 0,1,2  --algos enkg,eki,...  --ensemble N --steps K --updates U
+// Options: --fields 2 [--first-field F: fields F .. F + 1]  --seeds 1  --noise 0,1,2  --algos enkg,eki,...  --ensemble N --steps K --updates U
 //          --vp-steps S  --backend cpu|cuda|auto  --prior-provider auto|cuda|webgpu|cpu[,...]  --out FILE
 //          --reference [--reference-device cpu|cuda]: also run the PyTorch reference EnKG
 //            (bench/enkg_reference.py, from ENKG_PYTORCH_DIR) at the same N, K, U, g on
@@ -120,7 +120,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     strict: true,
     options: {
-      fields: { type: 'string' }, seeds: { type: 'string', default: '1' }, time: { type: 'string', default: '1' }, noise: { type: 'string', default: '0,1,2' }, algos: { type: 'string', default: ALL.join(',') },
+      fields: { type: 'string' }, 'first-field': { type: 'string', default: '0' }, seeds: { type: 'string', default: '1' }, time: { type: 'string', default: '1' }, noise: { type: 'string', default: '0,1,2' }, algos: { type: 'string', default: ALL.join(',') },
       ensemble: { type: 'string' }, steps: { type: 'string' }, updates: { type: 'string' }, 'vp-steps': { type: 'string' }, backend: { type: 'string', default: 'auto' },
       prior: { type: 'string', default: NS_PRIOR_64 }, 'prior-provider': { type: 'string', default: 'auto' }, out: { type: 'string' },
       reference: { type: 'boolean', default: false }, 'reference-device': { type: 'string', default: 'cpu' },
@@ -150,6 +150,8 @@ async function main(): Promise<void> {
   const backend = await resolveBackend(values.backend);
   const gpu = backend === 'cuda';
   const fields = Number(values.fields ?? (gpu ? 10 : 1));
+  const firstField = Number(values['first-field']);
+  if (!Number.isInteger(firstField) || firstField < 0) throw new Error(`--first-field: expected a non-negative integer, received '${values['first-field']}'`);
   const seeds = Number(values.seeds);
   if (!Number.isInteger(seeds) || seeds < 1) throw new Error(`--seeds: expected a positive integer, received '${values.seeds}'`);
   const time = Number(values.time);
@@ -184,7 +186,7 @@ async function main(): Promise<void> {
     const w = await gaussianRandomField({ resolution: 64, count: 1, alpha: 2.5, tau: 7, seed: 2000 + f, backend: 'cpu' });
     return w.map((v) => v / 10);
   };
-  console.log(`Navier-Stokes 64x64, Re 200, T = ${time}, observations 32x32; ${fields} ${control ? 'GRF truths with the exact GRF prior' : 'held-out fields'} x ${seeds} seeds; backend ${backend}, prior on ${prior.executionProvider ?? 'exact (analytic)'}`);
+  console.log(`Navier-Stokes 64x64, Re 200, T = ${time}, observations 32x32; ${fields} ${control ? 'GRF truths with the exact GRF prior' : 'held-out fields'} from ${firstField} x ${seeds} seeds; backend ${backend}, prior on ${prior.executionProvider ?? 'exact (analytic)'}`);
   console.log(`matched forward budget ${enkg.config.updates * N * enkg.guidedSteps()} per reconstruction:`);
   for (const p of table) console.log(`  ${p.name.padEnd(16)} ${JSON.stringify(p.settings)}  (${p.budget} forward evaluations)`);
 
@@ -195,7 +197,7 @@ async function main(): Promise<void> {
         const errors: number[] = [], meanErrors: number[] = [], crpsValues: number[] = [], spreadSkills: number[] = [], misfits: number[] = [];
         let last: SolveResult | undefined;
         const started = Date.now();
-        for (let f = 0; f < fields; f++) {
+        for (let f = firstField; f < firstField + fields; f++) {
           const truth = await truthOf(f);
           const { problem } = await navierStokesInverseProblem({ prior, truth, noise, seed: 1000 + f, backend, time });
           for (let s = 0; s < seeds; s++) {
@@ -209,7 +211,7 @@ async function main(): Promise<void> {
             if (lastTrace && Number.isFinite(lastTrace.misfit)) misfits.push(lastTrace.misfit);
             last = result;
             console.error(`  noise ${noise} ${plan.name} field ${f} seed ${f * seeds + s}: rel L2 ${errors[errors.length - 1].toFixed(3)}`
-              + ` in ${result.cost.wallSeconds.toFixed(0)} s`);
+              + ` (mean ${meanErrors[meanErrors.length - 1].toFixed(3)}) in ${result.cost.wallSeconds.toFixed(0)} s`);
           }
         }
         const { forwardEvaluations, forwardSequential, denoiserEvaluations, denoiserSequential } = last!.cost;
@@ -222,7 +224,7 @@ async function main(): Promise<void> {
     if (values.reference) {
       for (const noise of noises) {
         const runs: ReferenceRun[] = [];
-        for (let f = 0; f < fields; f++) {
+        for (let f = firstField; f < firstField + fields; f++) {
           for (let s = 0; s < seeds; s++) {
             const r = runReference(enkg, f, f * seeds + s, noise, String(values['reference-device']));
             if (typeof r === 'string') throw new Error(`--reference: ${r}`);
@@ -256,7 +258,7 @@ async function main(): Promise<void> {
     console.log(`noise ${noise}: best is ${best.algorithm}${best.algorithm === 'enkg' ? '' : ' (EnKG is NOT the best here)'}`);
   }
   writeResults(`accuracy-${backend}`, values.out, {
-    backend, fields, seeds, time, ensemble: N, steps: K, updates: U, vpSteps, executionProvider: prior.executionProvider ?? 'exact', reference: values.reference,
+    backend, fields, firstField, seeds, time, ensemble: N, steps: K, updates: U, vpSteps, executionProvider: prior.executionProvider ?? 'exact', reference: values.reference,
     localization: localization ?? null, sec: values.sec, gain: gain ?? null, control: control ? 'grf' : null, rows,
   });
 }

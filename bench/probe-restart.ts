@@ -6,9 +6,10 @@
 // EnKG's `restarts` option; this probe reports after every pass. Prints the
 // ensemble-mean and per-particle relative L2, spread-skill and misfit after
 // each pass.
-//   node -r ts-node/register/transpile-only bench/probe-restart.ts OPTIONS_JSON SIGMA:STEPS[,SIGMA:STEPS...] FIELD T NOISE
+//   node -r ts-node/register/transpile-only bench/probe-restart.ts OPTIONS_JSON SIGMA:STEPS[,SIGMA:STEPS...] FIELD T NOISE [PASS_JSON]
 // (each SIGMA:STEPS one more pass, from the one before it)
-// OPTIONS_JSON: EnKG's options for both passes (N = 128, K = 20, U = 1 unless said).
+// OPTIONS_JSON: EnKG's options for every pass (N = 128, K = 20, U = 1 unless said);
+// PASS_JSON: options of the restart passes only, over OPTIONS_JSON (e.g. '{"guidanceScale":4}').
 import { EnKG, heldOutField, navierStokesInverseProblem, OnnxDenoiser, randomNormal, relativeL2, relativeL2Mean, spreadSkillRatio } from '../lib';
 import type { RunState } from '../lib';
 import { NS_PRIOR_64 } from '../lib/paths';
@@ -17,6 +18,7 @@ import { NS_PRIOR_64 } from '../lib/paths';
   const opts = JSON.parse(process.argv[2] ?? '{}');
   const passes = (process.argv[3] ?? '5:15').split(',').map((p) => p.split(':').map(Number));
   const field = Number(process.argv[4] ?? 0), time = Number(process.argv[5] ?? 0.5), noise = Number(process.argv[6] ?? 0);
+  const passOpts = JSON.parse(process.argv[7] ?? '{}');
   const prior = await OnnxDenoiser.load(NS_PRIOR_64);
   const truth = await heldOutField(field);
   const { problem } = await navierStokesInverseProblem({ prior, truth, noise, seed: 1000 + field, backend: 'cpu', time });
@@ -31,7 +33,7 @@ import { NS_PRIOR_64 } from '../lib/paths';
   await report('pass 1', r1.particles, r1.trace[r1.trace.length - 1].misfit);
   let particles = r1.particles;
   for (const [p, [sigma2, steps2]] of passes.entries()) {
-    const second = new EnKG({ ensembleSize: 128, updates: 1, ...opts, steps: steps2, sigmaMax: sigma2 });
+    const second = new EnKG({ ensembleSize: 128, updates: 1, ...opts, ...passOpts, steps: steps2, sigmaMax: sigma2 });
     const seed = field + 7919 * (p + 1);
     let state: RunState = await second.init(problem, { seed, backend: 'cpu' });
     const z = await randomNormal({ count: truth.length, streams: 128, seed: seed + 104729, backend: 'cpu' });

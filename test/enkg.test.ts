@@ -1,7 +1,7 @@
 // EnKG (docs/method.md section 2) on problems whose answer is known exactly: a
 // Gaussian-random-field prior with a random linear forward model.
 import {
-  EnKG, ForwardEvaluationError, ForwardModel, GaussianRandomFieldPrior, gaussianRandomField, parseRestarts, sampleODE,
+  EnKG, ForwardEvaluationError, ForwardModel, formatRestarts, GaussianRandomFieldPrior, gaussianRandomField, parseRestarts, sampleODE,
 } from '../lib';
 import {
   LinearForwardModel, posteriorMean, priorCovariance, randomMatrix, relativeError,
@@ -155,18 +155,43 @@ describe('EnKG restart passes', () => {
     expect(new EnKG({ steps: 10 }).config).not.toHaveProperty('restarts');
     expect(new EnKG({ steps: 10, restarts: [] }).config).not.toHaveProperty('restarts');
     expect(new EnKG({ steps: 10, restarts: [{ sigma: 5, steps: 4 }] }).config.restarts).toEqual([{ sigma: 5, steps: 4 }]);
-    expect(() => new EnKG({ restarts: { sigma: 5, steps: 4 } as never })).toThrow('Expected an array of { sigma, steps } for EnKG restarts');
+    expect(() => new EnKG({ restarts: { sigma: 5, steps: 4 } as never })).toThrow('Expected an array of { sigma, steps, guidanceScale? } for EnKG restarts');
     expect(() => new EnKG({ restarts: [{ sigma: 0.001, steps: 4 }] })).toThrow('Expected a noise level above sigmaMin (0.002) for EnKG restarts[0].sigma but received 0.001');
     expect(() => new EnKG({ restarts: [{ sigma: 5, steps: 4 }, { sigma: 5, steps: 0 }] })).toThrow('for EnKG restarts[1].steps but received 0');
     expect(() => new EnKG({ restarts: [{ sigma: 5, steps: 4, noise: 1 }] as never })).toThrow(/'noise'/);
     expect(() => new EnKG({ restarts: [{ sigma: 5, steps: 1 }] })).toThrow(/for EnKG restarts\[0\]\.steps but received 1 with thresholdStart 0.05 and thresholdEnd 0.05 \(no step is guided\)/);
+    expect(new EnKG({ steps: 10, restarts: [{ sigma: 5, steps: 4, guidanceScale: 4 }] }).config.restarts).toEqual([{ sigma: 5, steps: 4, guidanceScale: 4 }]);
+    expect(() => new EnKG({ restarts: [{ sigma: 5, steps: 4, guidanceScale: -1 }] })).toThrow('Expected a finite number >= 0 for EnKG restarts[0].guidanceScale but received -1');
+    expect(() => new EnKG({ restarts: [{ sigma: 5, steps: 4, guidanceScale: '4' }] as never })).toThrow('for EnKG restarts[0].guidanceScale');
+  });
+
+  it('step each pass with its own guidance scale, the run\'s where a pass names none', async () => {
+    const K = 10;
+    const enkg = new EnKG({ steps: K, guidanceScale: 2, minRatio: 0.5, restarts: [{ sigma: 2, steps: 6, guidanceScale: 4 }, { sigma: 1, steps: 6 }] });
+    // w = g (1 - q)(K - j)/K + q within each pass, q = 0.5.
+    expect(enkg.stepScale(0)).toBeCloseTo(2 * 0.5 + 0.5);
+    expect(enkg.stepScale(K)).toBeCloseTo(4 * 0.5 + 0.5);
+    expect(enkg.stepScale(K + 3)).toBeCloseTo(4 * 0.5 * 3 / 6 + 0.5);
+    expect(enkg.stepScale(K + 6)).toBeCloseTo(2 * 0.5 + 0.5);
+    // A pass that names the run's own g runs as one that names none, bit for bit; another g moves the particles differently.
+    const { prior, forward, observation } = await linearProblem();
+    const problem = { prior, forward, observation };
+    const base = { ensembleSize: 4, steps: 8, updates: 1 };
+    const [implicit, explicit, stronger] = await Promise.all([undefined, 2, 6].map((g) => new EnKG({
+      ...base, restarts: [{ sigma: 1, steps: 6, ...(g === undefined ? {} : { guidanceScale: g }) }],
+    }).solve(problem, { seed: 5 })));
+    expect(explicit.particles).toEqual(implicit.particles);
+    expect(stronger.particles).not.toEqual(implicit.particles);
   });
 
   it('parseRestarts reads the command line\'s SIGMA:STEPS list and refuses anything else by name', () => {
     expect(parseRestarts('10:15', '--restart')).toEqual([{ sigma: 10, steps: 15 }]);
     expect(parseRestarts('10:15, 5:8', '--restart')).toEqual([{ sigma: 10, steps: 15 }, { sigma: 5, steps: 8 }]);
     expect(parseRestarts('none', '--restart')).toEqual([]);
-    for (const bad of ['10', '10:', ':15', '10:1.5', '-1:4', '10:15:2', 'x:y', '10:15,', 'Infinity:3']) {
+    expect(parseRestarts('2:10,1:10:4', '--restart')).toEqual([{ sigma: 2, steps: 10 }, { sigma: 1, steps: 10, guidanceScale: 4 }]);
+    expect(formatRestarts(parseRestarts('2:10,1:10:4,1:10:0.5', '--restart'))).toBe('2:10,1:10:4,1:10:0.5');
+    expect(formatRestarts([])).toBe('none');
+    for (const bad of ['10', '10:', ':15', '10:1.5', '-1:4', '10:15:', '10:15:-2', '10:15:2:1', 'x:y', '10:15,', 'Infinity:3', '1:5:Infinity']) {
       expect(() => parseRestarts(bad, '--restart')).toThrow(`for --restart but received '${bad}'`);
     }
   });

@@ -6,7 +6,7 @@ import { Ensemble } from '../ensemble';
 import { karrasSigmas, odeToClean } from '../prior/edm';
 import { copyInChunks, forChunks } from '../chunked';
 import { randomNormal } from '../random';
-import { expected, requireInteger, requireKnownKeys, requireObject, requirePositive } from '../validate';
+import { expected, requireInteger, requireKnownKeys, requireNumber, requireObject, requirePositive } from '../validate';
 import { OptionReader } from './options';
 import { CorrectionOptions, correctionsConfig, CorrectionsConfig, readCorrections, requireCorrections } from './corrections';
 import { applyKalmanStep, KalmanCorrections } from './kalman-step';
@@ -16,11 +16,13 @@ import { NOISE, streamBase } from './vp-schedule';
 /**
  * One restart pass (EnKGOptions.restarts): every particle is re-noised to
  * noise level `sigma` (x + sigma z, z fresh standard normal noise) and
- * follows a guided run of `steps` Karras steps from sigma down to sigmaMin.
+ * follows a guided run of `steps` Karras steps from sigma down to sigmaMin,
+ * with the guidance scale `guidanceScale` (default: the run's g).
  */
 export interface RestartPass {
   sigma: number;
   steps: number;
+  guidanceScale?: number;
 }
 
 export interface EnKGOptions extends CorrectionOptions {
@@ -61,6 +63,8 @@ interface PassStep {
   j: number;
   steps: number;
   sigmaMax: number;
+  /** g of the pass. */
+  guidanceScale: number;
 }
 
 const ENKG_KEYS = [
@@ -69,33 +73,44 @@ const ENKG_KEYS = [
 ] as const;
 
 /**
- * The command line's form of `restarts`: 'SIGMA:STEPS[,SIGMA:STEPS...]'
- * (e.g. '10:15'), or 'none' for no passes. `name` is the flag, for the message.
+ * The command line's form of `restarts`: 'SIGMA:STEPS[:G][,SIGMA:STEPS[:G]...]'
+ * (e.g. '10:15', or '1:10:4' for a pass with guidance scale 4), or 'none'
+ * for no passes. `name` is the flag, for the message.
  */
 export function parseRestarts(text: string, name: string): RestartPass[] {
   if (text.trim() === 'none') return [];
-  const form = "SIGMA:STEPS[,SIGMA:STEPS...] (a noise level > 0 and an integer >= 1 per pass, e.g. 10:15) or 'none'";
+  const form = 'SIGMA:STEPS[:G][,SIGMA:STEPS[:G]...] (a noise level > 0, an integer >= 1 and optionally a guidance scale >= 0 per pass,'
+    + " e.g. 10:15 or 1:10:4) or 'none'";
   return text.split(',').map((pass) => {
     const parts = pass.split(':');
-    const [sigma, steps] = parts.map((v) => (v.trim() === '' ? NaN : Number(v)));
-    if (parts.length !== 2 || !(sigma > 0) || !Number.isFinite(sigma) || !Number.isInteger(steps) || steps < 1) {
+    const [sigma, steps, g] = parts.map((v) => (v.trim() === '' ? NaN : Number(v)));
+    if (parts.length < 2 || parts.length > 3 || !(sigma > 0) || !Number.isFinite(sigma) || !Number.isInteger(steps) || steps < 1
+      || (parts.length === 3 && !(g >= 0 && Number.isFinite(g)))) {
       throw new RangeError(expected(form, name, text));
     }
-    return { sigma, steps };
+    return parts.length === 3 ? { sigma, steps, guidanceScale: g } : { sigma, steps };
   });
 }
 
-/** The restarts option checked: an array of { sigma > sigmaMin, steps >= 1 }, each pass named in the error. */
+/** parseRestarts' inverse: '2:10,1:10:4' ('none' for no passes). */
+export function formatRestarts(passes: readonly RestartPass[]): string {
+  if (passes.length === 0) return 'none';
+  return passes.map((p) => `${p.sigma}:${p.steps}${p.guidanceScale === undefined ? '' : `:${p.guidanceScale}`}`).join(',');
+}
+
+/** The restarts option checked: an array of { sigma > sigmaMin, steps >= 1, guidanceScale? >= 0 }, each pass named in the error. */
 function readRestarts(value: unknown, sigmaMin: number): RestartPass[] {
   if (value === undefined || value === null) return [];
-  if (!Array.isArray(value)) throw new TypeError(expected('an array of { sigma, steps }', 'EnKG restarts', value));
+  if (!Array.isArray(value)) throw new TypeError(expected('an array of { sigma, steps, guidanceScale? }', 'EnKG restarts', value));
   return value.map((pass: unknown, p) => {
     const name = `EnKG restarts[${p}]`;
     const o = requireObject(pass, name) as Record<string, unknown>;
-    requireKnownKeys(o, ['sigma', 'steps'], name);
+    requireKnownKeys(o, ['sigma', 'steps', 'guidanceScale'], name);
     const sigma = requirePositive(o.sigma, `${name}.sigma`);
     if (!(sigma > sigmaMin)) throw new RangeError(expected(`a noise level above sigmaMin (${sigmaMin})`, `${name}.sigma`, sigma));
-    return { sigma, steps: requireInteger(o.steps, `${name}.steps`, 1) };
+    const read: RestartPass = { sigma, steps: requireInteger(o.steps, `${name}.steps`, 1) };
+    if (o.guidanceScale !== undefined) read.guidanceScale = requireNumber(o.guidanceScale, `${name}.guidanceScale`, 0);
+    return read;
   });
 }
 
@@ -104,7 +119,7 @@ export class EnKG implements Algorithm {
   readonly config: Required<Omit<EnKGOptions, keyof CorrectionOptions | 'restarts'>> & CorrectionsConfig & { restarts?: RestartPass[] };
   private readonly corrections: KalmanCorrections;
   /** The first run and the restart passes: the grid each pass steps through. */
-  private readonly passes: { sigmaMax: number; steps: number }[];
+  private readonly passes: { sigmaMax: number; steps: number; guidanceScale: number }[];
 
   constructor(options: EnKGOptions = {}) {
     const o = new OptionReader(options, 'EnKG', ENKG_KEYS);
@@ -128,7 +143,10 @@ export class EnKG implements Algorithm {
     // Recorded only when given: a configuration without restarts, and its checkpoints, read as before they existed.
     const restarts = readRestarts(o.raw('restarts'), this.config.sigmaMin);
     if (restarts.length > 0) this.config.restarts = restarts;
-    this.passes = [{ sigmaMax: this.config.sigmaMax, steps: this.config.steps }, ...restarts.map((r) => ({ sigmaMax: r.sigma, steps: r.steps }))];
+    this.passes = [
+      { sigmaMax: this.config.sigmaMax, steps: this.config.steps, guidanceScale: this.config.guidanceScale },
+      ...restarts.map((r) => ({ sigmaMax: r.sigma, steps: r.steps, guidanceScale: r.guidanceScale ?? this.config.guidanceScale })),
+    ];
     if (this.config.sigmaMin > this.config.sigmaMax) {
       throw new RangeError(`Expected sigmaMin <= sigmaMax for EnKG but received sigmaMin ${this.config.sigmaMin} > sigmaMax ${this.config.sigmaMax}`);
     }
@@ -158,8 +176,8 @@ export class EnKG implements Algorithm {
   /** Which pass global step i (0-based) belongs to, and its index in that pass's grid. */
   private locate(i: number): PassStep {
     let j = i;
-    for (const [pass, { steps, sigmaMax }] of this.passes.entries()) {
-      if (j < steps || pass === this.passes.length - 1) return { pass, j, steps, sigmaMax };
+    for (const [pass, { steps, sigmaMax, guidanceScale }] of this.passes.entries()) {
+      if (j < steps || pass === this.passes.length - 1) return { pass, j, steps, sigmaMax, guidanceScale };
       j -= steps;
     }
     throw new Error('unreachable: EnKG has at least one pass');
@@ -186,10 +204,10 @@ export class EnKG implements Algorithm {
     return count;
   }
 
-  /** w_i: g, or g (1 - q)(K - j)/K + q with a minimum ratio q > 0 (j, K: within step i's pass). */
+  /** w_i: g, or g (1 - q)(K - j)/K + q with a minimum ratio q > 0 (j, K, g: step i's pass's). */
   stepScale(i: number): number {
-    const { guidanceScale: g, minRatio: q } = this.config;
-    const { j, steps: K } = this.locate(i);
+    const { minRatio: q } = this.config;
+    const { j, steps: K, guidanceScale: g } = this.locate(i);
     return q > 0 ? g * (1 - q) * (K - j) / K + q : g;
   }
 

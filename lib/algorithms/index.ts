@@ -1,4 +1,4 @@
-export { EnKG, parseRestarts } from './enkg';
+export { EnKG, formatRestarts, parseRestarts } from './enkg';
 export type { EnKGOptions, RestartPass } from './enkg';
 export { abortError, checkProblem, finished, resultOf, runSteps, runToEnd } from './run';
 export { meanAndStd } from '../metrics/moments';

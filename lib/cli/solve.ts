@@ -9,7 +9,7 @@ import { parseArgs, ParseArgsConfig } from 'node:util';
 
 import { ALGORITHM_NAMES, ALGORITHM_REGISTRY, algorithmEntry, AlgorithmSizes } from '../algorithms/registry';
 import { CHECKPOINT_FILE, loadCheckpoint, saveCheckpoint } from '../algorithms/checkpoint';
-import { parseRestarts } from '../algorithms/enkg';
+import { formatRestarts, parseRestarts } from '../algorithms/enkg';
 import {
   Algorithm, checkpointHooks, dataMisfit, finished, InverseProblem, resultOf, RunState, runSteps, SolveOptions, SolveResult, StepHooks,
 } from '../algorithms/run';
@@ -87,12 +87,13 @@ ${algos}
                      or less: 0.5)
   --updates U        EnKG corrections per guided step (default 1 on the CPU,
                      2 on a GPU as in the reference)
-  --restart S:M[,..] enkg: restart passes after the run's steps: each
+  --restart S:M[:G][,..]
+                     enkg: restart passes after the run's steps: each
                      re-noises the particles to noise level S and runs M more
-                     guided steps down from there (docs/method.md,
-                     "Restarts"); default none, except where the
-                     problem's measurements picked them; 'none' turns
-                     them off
+                     guided steps down from there, with guidance scale G
+                     (default the run's g; docs/method.md, "Restarts");
+                     default none, except where the problem's measurements
+                     picked them; 'none' turns them off
   --noise SIGMA      observation noise std, ${entry ? `${entry.noiseUnits} (default ${entry.defaultNoise})` : 'in the problem\'s units (default: the problem\'s)'}
   --seed S           seed of the particles and of the observation noise (default 0)
   --truth FILE       the ground truth instead of a shipped one: ${entry ? entry.truthHelp : 'see enkg solve PROBLEM --help'}
@@ -402,7 +403,7 @@ async function solveInto(output: RunOutput, entry: ProblemEntry, priorFile: stri
     };
     const headline = instance.headline?.(metrics)
       ?? `relative L2 ${metrics.relativeL2.toFixed(4)} (ensemble mean ${metrics.relativeL2Mean.toFixed(4)})`;
-    const restartText = sizes.restarts?.length ? `  restart ${sizes.restarts.map((p) => `${p.sigma}:${p.steps}`).join(',')}` : '';
+    const restartText = sizes.restarts?.length ? `  restart ${formatRestarts(sizes.restarts)}` : '';
     const caption = `${algo}  N=${N}  K=${sizes.steps}${restartText}  noise=${noise}  ${headline}`;
     const files: Record<string, string> = { panel: 'panel.png', particles: 'particles.npy' };
     for (const key of Object.keys(images)) files[key] = `${key}.png`;
