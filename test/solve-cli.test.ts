@@ -97,9 +97,13 @@ async function usageError(argv: string[]): Promise<Error> {
       expect(await main(['solve', 'navier-stokes', '--ensemble', '4', '--steps', '3', '--out', out, '--quiet', '--backend', 'cpu', ...extra])).toBe(0);
       return JSON.parse(fs.readFileSync(path.join(out, 'result.json'), 'utf8')).config;
     };
+    const noisy = [{ sigma: 2, steps: 10 }, { sigma: 1, steps: 10 }, { sigma: 1, steps: 10 }];
+    const exact = noisy.map((pass) => ({ ...pass, guidanceScale: 4 }));
     expect(await config('horizon-short', ['--time', '0.25'])).toMatchObject({
-      localization: { halfWidth: 0.15, follow: true }, relaxation: 0.5, restarts: [{ sigma: 2, steps: 10 }, { sigma: 1, steps: 10 }, { sigma: 1, steps: 10 }],
+      localization: { halfWidth: 0.15, follow: true }, relaxation: 0.5, restarts: exact,
     });
+    // Noisy data: the passes at the run's own guidance scale.
+    expect((await config('horizon-short-noisy', ['--time', '0.25', '--noise', '1'])).restarts).toEqual(noisy);
     const off = await config('horizon-short-off', ['--time', '0.25', '--localize', 'none', '--relax', '0', '--restart', 'none']);
     expect(off.localization).toBeNull();
     expect('relaxation' in off).toBe(false);
@@ -111,11 +115,12 @@ async function usageError(argv: string[]): Promise<Error> {
     expect((await usageError(['solve', 'navier-stokes', '--time', '0.25', '--localize', 'none', '--localize-follow'])).message)
       .toMatch(/--localize-follow needs localization: give --localize C \(not none\)/);
     expect((await usageError(['solve', 'phase-retrieval', '--gain', '1', '--localize-follow'])).message).toMatch(/--localize-follow needs localization/);
-    // And 128 particles on the CPU, for the Kalman methods only; EnKG also restarts three times from low noise levels.
-    const restarts = [{ sigma: 2, steps: 10 }, { sigma: 1, steps: 10 }, { sigma: 1, steps: 10 }];
-    expect(navierStokesEntry.sizes?.('enkg', 'cpu', { time: '0.25' })).toEqual({ ensemble: 128, steps: 20, restarts });
-    expect(navierStokesEntry.sizes?.('enkg', 'cpu', { time: '0.5' })).toEqual({ ensemble: 128, steps: 20, restarts });
-    expect(navierStokesEntry.sizes?.('eki', 'cpu', { time: '0.5' })).toEqual({ ensemble: 128 });
+    // And 128 particles on the CPU, for the Kalman methods only; EnKG also restarts three times from low noise levels,
+    // at g = 4 on noise-free data (the entry's default noise, 0, when none is said).
+    expect(navierStokesEntry.sizes?.('enkg', 'cpu', { time: '0.25' })).toEqual({ ensemble: 128, steps: 20, restarts: exact });
+    expect(navierStokesEntry.sizes?.('enkg', 'cpu', { time: '0.5' }, 0)).toEqual({ ensemble: 128, steps: 20, restarts: exact });
+    expect(navierStokesEntry.sizes?.('enkg', 'cpu', { time: '0.5' }, 0.5)).toEqual({ ensemble: 128, steps: 20, restarts: noisy });
+    expect(navierStokesEntry.sizes?.('eki', 'cpu', { time: '0.5' }, 1)).toEqual({ ensemble: 128 });
     for (const [algo, backend, time] of [['enkg', 'cpu', '1'], ['enkg', 'cuda', '0.25'], ['dpg', 'cpu', '0.25']] as const) {
       expect(navierStokesEntry.sizes?.(algo, backend, { time })).toBeUndefined();
     }

@@ -158,9 +158,9 @@ function allFlags(): Options {
 
 /** Sizes: the flags, else the problem's defaults for this algorithm, else the algorithm's. */
 function chooseSizes(entry: ProblemEntry, algo: string, backend: 'cpu' | 'cuda', requested: Partial<AlgorithmSizes>,
-  flags?: Readonly<Record<string, string | boolean | undefined>>): AlgorithmSizes {
+  flags?: Readonly<Record<string, string | boolean | undefined>>, noise?: number): AlgorithmSizes {
   const own = algorithmEntry(algo).defaults(backend);
-  const problem = entry.sizes?.(algo, backend, flags) ?? {};
+  const problem = entry.sizes?.(algo, backend, flags, noise) ?? {};
   const pick = <K extends keyof AlgorithmSizes>(key: K) => requested[key] ?? problem[key] ?? own[key];
   const restarts = pick('restarts');
   return { ensemble: pick('ensemble')!, steps: pick('steps')!, updates: pick('updates'), ...(restarts?.length ? { restarts } : {}) };
@@ -259,7 +259,7 @@ export async function solve(argv: string[], run: CommandRun = quietRun(), resume
   }
   const backend = await resolveBackend(backendFlag(values.backend as string));
   const providers = asUsage(() => parseExecutionProviders(String(values['prior-provider']), backend));
-  const sizes = chooseSizes(entry, algo, backend, requested, entryFlagValues(entry, values));
+  const sizes = chooseSizes(entry, algo, backend, requested, entryFlagValues(entry, values), noise);
   if (algoEntry.ensembleBased && sizes.ensemble < 2) {
     throw new UsageError(`--ensemble must be at least 2 for ${algo} (it needs ensemble statistics), got ${sizes.ensemble}`);
   }

@@ -75,10 +75,11 @@ export interface ProblemEntry {
   readonly noiseUnits: string;
   /**
    * Sizes that differ from the algorithm's own defaults on this problem
-   * (cheap problems afford more), for these flags of the problem's (none
-   * when the help text asks).
+   * (cheap problems afford more), for these flags of the problem's and this
+   * observation noise (none when the help text asks; noise: the entry's
+   * defaultNoise when not given).
    */
-  sizes?(algorithm: string, backend: BackendName, flags?: Readonly<Record<string, string | boolean | undefined>>): Partial<AlgorithmSizes> | undefined;
+  sizes?(algorithm: string, backend: BackendName, flags?: Readonly<Record<string, string | boolean | undefined>>, noise?: number): Partial<AlgorithmSizes> | undefined;
   /**
    * The Kalman-step corrections (localization, sec, gain) that this
    * problem's measurements picked as the default of the ensemble Kalman
