@@ -64,8 +64,9 @@ const SHORT_HORIZON = 0.5;
 /**
  * EnKG's restart passes at the short horizons on the CPU: after the 20
  * steps, three refining passes from low noise levels (docs/method.md,
- * "Restarts"), with twice the run's guidance scale on noise-free data
- * (which can be fitted to the last digit) and the run's own on noisy data.
+ * "Restarts"), at guidance scale 4 (twice EnKG's default) on noise-free
+ * data, which can be fitted to the last digit, and at the run's own on
+ * noisy data.
  */
 const SHORT_HORIZON_RESTARTS = [{ sigma: 2, steps: 10 }, { sigma: 1, steps: 10 }, { sigma: 1, steps: 10 }];
 const SHORT_HORIZON_RESTARTS_EXACT = SHORT_HORIZON_RESTARTS.map((pass) => ({ ...pass, guidanceScale: 4 }));
@@ -95,10 +96,9 @@ evaluations of the solver and a diffusion prior (docs/method.md section 4.1).`,
   // level, 10, gained on field 0 and lost on the others). More steps, a
   // larger step or two corrections per step lost. On noise-free data the
   // passes step at g = 4: over fields 0-9 T = 0.25 0.238 -> 0.225 and
-  // T = 0.5 0.362 -> 0.325; at noise
-  // 1 that collapsed the ensemble (spread-skill 0.61 -> 0.36) and lost
-  // (0.436 -> 0.474 on fields 0-4), so noisy data keep g = 2 (g = 8
-  // diverged). bench/RESULTS.md, "Restart passes", issue 18.
+  // T = 0.5 0.362 -> 0.325; at noise 1 that collapsed the ensemble
+  // (spread-skill 0.63 -> 0.38) and lost (0.416 -> 0.450), so noisy data
+  // keep g = 2 (g = 8 diverged). bench/RESULTS.md, "Restart passes", issue 18.
   sizes: (algorithm, backend, flags, noise = 0) => {
     if (backend !== 'cpu' || (algorithm !== 'enkg' && algorithm !== 'eki') || flags === undefined) return undefined;
     const time = Number(flags.time ?? 1);
