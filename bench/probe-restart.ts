@@ -6,8 +6,9 @@
 // EnKG's `restarts` option; this probe reports after every pass. Prints the
 // ensemble-mean and per-particle relative L2, spread-skill and misfit after
 // each pass.
-//   node -r ts-node/register/transpile-only bench/probe-restart.ts OPTIONS_JSON SIGMA:STEPS[:G][,SIGMA:STEPS[:G]...] FIELD T NOISE [PASS_JSON]
-// (each SIGMA:STEPS one more pass, from the one before it; G its guidance scale, as --restart reads it)
+//   node -r ts-node/register/transpile-only bench/probe-restart.ts OPTIONS_JSON SIGMA:STEPS[:G[:L]][,...] FIELD T NOISE [PASS_JSON]
+// (each SIGMA:STEPS one more pass, from the one before it; G its guidance scale, L its cap on the
+// Euler steps of the clean estimates, as --restart reads them)
 // OPTIONS_JSON: EnKG's options for every pass (N = 128, K = 20, U = 1 unless said);
 // PASS_JSON: options of the restart passes only, over OPTIONS_JSON (e.g. '{"guidanceScale":4}').
 import {
@@ -34,10 +35,9 @@ import { NS_PRIOR_64 } from '../lib/paths';
   const r1 = await first.solve(problem, { seed: field, backend: 'cpu' });
   await report('pass 1', r1.particles, r1.trace[r1.trace.length - 1].misfit);
   let particles = r1.particles;
-  for (const [p, { sigma: sigma2, steps: steps2, guidanceScale }] of passes.entries()) {
-    const second = new EnKG({
-      ensembleSize: 128, updates: 1, ...opts, ...passOpts, ...(guidanceScale === undefined ? {} : { guidanceScale }), steps: steps2, sigmaMax: sigma2,
-    });
+  for (const [p, { sigma: sigma2, steps: steps2, ...own }] of passes.entries()) {
+    // The pass's own G and L (guidanceScale, maxOdeSteps) over PASS_JSON.
+    const second = new EnKG({ ensembleSize: 128, updates: 1, ...opts, ...passOpts, ...own, steps: steps2, sigmaMax: sigma2 });
     const seed = field + 7919 * (p + 1);
     let state: RunState = await second.init(problem, { seed, backend: 'cpu' });
     const z = await randomNormal({ count: truth.length, streams: 128, seed: seed + 104729, backend: 'cpu' });

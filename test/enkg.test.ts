@@ -155,7 +155,7 @@ describe('EnKG restart passes', () => {
     expect(new EnKG({ steps: 10 }).config).not.toHaveProperty('restarts');
     expect(new EnKG({ steps: 10, restarts: [] }).config).not.toHaveProperty('restarts');
     expect(new EnKG({ steps: 10, restarts: [{ sigma: 5, steps: 4 }] }).config.restarts).toEqual([{ sigma: 5, steps: 4 }]);
-    expect(() => new EnKG({ restarts: { sigma: 5, steps: 4 } as never })).toThrow('Expected an array of { sigma, steps, guidanceScale? } for EnKG restarts');
+    expect(() => new EnKG({ restarts: { sigma: 5, steps: 4 } as never })).toThrow('Expected an array of { sigma, steps, guidanceScale?, maxOdeSteps? } for EnKG restarts');
     expect(() => new EnKG({ restarts: [{ sigma: 0.001, steps: 4 }] })).toThrow('Expected a noise level above sigmaMin (0.002) for EnKG restarts[0].sigma but received 0.001');
     expect(() => new EnKG({ restarts: [{ sigma: 5, steps: 4 }, { sigma: 5, steps: 0 }] })).toThrow('for EnKG restarts[1].steps but received 0');
     expect(() => new EnKG({ restarts: [{ sigma: 5, steps: 4, noise: 1 }] as never })).toThrow(/'noise'/);
@@ -163,6 +163,28 @@ describe('EnKG restart passes', () => {
     expect(new EnKG({ steps: 10, restarts: [{ sigma: 5, steps: 4, guidanceScale: 4 }] }).config.restarts).toEqual([{ sigma: 5, steps: 4, guidanceScale: 4 }]);
     expect(() => new EnKG({ restarts: [{ sigma: 5, steps: 4, guidanceScale: -1 }] })).toThrow('Expected a finite number >= 0 for EnKG restarts[0].guidanceScale but received -1');
     expect(() => new EnKG({ restarts: [{ sigma: 5, steps: 4, guidanceScale: '4' }] as never })).toThrow('for EnKG restarts[0].guidanceScale');
+    expect(new EnKG({ steps: 10, restarts: [{ sigma: 5, steps: 4, maxOdeSteps: 1 }] }).config.restarts).toEqual([{ sigma: 5, steps: 4, maxOdeSteps: 1 }]);
+    expect(() => new EnKG({ restarts: [{ sigma: 5, steps: 4, maxOdeSteps: 0 }] })).toThrow('for EnKG restarts[0].maxOdeSteps but received 0');
+    expect(() => new EnKG({ restarts: [{ sigma: 5, steps: 4, maxOdeSteps: 1.5 }] })).toThrow('for EnKG restarts[0].maxOdeSteps but received 1.5');
+  });
+
+  it('cap each pass\'s clean-estimate Euler steps at its own maxOdeSteps, the run\'s where a pass names none', async () => {
+    const K = 20;
+    const enkg = new EnKG({ steps: K, maxOdeSteps: 3, restarts: [{ sigma: 2, steps: 12, maxOdeSteps: 1 }, { sigma: 1, steps: 12 }] });
+    // M = min(1 + floor((K - j)/4), cap) within each pass.
+    expect(enkg.odeSteps(0)).toBe(3);
+    expect(enkg.odeSteps(K - 1)).toBe(1);
+    expect([0, 4, 11].map((j) => enkg.odeSteps(K + j))).toEqual([1, 1, 1]);
+    expect([0, 4, 11].map((j) => enkg.odeSteps(K + 12 + j))).toEqual([3, 3, 1]);
+    // A pass that names the run's own cap runs as one that names none, bit for bit; a lower cap moves the particles differently.
+    const { prior, forward, observation } = await linearProblem();
+    const problem = { prior, forward, observation };
+    const base = { ensembleSize: 4, steps: 8, updates: 1 };
+    const [implicit, explicit, cheaper] = await Promise.all([undefined, 20, 1].map((cap) => new EnKG({
+      ...base, restarts: [{ sigma: 1, steps: 12, ...(cap === undefined ? {} : { maxOdeSteps: cap }) }],
+    }).solve(problem, { seed: 5 })));
+    expect(explicit.particles).toEqual(implicit.particles);
+    expect(cheaper.particles).not.toEqual(implicit.particles);
   });
 
   it('step each pass with its own guidance scale, the run\'s where a pass names none', async () => {
@@ -189,9 +211,13 @@ describe('EnKG restart passes', () => {
     expect(parseRestarts('10:15, 5:8', '--restart')).toEqual([{ sigma: 10, steps: 15 }, { sigma: 5, steps: 8 }]);
     expect(parseRestarts('none', '--restart')).toEqual([]);
     expect(parseRestarts('2:10,1:10:4', '--restart')).toEqual([{ sigma: 2, steps: 10 }, { sigma: 1, steps: 10, guidanceScale: 4 }]);
-    expect(formatRestarts(parseRestarts('2:10,1:10:4,1:10:0.5', '--restart'))).toBe('2:10,1:10:4,1:10:0.5');
+    expect(parseRestarts('1:10:4:1, 1:10::2', '--restart')).toEqual([
+      { sigma: 1, steps: 10, guidanceScale: 4, maxOdeSteps: 1 }, { sigma: 1, steps: 10, maxOdeSteps: 2 },
+    ]);
+    expect(formatRestarts(parseRestarts('2:10,1:10:4,1:10:0.5,1:10:4:1,1:10::2', '--restart'))).toBe('2:10,1:10:4,1:10:0.5,1:10:4:1,1:10::2');
     expect(formatRestarts([])).toBe('none');
-    for (const bad of ['10', '10:', ':15', '10:1.5', '-1:4', '10:15:', '10:15:-2', '10:15:2:1', 'x:y', '10:15,', 'Infinity:3', '1:5:Infinity']) {
+    for (const bad of ['10', '10:', ':15', '10:1.5', '-1:4', '10:15:', '10:15:-2', '10:15:2:0', '10:15:2:1.5', '10:15::', '10:15:2:1:1',
+      'x:y', '10:15,', 'Infinity:3', '1:5:Infinity']) {
       expect(() => parseRestarts(bad, '--restart')).toThrow(`for --restart but received '${bad}'`);
     }
   });

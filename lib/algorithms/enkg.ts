@@ -17,12 +17,14 @@ import { NOISE, streamBase } from './vp-schedule';
  * One restart pass (EnKGOptions.restarts): every particle is re-noised to
  * noise level `sigma` (x + sigma z, z fresh standard normal noise) and
  * follows a guided run of `steps` Karras steps from sigma down to sigmaMin,
- * with the guidance scale `guidanceScale` (default: the run's g).
+ * with the guidance scale `guidanceScale` (default: the run's g) and at most
+ * `maxOdeSteps` Euler steps per clean estimate x0(x_t) (default: the run's).
  */
 export interface RestartPass {
   sigma: number;
   steps: number;
   guidanceScale?: number;
+  maxOdeSteps?: number;
 }
 
 export interface EnKGOptions extends CorrectionOptions {
@@ -65,6 +67,8 @@ interface PassStep {
   sigmaMax: number;
   /** g of the pass. */
   guidanceScale: number;
+  /** The cap on odeToClean's Euler steps in the pass. */
+  maxOdeSteps: number;
 }
 
 const ENKG_KEYS = [
@@ -73,43 +77,55 @@ const ENKG_KEYS = [
 ] as const;
 
 /**
- * The command line's form of `restarts`: 'SIGMA:STEPS[:G][,SIGMA:STEPS[:G]...]'
- * (e.g. '10:15', or '1:10:4' for a pass with guidance scale 4), or 'none'
- * for no passes. `name` is the flag, for the message.
+ * The command line's form of `restarts`: 'SIGMA:STEPS[:G[:L]][,...]'
+ * (e.g. '10:15'; '1:10:4' for a pass with guidance scale 4; '1:10:4:1' or,
+ * with the run's g, '1:10::1' for one whose clean estimates take at most
+ * L Euler steps), or 'none' for no passes. `name` is the flag, for the
+ * message.
  */
 export function parseRestarts(text: string, name: string): RestartPass[] {
   if (text.trim() === 'none') return [];
-  const form = 'SIGMA:STEPS[:G][,SIGMA:STEPS[:G]...] (a noise level > 0, an integer >= 1 and optionally a guidance scale >= 0 per pass,'
-    + " e.g. 10:15 or 1:10:4) or 'none'";
+  const form = 'SIGMA:STEPS[:G[:L]][,SIGMA:STEPS[:G[:L]]...] (per pass a noise level > 0, an integer >= 1, optionally a guidance'
+    + " scale >= 0, which may be left empty, and a cap L >= 1 on the Euler steps of its clean estimates; e.g. 10:15, 1:10:4 or 1:10::1) or 'none'";
   return text.split(',').map((pass) => {
-    const parts = pass.split(':');
-    const [sigma, steps, g] = parts.map((v) => (v.trim() === '' ? NaN : Number(v)));
-    if (parts.length < 2 || parts.length > 3 || !(sigma > 0) || !Number.isFinite(sigma) || !Number.isInteger(steps) || steps < 1
-      || (parts.length === 3 && !(g >= 0 && Number.isFinite(g)))) {
+    const parts = pass.split(':').map((v) => v.trim());
+    const [sigma, steps, g, cap] = parts.map((v) => (v === '' ? NaN : Number(v)));
+    const gGiven = parts.length >= 3 && parts[2] !== '';
+    if (parts.length < 2 || parts.length > 4 || !(sigma > 0) || !Number.isFinite(sigma) || !Number.isInteger(steps) || steps < 1
+      || (gGiven && !(g >= 0 && Number.isFinite(g))) || (parts.length === 3 && !gGiven)
+      || (parts.length === 4 && !(Number.isInteger(cap) && cap >= 1))) {
       throw new RangeError(expected(form, name, text));
     }
-    return parts.length === 3 ? { sigma, steps, guidanceScale: g } : { sigma, steps };
+    const read: RestartPass = { sigma, steps };
+    if (gGiven) read.guidanceScale = g;
+    if (parts.length === 4) read.maxOdeSteps = cap;
+    return read;
   });
 }
 
-/** parseRestarts' inverse: '2:10,1:10:4' ('none' for no passes). */
+/** parseRestarts' inverse: '2:10,1:10:4,1:10::1' ('none' for no passes). */
 export function formatRestarts(passes: readonly RestartPass[]): string {
   if (passes.length === 0) return 'none';
-  return passes.map((p) => `${p.sigma}:${p.steps}${p.guidanceScale === undefined ? '' : `:${p.guidanceScale}`}`).join(',');
+  return passes.map((p) => {
+    const g = p.guidanceScale === undefined ? '' : `${p.guidanceScale}`;
+    const tail = p.maxOdeSteps !== undefined ? `:${g}:${p.maxOdeSteps}` : g === '' ? '' : `:${g}`;
+    return `${p.sigma}:${p.steps}${tail}`;
+  }).join(',');
 }
 
-/** The restarts option checked: an array of { sigma > sigmaMin, steps >= 1, guidanceScale? >= 0 }, each pass named in the error. */
+/** The restarts option checked: an array of { sigma > sigmaMin, steps >= 1, guidanceScale? >= 0, maxOdeSteps? >= 1 }, each pass named in the error. */
 function readRestarts(value: unknown, sigmaMin: number): RestartPass[] {
   if (value === undefined || value === null) return [];
-  if (!Array.isArray(value)) throw new TypeError(expected('an array of { sigma, steps, guidanceScale? }', 'EnKG restarts', value));
+  if (!Array.isArray(value)) throw new TypeError(expected('an array of { sigma, steps, guidanceScale?, maxOdeSteps? }', 'EnKG restarts', value));
   return value.map((pass: unknown, p) => {
     const name = `EnKG restarts[${p}]`;
     const o = requireObject(pass, name) as Record<string, unknown>;
-    requireKnownKeys(o, ['sigma', 'steps', 'guidanceScale'], name);
+    requireKnownKeys(o, ['sigma', 'steps', 'guidanceScale', 'maxOdeSteps'], name);
     const sigma = requirePositive(o.sigma, `${name}.sigma`);
     if (!(sigma > sigmaMin)) throw new RangeError(expected(`a noise level above sigmaMin (${sigmaMin})`, `${name}.sigma`, sigma));
     const read: RestartPass = { sigma, steps: requireInteger(o.steps, `${name}.steps`, 1) };
     if (o.guidanceScale !== undefined) read.guidanceScale = requireNumber(o.guidanceScale, `${name}.guidanceScale`, 0);
+    if (o.maxOdeSteps !== undefined) read.maxOdeSteps = requireInteger(o.maxOdeSteps, `${name}.maxOdeSteps`, 1);
     return read;
   });
 }
@@ -119,7 +135,7 @@ export class EnKG implements Algorithm {
   readonly config: Required<Omit<EnKGOptions, keyof CorrectionOptions | 'restarts'>> & CorrectionsConfig & { restarts?: RestartPass[] };
   private readonly corrections: KalmanCorrections;
   /** The first run and the restart passes: the grid each pass steps through. */
-  private readonly passes: { sigmaMax: number; steps: number; guidanceScale: number }[];
+  private readonly passes: Omit<PassStep, 'pass' | 'j'>[];
 
   constructor(options: EnKGOptions = {}) {
     const o = new OptionReader(options, 'EnKG', ENKG_KEYS);
@@ -144,8 +160,12 @@ export class EnKG implements Algorithm {
     const restarts = readRestarts(o.raw('restarts'), this.config.sigmaMin);
     if (restarts.length > 0) this.config.restarts = restarts;
     this.passes = [
-      { sigmaMax: this.config.sigmaMax, steps: this.config.steps, guidanceScale: this.config.guidanceScale },
-      ...restarts.map((r) => ({ sigmaMax: r.sigma, steps: r.steps, guidanceScale: r.guidanceScale ?? this.config.guidanceScale })),
+      { sigmaMax: this.config.sigmaMax, steps: this.config.steps, guidanceScale: this.config.guidanceScale, maxOdeSteps: this.config.maxOdeSteps },
+      ...restarts.map((r) => ({
+        sigmaMax: r.sigma, steps: r.steps,
+        guidanceScale: r.guidanceScale ?? this.config.guidanceScale,
+        maxOdeSteps: r.maxOdeSteps ?? this.config.maxOdeSteps,
+      })),
     ];
     if (this.config.sigmaMin > this.config.sigmaMax) {
       throw new RangeError(`Expected sigmaMin <= sigmaMax for EnKG but received sigmaMin ${this.config.sigmaMin} > sigmaMax ${this.config.sigmaMax}`);
@@ -176,9 +196,9 @@ export class EnKG implements Algorithm {
   /** Which pass global step i (0-based) belongs to, and its index in that pass's grid. */
   private locate(i: number): PassStep {
     let j = i;
-    for (const [pass, { steps, sigmaMax, guidanceScale }] of this.passes.entries()) {
-      if (j < steps || pass === this.passes.length - 1) return { pass, j, steps, sigmaMax, guidanceScale };
-      j -= steps;
+    for (const [pass, grid] of this.passes.entries()) {
+      if (j < grid.steps || pass === this.passes.length - 1) return { pass, j, ...grid };
+      j -= grid.steps;
     }
     throw new Error('unreachable: EnKG has at least one pass');
   }
@@ -211,10 +231,10 @@ export class EnKG implements Algorithm {
     return q > 0 ? g * (1 - q) * (K - j) / K + q : g;
   }
 
-  /** M_i = min(1 + floor((K - j)/4), maxOdeSteps): Euler steps of odeToClean at step i (j, K: within its pass). */
+  /** M_i = min(1 + floor((K - j)/4), maxOdeSteps): Euler steps of odeToClean at step i (j, K, cap: its pass's). */
   odeSteps(i: number): number {
-    const { j, steps: K } = this.locate(i);
-    return Math.min(1 + Math.floor((K - j) / 4), this.config.maxOdeSteps);
+    const { j, steps: K, maxOdeSteps } = this.locate(i);
+    return Math.min(1 + Math.floor((K - j) / 4), maxOdeSteps);
   }
 
   solve(problem: InverseProblem, opts?: SolveOptions): Promise<SolveResult> {

@@ -87,11 +87,13 @@ ${algos}
                      or less: 0.5)
   --updates U        EnKG corrections per guided step (default 1 on the CPU,
                      2 on a GPU as in the reference)
-  --restart S:M[:G][,..]
+  --restart S:M[:G[:L]][,..]
                      enkg: restart passes after the run's steps: each
                      re-noises the particles to noise level S and runs M more
                      guided steps down from there, with guidance scale G
-                     (default the run's g; docs/method.md, "Restarts");
+                     (default, or left empty as in 1:10::1, the run's g) and
+                     at most L Euler steps per clean estimate (default 20;
+                     docs/method.md, "Restarts");
                      default none, except where the problem's measurements
                      picked them; 'none' turns them off
   --noise SIGMA      observation noise std, ${entry ? `${entry.noiseUnits} (default ${entry.defaultNoise})` : 'in the problem\'s units (default: the problem\'s)'}
