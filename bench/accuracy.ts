@@ -29,8 +29,9 @@
 // prior perturbations after each Kalman step. --guidance G: EnKG's g.
 // --follow (with --localize): the taper follows the flow, centred where the
 // ensemble mean's trajectory carried each observation point from.
-// --restart S:M[,S:M...]: EnKG's restart passes (re-noise to S, M more guided
-// steps; docs/method.md "Restarts"); the baselines' budgets count them.
+// --restart S:M[:G[:L]][,...]: EnKG's restart passes (re-noise to S, M more guided
+// steps at guidance scale G, at most L Euler steps per clean estimate; docs/method.md
+// "Restarts"); the baselines' budgets count them.
 // --control grf: the method's limit apart from the prior's: ground truths
 // drawn from the Gaussian random field alpha 2.5, tau 7 (/ 10) and the exact
 // prior of that field (GaussianRandomFieldPrior) instead of the network.

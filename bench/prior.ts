@@ -7,6 +7,7 @@
 //
 // Options: --models models/ns-vorticity-64.onnx,...  --providers cpu,cuda,webgpu  --repeats 5
 //          --batches 1,8,64,256  --no-sample (skip the 64-field sample)  --out FILE
+//          --threads 1,2 (the session's intra-op threads, each measured in turn; default the library's)
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -31,7 +32,7 @@ async function main(): Promise<void> {
     options: {
       models: { type: 'string' }, providers: { type: 'string', default: 'cpu,cuda' },
       repeats: { type: 'string', default: '5' }, batches: { type: 'string', default: '1,8,64,256' }, out: { type: 'string' },
-      'no-sample': { type: 'boolean', default: false },
+      'no-sample': { type: 'boolean', default: false }, threads: { type: 'string' },
     },
   });
   const modelDir = path.join(ROOT, 'models');
@@ -42,19 +43,25 @@ async function main(): Promise<void> {
   const batches = String(values.batches).split(',').map(Number);
   const rows: Array<Record<string, unknown>> = [];
   const providers = parseExecutionProviders(String(values.providers), 'cpu', '--providers');
+  const threadCounts: Array<number | undefined> = values.threads === undefined ? [undefined] : values.threads.split(',').map((t) => {
+    const n = Number(t);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`Expected a list of thread counts >= 1 for --threads but received '${values.threads}'`);
+    return n;
+  });
   for (const model of models) {
     // The first provider's output on a fixed batch, which the others must match.
     let reference: { provider: string; output: Float32Array } | undefined;
-    for (const provider of providers) {
+    for (const provider of providers) for (const threads of threadCounts) {
       let prior: OnnxDenoiser;
       try {
-        prior = await OnnxDenoiser.load(model, { executionProviders: [provider], maxBatch: 4096 });
+        prior = await OnnxDenoiser.load(model, { executionProviders: [provider], maxBatch: 4096, ...(threads === undefined ? {} : { threads }) });
       } catch (error) {
         console.log(`${path.basename(model)} on ${provider}: not available (${(error as Error).message.split('\n')[0]})`);
         continue;
       }
       const d = prior.shape[0] * prior.shape[1] * prior.shape[2];
-      console.log(`\n${path.basename(model)} on ${provider}, fields ${prior.shape.join('x')}`);
+      const threadText = threads === undefined ? '' : `, ${threads} intra-op thread${threads === 1 ? '' : 's'}`;
+      console.log(`\n${path.basename(model)} on ${provider}${threadText}, fields ${prior.shape.join('x')}`);
       const probe = new Float32Array(16 * d).map((_, i) => Math.sin(0.37 * i) * 2);
       const output = await prior.denoise(probe, Float32Array.from({ length: 16 }, (_, i) => 0.05 * 1.5 ** i), 16);
       let agreement: number | undefined;
@@ -81,10 +88,10 @@ async function main(): Promise<void> {
         }
         const ms = median(times);
         console.log(`  ${String(batch).padStart(5)} ${ms.toFixed(1).padStart(9)} ${((batch / ms) * 1000).toFixed(1).padStart(10)}`);
-        rows.push({ model: path.basename(model), provider, batch, msPerCall: ms, fieldsPerSecond: (batch / ms) * 1000 });
+        rows.push({ model: path.basename(model), provider, threads, batch, msPerCall: ms, fieldsPerSecond: (batch / ms) * 1000 });
       }
       if (values['no-sample']) {
-        rows.push({ model: path.basename(model), provider, agreement });
+        rows.push({ model: path.basename(model), provider, threads, agreement });
         await prior.dispose();
         continue;
       }
@@ -102,7 +109,7 @@ async function main(): Promise<void> {
         spectrumRatio = { min: Math.min(...ratios), max: Math.max(...ratios), shells: ratios.length };
         console.log(`  sample / held-out energy per shell (1..${ratios.length}): min ${spectrumRatio.min.toFixed(2)}, max ${spectrumRatio.max.toFixed(2)}`);
       }
-      rows.push({ model: path.basename(model), provider, agreement, sampleSeconds, spectrumRatio });
+      rows.push({ model: path.basename(model), provider, threads, agreement, sampleSeconds, spectrumRatio });
       await prior.dispose();
     }
   }

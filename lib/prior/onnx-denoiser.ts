@@ -1,6 +1,7 @@
 // A diffusion prior exported to ONNX (the contract of docs/method.md section 1),
 // run by onnxruntime-node in a worker thread: InferenceSession.run blocks the
 // thread it runs on, so the event loop stays free while a batch denoises.
+import * as os from 'node:os';
 import { Worker } from 'node:worker_threads';
 
 import { forChunks } from '../chunked';
@@ -40,7 +41,12 @@ export interface OnnxDenoiserOptions {
   executionProviders?: ExecutionProvider[];
   /** Largest batch sent to the network at once (default 256). */
   maxBatch?: number;
-  /** Intra-op threads of the session (default: ONNX Runtime's choice). */
+  /**
+   * Intra-op threads of the session (default: one per logical core,
+   * os.availableParallelism(); ONNX Runtime's own choice counts physical
+   * cores, which on a 2-vCPU machine is one thread: 1.6x slower there,
+   * bench/RESULTS.md "Priors").
+   */
   threads?: number;
 }
 
@@ -188,7 +194,7 @@ export class OnnxDenoiser implements Denoiser {
       throw new TypeError(expected(`a non-empty list of ${EXECUTION_PROVIDERS.map((p) => `'${p}'`).join(', ')}`, 'executionProviders', providers));
     }
     const maxBatch = opts.maxBatch === undefined ? 256 : requireInteger(opts.maxBatch, 'maxBatch', 1);
-    const threads = opts.threads === undefined ? undefined : requireInteger(opts.threads, 'threads', 1);
+    const threads = opts.threads === undefined ? os.availableParallelism() : requireInteger(opts.threads, 'threads', 1);
     let bytes: Buffer;
     try {
       bytes = await readBoundedFile(path, { maxBytes: PROTOBUF_MAX_BYTES });
