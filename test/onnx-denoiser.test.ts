@@ -49,6 +49,19 @@ describe('OnnxDenoiser', () => {
     expect(prior.metadata).toMatchObject({ sigma_data: '0.5', sigma_max: '80', resolution: '8' });
   });
 
+  it('runs one intra-op thread per logical core unless told otherwise, and refuses a count below 1 by name', async () => {
+    expect(prior.threads).toBe(os.availableParallelism());
+    const one = await OnnxDenoiser.load(fixture('tiny-denoiser.onnx'), { executionProviders: ['cpu'], threads: 1 });
+    try {
+      expect(one.threads).toBe(1);
+      const x = testRandom(3).normals(2 * 64);
+      expect(maxRelativeError(await one.denoise(x, 0.5, 2), await prior.denoise(x, 0.5, 2))).toBeLessThan(1e-6);
+    } finally {
+      await one.dispose();
+    }
+    await expect(OnnxDenoiser.load(fixture('tiny-denoiser.onnx'), { threads: 0 })).rejects.toThrow('for threads but received 0');
+  });
+
   it('matches a TypeScript evaluation of the same network, across maxBatch chunks and per-field sigmas', async () => {
     const g = testRandom(1);
     const x = g.normals(7 * 64);

@@ -167,6 +167,8 @@ export class OnnxDenoiser implements Denoiser {
     readonly executionProvider: ExecutionProvider,
     readonly metadata: Record<string, string>,
     readonly maxBatch: number,
+    /** The session's intra-op threads (OnnxDenoiserOptions.threads). */
+    readonly threads: number,
   ) {
     worker.on('message', (m: WorkerMessage) => {
       if (m.type !== 'result' && m.type !== 'failed') return;
@@ -230,7 +232,7 @@ export class OnnxDenoiser implements Denoiser {
     if (ready.fallback && ready.provider !== providers[0]) {
       console.warn(`enkg: ${path} runs on the ${ready.provider} execution provider (${ready.fallback})`);
     }
-    return new OnnxDenoiser(path, worker, shape, ready.provider, metadata, maxBatch);
+    return new OnnxDenoiser(path, worker, shape, ready.provider, metadata, maxBatch, threads);
   }
 
   get evaluations(): number {
