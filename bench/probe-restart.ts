@@ -40,7 +40,7 @@ import { NS_PRIOR_64 } from '../lib/paths';
     const second = new EnKG({ ensembleSize: 128, updates: 1, ...opts, ...passOpts, ...own, steps: steps2, sigmaMax: sigma2 });
     const seed = field + 7919 * (p + 1);
     let state: RunState = await second.init(problem, { seed, backend: 'cpu' });
-    const z = await randomNormal({ count: truth.length, streams: 128, seed: seed + 104729, backend: 'cpu' });
+    const z = await randomNormal({ count: truth.length, streams: second.config.ensembleSize, seed: seed + 104729, backend: 'cpu' });
     state = { ...state, particles: Float32Array.from(particles, (v, k) => v + sigma2 * z[k]) };
     while (state.step < state.steps) state = await second.advance(problem, state, { seed, backend: 'cpu' });
     particles = state.particles;
