@@ -106,8 +106,8 @@ evaluations of the solver and a diffusion prior (docs/method.md section 4.1).`,
   // (spread-skill 0.63 -> 0.38) and lost (0.416 -> 0.450), so noisy data
   // keep g = 2 (g = 8 diverged). Beyond T = 0.25 five passes with one Euler
   // step per clean estimate (as good as the default lookahead in a pass):
-  // T = 0.5 0.325 -> 0.305 at noise 0, in 2.5 minutes per field now that
-  // the denoiser runs on both cores. bench/RESULTS.md, "Restart passes", issue 18.
+  // T = 0.5 0.325 -> 0.305 at noise 0 and 0.416 -> 0.400 at noise 1, in 2.6
+  // minutes per field now that the denoiser runs on both cores. bench/RESULTS.md, "Restart passes", issue 18.
   sizes: (algorithm, backend, flags, noise = 0) => {
     if (backend !== 'cpu' || (algorithm !== 'enkg' && algorithm !== 'eki') || flags === undefined) return undefined;
     const time = Number(flags.time ?? 1);
