@@ -96,6 +96,21 @@ describe('EnKG on a linear-Gaussian problem', () => {
   });
 });
 
+
+/**
+ * A restart pass's own option: naming the run's value (`runs`) gives the
+ * particles of a pass that names none, bit for bit; another value (`other`)
+ * moves them.
+ */
+async function expectPassOption(key: 'guidanceScale' | 'maxOdeSteps', runs: number, other: number, steps: number): Promise<void> {
+  const { prior, forward, observation } = await linearProblem();
+  const problem = { prior, forward, observation };
+  const [implicit, explicit, moved] = await Promise.all([undefined, runs, other].map((value) => new EnKG({
+    ensembleSize: 4, steps: 8, updates: 1, restarts: [{ sigma: 1, steps, ...(value === undefined ? {} : { [key]: value }) }],
+  }).solve(problem, { seed: 5 })));
+  expect(explicit.particles).toEqual(implicit.particles);
+  expect(moved.particles).not.toEqual(implicit.particles);
+}
 describe('EnKG restart passes', () => {
   it('runs the first pass as without them, then each pass on its own grid: guided steps, forward and denoiser counts add up', async () => {
     const { prior, forward, observation } = await linearProblem();
@@ -177,14 +192,7 @@ describe('EnKG restart passes', () => {
     expect([0, 4, 11].map((j) => enkg.odeSteps(K + j))).toEqual([1, 1, 1]);
     expect([0, 4, 11].map((j) => enkg.odeSteps(K + 12 + j))).toEqual([3, 3, 1]);
     // A pass that names the run's own cap runs as one that names none, bit for bit; a lower cap moves the particles differently.
-    const { prior, forward, observation } = await linearProblem();
-    const problem = { prior, forward, observation };
-    const base = { ensembleSize: 4, steps: 8, updates: 1 };
-    const [implicit, explicit, cheaper] = await Promise.all([undefined, 20, 1].map((cap) => new EnKG({
-      ...base, restarts: [{ sigma: 1, steps: 12, ...(cap === undefined ? {} : { maxOdeSteps: cap }) }],
-    }).solve(problem, { seed: 5 })));
-    expect(explicit.particles).toEqual(implicit.particles);
-    expect(cheaper.particles).not.toEqual(implicit.particles);
+    await expectPassOption('maxOdeSteps', 20, 1, 12);
   });
 
   it('step each pass with its own guidance scale, the run\'s where a pass names none', async () => {
@@ -196,14 +204,7 @@ describe('EnKG restart passes', () => {
     expect(enkg.stepScale(K + 3)).toBeCloseTo(4 * 0.5 * 3 / 6 + 0.5);
     expect(enkg.stepScale(K + 6)).toBeCloseTo(2 * 0.5 + 0.5);
     // A pass that names the run's own g runs as one that names none, bit for bit; another g moves the particles differently.
-    const { prior, forward, observation } = await linearProblem();
-    const problem = { prior, forward, observation };
-    const base = { ensembleSize: 4, steps: 8, updates: 1 };
-    const [implicit, explicit, stronger] = await Promise.all([undefined, 2, 6].map((g) => new EnKG({
-      ...base, restarts: [{ sigma: 1, steps: 6, ...(g === undefined ? {} : { guidanceScale: g }) }],
-    }).solve(problem, { seed: 5 })));
-    expect(explicit.particles).toEqual(implicit.particles);
-    expect(stronger.particles).not.toEqual(implicit.particles);
+    await expectPassOption('guidanceScale', 2, 6, 6);
   });
 
   it('parseRestarts reads the command line\'s SIGMA:STEPS list and refuses anything else by name', () => {
