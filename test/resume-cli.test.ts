@@ -77,6 +77,8 @@ function exited(child: ChildProcess): Promise<{ code: number | null; signal: Nod
     expect(stderr).toMatch(new RegExp(`the run is saved at step \\d of 8 in ${cp.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}; continue it with: enkg resume `));
     const saved = await loadCheckpoint(cp);
     expect(saved.state.step).toBeLessThan(8);
+    // The defaults the run resolved are pinned in its command line, so a release with other defaults resumes it as it was.
+    expect((saved.meta as { argv: string[] }).argv.slice(-4)).toEqual(['--updates', '1', '--restart', 'none']);
     const resumed = spawnSync(process.execPath, [CLI, 'resume', cp, '--json'], { encoding: 'utf8', env });
     expect(resumed.status).toBe(0);
     expect(JSON.parse(resumed.stdout).algorithm).toBe('enkg');

@@ -151,13 +151,13 @@ async function usageError(argv: string[]): Promise<Error> {
       .toMatch(/--sec applies to the ensemble Kalman methods \(enkg, eki\), not --algo scg/);
   }, 120000);
 
-  it('takes EnKG restart passes (--restart S:M[:G],...), records them, and names bad values', async () => {
+  it('takes EnKG restart passes (--restart S:M[:G[:L]],...), records them, and names bad values', async () => {
     const out = path.join(dir, 'restarted');
-    expect(await main(['solve', 'phase-retrieval', '--ensemble', '6', '--steps', '4', '--restart', '5:3,1:3:4', '--out', out, '--quiet', '--backend', 'cpu'])).toBe(0);
+    expect(await main(['solve', 'phase-retrieval', '--ensemble', '6', '--steps', '4', '--restart', '5:3,1:3:4,1:3::1', '--out', out, '--quiet', '--backend', 'cpu'])).toBe(0);
     const result = JSON.parse(fs.readFileSync(path.join(out, 'result.json'), 'utf8'));
-    expect(result.config.restarts).toEqual([{ sigma: 5, steps: 3 }, { sigma: 1, steps: 3, guidanceScale: 4 }]);
-    // Every pass's guided steps evaluate the forward model: 6 particles x (3 + 2 + 2) (0.05 M < j < M - floor(0.05 M)).
-    expect(result.cost.forwardEvaluations).toBe(6 * 7);
+    expect(result.config.restarts).toEqual([{ sigma: 5, steps: 3 }, { sigma: 1, steps: 3, guidanceScale: 4 }, { sigma: 1, steps: 3, maxOdeSteps: 1 }]);
+    // Every pass's guided steps evaluate the forward model: 6 particles x (3 + 2 + 2 + 2) (0.05 M < j < M - floor(0.05 M)).
+    expect(result.cost.forwardEvaluations).toBe(6 * 9);
     // The progress bar counts every pass's steps: 4 + 3 + 3.
     const written: string[] = [];
     const stderr = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => { written.push(String(chunk)); return true; });
@@ -171,7 +171,7 @@ async function usageError(argv: string[]): Promise<Error> {
     expect(await main(['solve', 'phase-retrieval', '--ensemble', '6', '--steps', '4', '--restart', 'none', '--out', none, '--quiet', '--backend', 'cpu'])).toBe(0);
     expect('restarts' in JSON.parse(fs.readFileSync(path.join(none, 'result.json'), 'utf8')).config).toBe(false);
     expect((await usageError(['solve', 'navier-stokes', '--restart', '10'])).message).toMatch(/for --restart but received '10'/);
-    expect((await usageError(['solve', 'navier-stokes', '--restart', '1:10:-4'])).message).toMatch(/SIGMA:STEPS\[:G\].*for --restart but received '1:10:-4'/);
+    expect((await usageError(['solve', 'navier-stokes', '--restart', '1:10:-4'])).message).toMatch(/SIGMA:STEPS\[:G\[:L\]\].*for --restart but received '1:10:-4'/);
     expect((await usageError(['solve', 'navier-stokes', '--restart', '0.001:5'])).message)
       .toMatch(/Expected a noise level above sigmaMin \(0.002\) for EnKG restarts\[0\].sigma but received 0.001/);
     expect((await usageError(['solve', 'navier-stokes', '--algo', 'eki', '--restart', '10:5'])).message).toMatch(/--restart applies to enkg, not --algo eki/);

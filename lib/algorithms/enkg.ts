@@ -86,7 +86,8 @@ const ENKG_KEYS = [
 export function parseRestarts(text: string, name: string): RestartPass[] {
   if (text.trim() === 'none') return [];
   const form = 'SIGMA:STEPS[:G[:L]][,SIGMA:STEPS[:G[:L]]...] (per pass a noise level > 0, an integer >= 1, optionally a guidance'
-    + " scale >= 0, which may be left empty, and a cap L >= 1 on the Euler steps of its clean estimates; e.g. 10:15, 1:10:4 or 1:10::1) or 'none'";
+    + " scale >= 0 and optionally a cap L >= 1 on the Euler steps of its clean estimates, G left empty for the run's own;"
+    + " e.g. 10:15, 1:10:4 or 1:10::1) or 'none'";
   return text.split(',').map((pass) => {
     const parts = pass.split(':').map((v) => v.trim());
     const [sigma, steps, g, cap] = parts.map((v) => (v === '' ? NaN : Number(v)));

@@ -273,7 +273,15 @@ export async function solve(argv: string[], run: CommandRun = quietRun(), resume
   const priorFile = (values.prior as string | undefined) ?? entry.defaultPrior;
   await checkPriorFile(priorFile, values.prior ? '--prior' : 'the shipped prior (pass --prior FILE.onnx)');
   checkFits(`--ensemble ${sizes.ensemble}`, sizes.ensemble, 4 * ENSEMBLE_ARRAYS, 'the ensemble (before the field size is known)');
-  const checkpoint = checkpointSettings(argv, values, resumeFrom);
+  // The sizes the run resolved are pinned in a checkpoint's command line, so
+  // that enkg resume continues it as it started even where a later release
+  // has changed the problem's defaults.
+  const pins: string[] = [];
+  if (values.ensemble === undefined) pins.push('--ensemble', String(sizes.ensemble));
+  if (values.steps === undefined) pins.push('--steps', String(sizes.steps));
+  if (values.updates === undefined && sizes.updates !== undefined) pins.push('--updates', String(sizes.updates));
+  if (values.restart === undefined && algo === 'enkg') pins.push('--restart', formatRestarts(sizes.restarts ?? []));
+  const checkpoint = checkpointSettings([...argv, ...pins], values, resumeFrom);
   if (checkpoint) await usageOf(checkWritableFolder(checkpoint.dir, { name: '--checkpoint' }));
   const queue = values.queue === undefined ? undefined : await openQueueFlag(String(values.queue));
   const output = await usageOf(RunOutput.create((values.out as string | undefined) ?? `enkg-${entry.name}`, { force: values.force === true }))
