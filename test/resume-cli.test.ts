@@ -78,12 +78,34 @@ function exited(child: ChildProcess): Promise<{ code: number | null; signal: Nod
     const saved = await loadCheckpoint(cp);
     expect(saved.state.step).toBeLessThan(8);
     // The defaults the run resolved are pinned in its command line, so a release with other defaults resumes it as it was.
-    expect((saved.meta as { argv: string[] }).argv.slice(-4)).toEqual(['--updates', '1', '--restart', 'none']);
+    expect((saved.meta as { argv: string[] }).argv.slice(-8)).toEqual(['--updates', '1', '--restart', 'none', '--localize', 'none', '--relax', '0']);
     const resumed = spawnSync(process.execPath, [CLI, 'resume', cp, '--json'], { encoding: 'utf8', env });
     expect(resumed.status).toBe(0);
     expect(JSON.parse(resumed.stdout).algorithm).toBe('enkg');
     const particles = (await readNpy(path.join(out, 'particles.npy'))).data as Float32Array;
     expect(Buffer.from(particles.buffer).equals(Buffer.from(reference.buffer))).toBe(true);
+  }, 300000);
+
+  it('pins the corrections the problem chose by default, and resumes with them', async () => {
+    // At T = 0.25 the problem turns on a following taper and relaxation; the
+    // checkpoint's command line names them, so a release that changed those
+    // defaults would still resume this run as it started.
+    const cp = path.join(dir, 'cp-short'), out = path.join(dir, 'short');
+    const args = ['navier-stokes', '--time', '0.25', '--ensemble', '8', '--steps', '6', '--restart', 'none', '--backend', 'cpu', '--quiet'];
+    const child = spawn(process.execPath, [CLI, 'solve', ...args, '--out', out, '--checkpoint', cp], { env });
+    const done = exited(child);
+    await waitForStep(cp, 2, child);
+    child.kill('SIGKILL');
+    await done;
+    const saved = await loadCheckpoint(cp);
+    expect((saved.meta as { argv: string[] }).argv.slice(-7)).toEqual(['--updates', '1', '--localize', '0.15', '--localize-follow', '--relax', '0.5']);
+    const resumed = spawnSync(process.execPath, [CLI, 'resume', cp, '--quiet'], { encoding: 'utf8', env });
+    expect(resumed.status).toBe(0);
+    expect(resumed.stderr).toMatch(/continuing at step \d of 6: .* --localize 0\.15 --localize-follow --relax 0\.5/);
+    const result = JSON.parse(fs.readFileSync(path.join(out, 'result.json'), 'utf8'));
+    expect(result.config.localization).toMatchObject({ halfWidth: 0.15, follow: true });
+    expect(result.config.relaxation).toBe(0.5);
+    expect(result.trace[result.trace.length - 1].step).toBe(6);
   }, 300000);
 
   it('refuses to start over a saved run without --force, and a folder without a checkpoint', () => {

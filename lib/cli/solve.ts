@@ -281,6 +281,7 @@ export async function solve(argv: string[], run: CommandRun = quietRun(), resume
   if (values.steps === undefined) pins.push('--steps', String(sizes.steps));
   if (values.updates === undefined && sizes.updates !== undefined) pins.push('--updates', String(sizes.updates));
   if (values.restart === undefined && algo === 'enkg') pins.push('--restart', formatRestarts(sizes.restarts ?? []));
+  if (algoEntry.localizable) pins.push(...correctionPins(values, corrections));
   const checkpoint = checkpointSettings([...argv, ...pins], values, resumeFrom);
   if (checkpoint) await usageOf(checkWritableFolder(checkpoint.dir, { name: '--checkpoint' }));
   const queue = values.queue === undefined ? undefined : await openQueueFlag(String(values.queue));
@@ -294,6 +295,23 @@ export async function solve(argv: string[], run: CommandRun = quietRun(), resume
     await output.abort();
     await queue?.close();
   }
+}
+
+/**
+ * The corrections a run took from its problem's defaults, as the flags that
+ * ask for them (the localization or 'none', following, the relaxation or 0,
+ * SEC and the gain where a default turned them on), for a checkpoint's
+ * command line: flags the user gave are theirs already.
+ */
+function correctionPins(values: Record<string, unknown>, corrections: CorrectionOptions): string[] {
+  const pins: string[] = [];
+  const localization = corrections.localization ?? undefined;
+  if (values.localize === undefined) pins.push('--localize', localization ? String(localization.halfWidth) : 'none');
+  if (values['localize-follow'] === undefined && localization?.follow === true) pins.push('--localize-follow');
+  if (values.relax === undefined) pins.push('--relax', String(corrections.relaxation ?? 0));
+  if (values.sec === undefined && corrections.sec === true) pins.push('--sec');
+  if (values.gain === undefined && corrections.gain) pins.push('--gain', String(corrections.gain.alpha ?? 'adaptive'));
+  return pins;
 }
 
 interface SolveSettings {
