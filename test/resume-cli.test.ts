@@ -78,7 +78,7 @@ function exited(child: ChildProcess): Promise<{ code: number | null; signal: Nod
     const saved = await loadCheckpoint(cp);
     expect(saved.state.step).toBeLessThan(8);
     // The defaults the run resolved are pinned in its command line, so a release with other defaults resumes it as it was.
-    expect((saved.meta as { argv: string[] }).argv.slice(-8)).toEqual(['--updates', '1', '--restart', 'none', '--localize', 'none', '--relax', '0']);
+    expect((saved.meta as { argv: string[] }).argv.slice(-10)).toEqual(['--updates', '1', '--restart', 'none', '--noise', '0', '--localize', 'none', '--relax', '0']);
     const resumed = spawnSync(process.execPath, [CLI, 'resume', cp, '--json'], { encoding: 'utf8', env });
     expect(resumed.status).toBe(0);
     expect(JSON.parse(resumed.stdout).algorithm).toBe('enkg');
@@ -98,7 +98,18 @@ function exited(child: ChildProcess): Promise<{ code: number | null; signal: Nod
     child.kill('SIGKILL');
     await done;
     const saved = await loadCheckpoint(cp);
-    expect((saved.meta as { argv: string[] }).argv.slice(-7)).toEqual(['--updates', '1', '--localize', '0.15', '--localize-follow', '--relax', '0.5']);
+    const argv = (saved.meta as { argv: string[] }).argv;
+    expect(argv.slice(-9)).toEqual(['--updates', '1', '--noise', '0', '--localize', '0.15', '--localize-follow', '--relax', '0.5']);
+    // The pins hold where the defaults differ: the same command line at T = 1, which has no default correction.
+    const elsewhere = path.join(dir, 'short-elsewhere');
+    const options = argv.slice(argv.indexOf('navier-stokes') + 1).filter((a, k, all) => a !== '--checkpoint' && all[k - 1] !== '--checkpoint' && a !== '--out' && all[k - 1] !== '--out');
+    const moved = spawnSync(process.execPath, [CLI, 'solve', 'navier-stokes', ...options, '--time', '1', '--steps', '2', '--out', elsewhere], { encoding: 'utf8', env });
+    expect(moved.stderr).not.toMatch(/error/i);
+    expect(moved.status).toBe(0);
+    const config = JSON.parse(fs.readFileSync(path.join(elsewhere, 'result.json'), 'utf8')).config;
+    expect(config.localization).toMatchObject({ halfWidth: 0.15, follow: true });
+    expect(config.relaxation).toBe(0.5);
+
     const resumed = spawnSync(process.execPath, [CLI, 'resume', cp, '--quiet'], { encoding: 'utf8', env });
     expect(resumed.status).toBe(0);
     expect(resumed.stderr).toMatch(/continuing at step \d of 6: .* --localize 0\.15 --localize-follow --relax 0\.5/);
@@ -106,6 +117,11 @@ function exited(child: ChildProcess): Promise<{ code: number | null; signal: Nod
     expect(result.config.localization).toMatchObject({ halfWidth: 0.15, follow: true });
     expect(result.config.relaxation).toBe(0.5);
     expect(result.trace[result.trace.length - 1].step).toBe(6);
+    // Resuming saves the run again: the pins once, not twice.
+    const resaved = ((await loadCheckpoint(cp)).meta as { argv: string[] }).argv;
+    for (const flag of ['--ensemble', '--steps', '--updates', '--noise', '--localize', '--localize-follow', '--relax']) {
+      expect(resaved.filter((a) => a === flag)).toHaveLength(1);
+    }
   }, 300000);
 
   it('refuses to start over a saved run without --force, and a folder without a checkpoint', () => {

@@ -281,6 +281,7 @@ export async function solve(argv: string[], run: CommandRun = quietRun(), resume
   if (values.steps === undefined) pins.push('--steps', String(sizes.steps));
   if (values.updates === undefined && sizes.updates !== undefined) pins.push('--updates', String(sizes.updates));
   if (values.restart === undefined && algo === 'enkg') pins.push('--restart', formatRestarts(sizes.restarts ?? []));
+  if (values.noise === undefined) pins.push('--noise', String(noise));
   if (algoEntry.localizable) pins.push(...correctionPins(values, corrections));
   const checkpoint = checkpointSettings([...argv, ...pins], values, resumeFrom);
   if (checkpoint) await usageOf(checkWritableFolder(checkpoint.dir, { name: '--checkpoint' }));
@@ -300,8 +301,8 @@ export async function solve(argv: string[], run: CommandRun = quietRun(), resume
 /**
  * The corrections a run took from its problem's defaults, as the flags that
  * ask for them (the localization or 'none', following, the relaxation or 0,
- * SEC and the gain where a default turned them on), for a checkpoint's
- * command line: flags the user gave are theirs already.
+ * SEC and the gain where a default turned them on: no flag turns them off),
+ * for a checkpoint's command line: flags the user gave are theirs already.
  */
 function correctionPins(values: Record<string, unknown>, corrections: CorrectionOptions): string[] {
   const pins: string[] = [];
