@@ -102,6 +102,10 @@ async function usageError(argv: string[]): Promise<Error> {
     expect(await config('horizon-short', ['--time', '0.25'])).toMatchObject({
       localization: { halfWidth: 0.15, follow: true }, relaxation: 0.5, restarts: exact,
     });
+    // Beyond T = 0.25 the taper is wider (the flow has spread each observation's sensitivity further).
+    expect((await config('horizon-half', ['--time', '0.5', '--restart', 'none'])).localization).toMatchObject({ halfWidth: 0.2, follow: true });
+    expect(navierStokesEntry.corrections?.({ time: '0.3' })).toEqual({ localization: { halfWidth: 0.2, follow: true }, relaxation: 0.5 });
+    expect(navierStokesEntry.corrections?.({ time: '0.25' })).toEqual({ localization: { halfWidth: 0.15, follow: true }, relaxation: 0.5 });
     // Noisy data: the passes at the run's own guidance scale.
     expect((await config('horizon-short-noisy', ['--time', '0.25', '--noise', '1'])).restarts).toEqual(noisy);
     const off = await config('horizon-short-off', ['--time', '0.25', '--localize', 'none', '--relax', '0', '--restart', 'none']);

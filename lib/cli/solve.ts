@@ -66,9 +66,10 @@ ${algos}
                      domain, e.g. 0.2) on problems that say where their values
                      sit (navier-stokes); default none, except where the
                      problem's measurements picked it (navier-stokes at
-                     --time 0.5 or less: 0.15, following the flow); 'none'
-                     turns it off, and an explicit C replaces the default
-                     whole (add --localize-follow to follow)
+                     --time 0.25 or less: 0.15, up to 0.5: 0.2, following
+                     the flow); 'none' turns it off, and an explicit C
+                     replaces the default whole (add --localize-follow to
+                     follow)
   --localize-follow  with localization: centre the taper where the flow of the
                      ensemble's mean carried each measurement from (rebuilt
                      every step; problems that can say, navier-stokes)
