@@ -129,9 +129,9 @@ evaluations of the solver and a diffusion prior (docs/method.md section 4.1).`,
     // wider taper (c = 0.2) wins beyond T = 0.25, at noise 0 and 1 alike
     // (bench/RESULTS.md, "A wider taper at T = 0.5"): by T = 0.5 the flow
     // has spread each observation's sensitivity further around the point
-    // the following taper centres on. At T = 1 no taper helped (0.99 plain; 1.19 centred with
-    // the gain, 1.03-1.05 following the mean's flow), so nothing there
-    // (bench/RESULTS.md, issue 18).
+    // the following taper centres on. At T = 1 no taper helped (0.99 plain;
+    // 1.19 centred with the gain, 1.03-1.05 following the mean's flow), so
+    // nothing there (bench/RESULTS.md, issue 18).
     const time = Number(flags.time ?? 1);
     if (!(time <= SHORT_HORIZON)) return undefined;
     return { localization: { halfWidth: time <= 0.25 ? 0.15 : 0.2, follow: true }, relaxation: 0.5 };
