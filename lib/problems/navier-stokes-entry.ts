@@ -109,8 +109,8 @@ evaluations of the solver and a diffusion prior (docs/method.md section 4.1).`,
   // T = 0.5 0.325 -> 0.305 at noise 0 and 0.416 -> 0.400 at noise 1, in 2.6
   // minutes per field now that the denoiser runs on both cores, and with
   // the wider taper there (corrections, below) 0.295 and 0.389. A sixth
-  // pass did not fit in 3 minutes, and paid for by a first run of 10 steps
-  // it tied (0.304). bench/RESULTS.md, "Restart passes" and after, issue 18.
+  // pass took 202.5 s on a day the five took 186.9 s, and paid for by a
+  // first run of 10 steps it tied (0.304). bench/RESULTS.md, "Restart passes" and after, issue 18.
   sizes: (algorithm, backend, flags, noise = 0) => {
     if (backend !== 'cpu' || (algorithm !== 'enkg' && algorithm !== 'eki') || flags === undefined) return undefined;
     const time = Number(flags.time ?? 1);
