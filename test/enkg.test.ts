@@ -96,7 +96,6 @@ describe('EnKG on a linear-Gaussian problem', () => {
   });
 });
 
-
 /**
  * A restart pass's own option: naming the run's value (`runs`) gives the
  * particles of a pass that names none, bit for bit; another value (`other`)
@@ -111,6 +110,7 @@ async function expectPassOption(key: 'guidanceScale' | 'maxOdeSteps', runs: numb
   expect(explicit.particles).toEqual(implicit.particles);
   expect(moved.particles).not.toEqual(implicit.particles);
 }
+
 describe('EnKG restart passes', () => {
   it('runs the first pass as without them, then each pass on its own grid: guided steps, forward and denoiser counts add up', async () => {
     const { prior, forward, observation } = await linearProblem();

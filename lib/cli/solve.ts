@@ -307,7 +307,7 @@ export async function solve(argv: string[], run: CommandRun = quietRun(), resume
  */
 function correctionPins(values: Record<string, unknown>, corrections: CorrectionOptions): string[] {
   const pins: string[] = [];
-  const localization = corrections.localization ?? undefined;
+  const { localization } = corrections;
   if (values.localize === undefined) pins.push('--localize', localization ? String(localization.halfWidth) : 'none');
   if (values['localize-follow'] === undefined && localization?.follow === true) pins.push('--localize-follow');
   if (values.relax === undefined) pins.push('--relax', String(corrections.relaxation ?? 0));

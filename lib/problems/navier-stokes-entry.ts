@@ -62,6 +62,8 @@ async function setup(opts: ProblemSetupOptions) {
 
 /** Horizons up to this get the localized Kalman step by default. */
 const SHORT_HORIZON = 0.5;
+/** Horizons up to this keep the settings measured at T = 0.25 (a narrower taper, three passes). */
+const SHORTEST_HORIZON = 0.25;
 /**
  * EnKG's restart passes at the short horizons on the CPU (docs/method.md,
  * "Restarts"): after the 20 steps, refining passes of 10 steps from low
@@ -73,7 +75,7 @@ const SHORT_HORIZON = 0.5;
  */
 function shortHorizonRestarts(time: number, noise: number): RestartPass[] {
   const g = noise > 0 ? {} : { guidanceScale: 4 };
-  if (time <= 0.25) return [2, 1, 1].map((sigma) => ({ sigma, steps: 10, ...g }));
+  if (time <= SHORTEST_HORIZON) return [2, 1, 1].map((sigma) => ({ sigma, steps: 10, ...g }));
   return [2, 1, 1, 1, 1].map((sigma) => ({ sigma, steps: 10, ...g, maxOdeSteps: 1 }));
 }
 
@@ -110,7 +112,8 @@ evaluations of the solver and a diffusion prior (docs/method.md section 4.1).`,
   // minutes per field now that the denoiser runs on both cores, and with
   // the wider taper there (corrections, below) 0.295 and 0.389. A sixth
   // pass took 202.5 s on a day the five took 186.9 s, and paid for by a
-  // first run of 10 steps it tied (0.304). bench/RESULTS.md, "Restart passes" and after, issue 18.
+  // first run of 10 steps it tied (0.304). bench/RESULTS.md, "Restart
+  // passes" and after, issue 18.
   sizes: (algorithm, backend, flags, noise = 0) => {
     if (backend !== 'cpu' || (algorithm !== 'enkg' && algorithm !== 'eki') || flags === undefined) return undefined;
     const time = Number(flags.time ?? 1);
@@ -134,7 +137,7 @@ evaluations of the solver and a diffusion prior (docs/method.md section 4.1).`,
     // nothing there (bench/RESULTS.md, issue 18).
     const time = Number(flags.time ?? 1);
     if (!(time <= SHORT_HORIZON)) return undefined;
-    return { localization: { halfWidth: time <= 0.25 ? 0.15 : 0.2, follow: true }, relaxation: 0.5 };
+    return { localization: { halfWidth: time <= SHORTEST_HORIZON ? 0.15 : 0.2, follow: true }, relaxation: 0.5 };
   },
   setup,
 };
