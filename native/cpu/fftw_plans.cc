@@ -69,10 +69,11 @@ void saveWisdom(const std::string& path) {
 }
 
 // Plans are made on scratch arrays the first time a size is used, then kept
-// for the life of the process.
-template <typename T, typename Plan, typename MakeForward, typename MakeInverse>
-std::pair<Plan, Plan> plansFor(int rows, int cols, MakeForward makeForward, MakeInverse makeInverse) {
-  static std::map<std::pair<int, int>, std::pair<Plan, Plan>> cache;
+// for the life of the process. make(rows, cols, flags) returns the pair of
+// plans of one kind (real or complex transforms), each made on its own
+// scratch arrays.
+template <typename T, typename Plan, typename Make>
+std::pair<Plan, Plan> plansFor(std::map<std::pair<int, int>, std::pair<Plan, Plan>>& cache, int rows, int cols, Make make) {
   std::lock_guard<std::mutex> lock(plannerMutex());
   const std::pair<int, int> key{rows, cols};
   auto it = cache.find(key);
@@ -82,30 +83,53 @@ std::pair<Plan, Plan> plansFor(int rows, int cols, MakeForward makeForward, Make
   // refused by FFTW and overwritten below).
   if (!wisdom.empty()) Fftw<T>::importWisdom(wisdom.c_str());
   const unsigned flags = wisdom.empty() ? FFTW_ESTIMATE : FFTW_MEASURE;
-  const size_t real = static_cast<size_t>(rows) * cols, half = static_cast<size_t>(rows) * (cols / 2 + 1);
-  T* in = static_cast<T*>(Fftw<T>::allocate(real * sizeof(T)));
-  auto* spec = static_cast<typename Fftw<T>::Complex*>(Fftw<T>::allocate(half * sizeof(typename Fftw<T>::Complex)));
-  Plan forward = makeForward(rows, cols, in, spec, flags);
-  Plan inverse = makeInverse(rows, cols, spec, in, flags);
-  Fftw<T>::release(in);
-  Fftw<T>::release(spec);
-  if (forward == nullptr || inverse == nullptr) {
+  const std::pair<Plan, Plan> plans = make(rows, cols, flags);
+  if (plans.first == nullptr || plans.second == nullptr) {
     throw runtimeError("FFTW could not plan a " + std::to_string(rows) + " x " + std::to_string(cols) + " transform");
   }
   if (!wisdom.empty()) saveWisdom<T>(wisdom);
-  cache[key] = {forward, inverse};
-  return cache[key];
+  cache[key] = plans;
+  return plans;
+}
+
+// The real pair: r2c forward and c2r inverse, out of place.
+template <typename T, typename Plan, typename MakeForward, typename MakeInverse>
+std::pair<Plan, Plan> realPlanPair(int rows, int cols, MakeForward makeForward, MakeInverse makeInverse) {
+  static std::map<std::pair<int, int>, std::pair<Plan, Plan>> cache;
+  return plansFor<T, Plan>(cache, rows, cols, [&](int n0, int n1, unsigned flags) {
+    const size_t real = static_cast<size_t>(n0) * n1, half = static_cast<size_t>(n0) * (n1 / 2 + 1);
+    T* in = static_cast<T*>(Fftw<T>::allocate(real * sizeof(T)));
+    auto* spec = static_cast<typename Fftw<T>::Complex*>(Fftw<T>::allocate(half * sizeof(typename Fftw<T>::Complex)));
+    const std::pair<Plan, Plan> plans{makeForward(n0, n1, in, spec, flags), makeInverse(n0, n1, spec, in, flags)};
+    Fftw<T>::release(in);
+    Fftw<T>::release(spec);
+    return plans;
+  });
+}
+
+// The complex pair: forward and backward c2c, in place.
+template <typename T, typename Plan, typename MakeComplex>
+std::pair<Plan, Plan> complexPlanPair(int rows, int cols, MakeComplex makeComplex) {
+  static std::map<std::pair<int, int>, std::pair<Plan, Plan>> cache;
+  return plansFor<T, Plan>(cache, rows, cols, [&](int n0, int n1, unsigned flags) {
+    const size_t n = static_cast<size_t>(n0) * n1;
+    auto* data = static_cast<typename Fftw<T>::Complex*>(Fftw<T>::allocate(n * sizeof(typename Fftw<T>::Complex)));
+    const std::pair<Plan, Plan> plans{makeComplex(n0, n1, data, FFTW_FORWARD, flags),
+                                      makeComplex(n0, n1, data, FFTW_BACKWARD, flags)};
+    Fftw<T>::release(data);
+    return plans;
+  });
 }
 
 std::pair<fftwf_plan, fftwf_plan> floatPlans(int rows, int cols) {
-  return plansFor<float, fftwf_plan>(
+  return realPlanPair<float, fftwf_plan>(
       rows, cols,
       [](int n0, int n1, float* in, fftwf_complex* out, unsigned f) { return fftwf_plan_dft_r2c_2d(n0, n1, in, out, f); },
       [](int n0, int n1, fftwf_complex* in, float* out, unsigned f) { return fftwf_plan_dft_c2r_2d(n0, n1, in, out, f); });
 }
 
 std::pair<fftw_plan, fftw_plan> doublePlans(int rows, int cols) {
-  return plansFor<double, fftw_plan>(
+  return realPlanPair<double, fftw_plan>(
       rows, cols,
       [](int n0, int n1, double* in, fftw_complex* out, unsigned f) { return fftw_plan_dft_r2c_2d(n0, n1, in, out, f); },
       [](int n0, int n1, fftw_complex* in, double* out, unsigned f) { return fftw_plan_dft_c2r_2d(n0, n1, in, out, f); });
@@ -120,6 +144,20 @@ Fftw<float>::Plans Fftw<float>::plans(int rows, int cols) {
 
 Fftw<double>::Plans Fftw<double>::plans(int rows, int cols) {
   const auto p = doublePlans(rows, cols);
+  return {p.first, p.second};
+}
+
+Fftw<float>::Plans Fftw<float>::complexPlans(int R) {
+  const auto p = complexPlanPair<float, fftwf_plan>(R, R, [](int n0, int n1, fftwf_complex* d, int sign, unsigned f) {
+    return fftwf_plan_dft_2d(n0, n1, d, d, sign, f);
+  });
+  return {p.first, p.second};
+}
+
+Fftw<double>::Plans Fftw<double>::complexPlans(int R) {
+  const auto p = complexPlanPair<double, fftw_plan>(R, R, [](int n0, int n1, fftw_complex* d, int sign, unsigned f) {
+    return fftw_plan_dft_2d(n0, n1, d, d, sign, f);
+  });
   return {p.first, p.second};
 }
 

@@ -1,4 +1,5 @@
-// FFTW plans for real 2D transforms (rows x cols; square on the torus),
+// FFTW plans for real 2D transforms (rows x cols; square on the torus) and
+// square complex ones,
 // created once per (shape, precision) and shared by every thread through FFTW's new-array execute
 // functions (thread-safe; only planning is serialised here). Measured plans
 // are kept as FFTW wisdom on disk so that every process uses the same
@@ -26,6 +27,12 @@ struct Fftw<float> {
   };
   static Plans plans(int rows, int cols);  // created on first use, then cached
   static Plans plans(int R) { return plans(R, R); }
+  // The R x R complex transforms, in place: forward (sign -1) and inverse
+  // (sign +1, without the 1/R^2).
+  static Plans complexPlans(int R);
+  static void execute(fftwf_plan p, std::complex<float>* data) {
+    fftwf_execute_dft(p, reinterpret_cast<fftwf_complex*>(data), reinterpret_cast<fftwf_complex*>(data));
+  }
   static void execute(fftwf_plan p, float* in, std::complex<float>* out) {
     fftwf_execute_dft_r2c(p, in, reinterpret_cast<fftwf_complex*>(out));
   }
@@ -47,6 +54,12 @@ struct Fftw<double> {
   };
   static Plans plans(int rows, int cols);
   static Plans plans(int R) { return plans(R, R); }
+  // The R x R complex transforms, in place: forward (sign -1) and inverse
+  // (sign +1, without the 1/R^2).
+  static Plans complexPlans(int R);
+  static void execute(fftw_plan p, std::complex<double>* data) {
+    fftw_execute_dft(p, reinterpret_cast<fftw_complex*>(data), reinterpret_cast<fftw_complex*>(data));
+  }
   static void execute(fftw_plan p, double* in, std::complex<double>* out) {
     fftw_execute_dft_r2c(p, in, reinterpret_cast<fftw_complex*>(out));
   }
