@@ -72,8 +72,8 @@ class Stepper {
     for (size_t p = 0; p < g_.half; ++p) ws_.a[p] = wh[p] * g_.dealias[p];
     velocity(wh, g_.psiDealiased.data());
     inverse_(ws_.a.data(), ws_.w.data());
-    // Both factors of each product carry R^2; the 1/2 is the unpacking's
-    // (forwardPair).
+    // Both factors of each product carry R^2; the 1/2 belongs to the
+    // unpacking below.
     const T scale = T(1) / static_cast<T>(g_.real);
     const T factor = T(0.5) * scale * scale;
     T* z = reinterpret_cast<T*>(ws_.z.data());
@@ -83,7 +83,8 @@ class Stepper {
       z[2 * x + 1] *= w;
     }
     Fftw<T>::execute(complex_.forward, ws_.z.data());
-    // With A, B the spectra of q w and v w, from Z = A + i B:
+    // The products' spectra A (q w) and B (v w) from Z = A + i B, as
+    // A(k) = (Z(k) + conj Z(-k)) / 2 and B(k) = (Z(k) - conj Z(-k)) / 2i:
     // 2 (kx A + ky B)(k) = (kx - i ky) Z(k) + (kx + i ky) conj Z(-k).
     const int R = g_.R, Rc = g_.Rc;
     const bool forced = g_.forcing.size() > 0;
@@ -161,10 +162,10 @@ class Stepper {
   void inverse_(C* in, T* out) { Fftw<T>::execute(plans_.inverse, in, out); }
 
   // The velocity (q, v) = (psi_y, -psi_x) of psi = toPsi * wh, both in one
-  // complex transform (about 2.5x faster at 64^2 than two real ones;
-  // bench/RESULTS.md): z = Q + i V = (kx + i ky) psi over the whole R x R
-  // spectrum (at -k, conj Q + i conj V = -(kx + i ky) conj psi), so that
-  // after the inverse transform Re z = q and Im z = v, unnormalised.
+  // complex transform, which costs about what one real transform does
+  // (bench/fftw-pairs.cc): z = Q + i V = (kx + i ky) psi over the whole
+  // R x R spectrum (at -k, conj Q + i conj V = -(kx + i ky) conj psi), so
+  // that after the inverse transform Re z = q and Im z = v, unnormalised.
   void velocity(const C* wh, const T* toPsi) {
     const int R = g_.R, Rc = g_.Rc;
     for (int i = 0; i < R; ++i) {
