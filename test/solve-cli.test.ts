@@ -123,11 +123,11 @@ async function usageError(argv: string[]): Promise<Error> {
     // up to T = 0.25, at g = 4 on noise-free data (the entry's default noise, 0, when none is said).
     expect(navierStokesEntry.sizes?.('enkg', 'cpu', { time: '0.25' })).toEqual({ ensemble: 128, steps: 20, restarts: exact });
     expect(navierStokesEntry.sizes?.('enkg', 'cpu', { time: '0.25' }, 0.5)).toEqual({ ensemble: 128, steps: 20, restarts: noisy });
-    // Beyond T = 0.25, five passes, each clean estimate one Euler step.
-    const five = [2, 1, 1, 1, 1].map((sigma) => ({ sigma, steps: 10, maxOdeSteps: 1 }));
+    // Beyond T = 0.25, six passes, each clean estimate one Euler step.
+    const six = [2, 1, 1, 1, 1, 1].map((sigma) => ({ sigma, steps: 10, maxOdeSteps: 1 }));
     expect(navierStokesEntry.sizes?.('enkg', 'cpu', { time: '0.5' }, 0))
-      .toEqual({ ensemble: 128, steps: 20, restarts: five.map((pass) => ({ ...pass, guidanceScale: 4 })) });
-    expect(navierStokesEntry.sizes?.('enkg', 'cpu', { time: '0.4' }, 0.5)).toEqual({ ensemble: 128, steps: 20, restarts: five });
+      .toEqual({ ensemble: 128, steps: 20, restarts: six.map((pass) => ({ ...pass, guidanceScale: 4 })) });
+    expect(navierStokesEntry.sizes?.('enkg', 'cpu', { time: '0.4' }, 0.5)).toEqual({ ensemble: 128, steps: 20, restarts: six });
     expect(navierStokesEntry.sizes?.('eki', 'cpu', { time: '0.5' }, 1)).toEqual({ ensemble: 128 });
     for (const [algo, backend, time] of [['enkg', 'cpu', '1'], ['enkg', 'cuda', '0.25'], ['dpg', 'cpu', '0.25']] as const) {
       expect(navierStokesEntry.sizes?.(algo, backend, { time })).toBeUndefined();

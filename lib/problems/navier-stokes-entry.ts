@@ -69,14 +69,14 @@ const SHORTEST_HORIZON = 0.25;
  * "Restarts"): after the 20 steps, refining passes of 10 steps from low
  * noise levels (2, then 1), at guidance scale 4 (twice EnKG's default) on
  * noise-free data, which can be fitted to the last digit, and at the run's
- * own on noisy data. Three up to T = 0.25, where they were measured; five
+ * own on noisy data. Three up to T = 0.25, where they were measured; six
  * beyond, where every pass still gained, with one Euler step per clean
  * estimate in the passes (as good there, and cheaper).
  */
 function shortHorizonRestarts(time: number, noise: number): RestartPass[] {
   const g = noise > 0 ? {} : { guidanceScale: 4 };
   if (time <= SHORTEST_HORIZON) return [2, 1, 1].map((sigma) => ({ sigma, steps: 10, ...g }));
-  return [2, 1, 1, 1, 1].map((sigma) => ({ sigma, steps: 10, ...g, maxOdeSteps: 1 }));
+  return [2, 1, 1, 1, 1, 1].map((sigma) => ({ sigma, steps: 10, ...g, maxOdeSteps: 1 }));
 }
 
 export const navierStokesEntry: ProblemEntry = {
@@ -87,7 +87,7 @@ from its solution at T (default 1), subsampled by 2 and noisy, using only forwar
 evaluations of the solver and a diffusion prior (docs/method.md section 4.1).`,
   flags: {
     sample: { type: 'string', help: '--sample I         held-out field I of data/ns-64-heldout.npy (default 0)' },
-    time: { type: 'string', help: '--time T           observation time (default 1, the paper\'s; 0.25 and 0.5 are easier,\n                     and up to 0.5 enkg and eki default to --localize-follow --relax 0.5,\n                     --localize 0.15 up to 0.25 and 0.2 beyond, and, on the CPU,\n                     --ensemble 128; enkg also takes --restart 2:10:4,1:10:4,1:10:4 up\n                     to 0.25 and 2:10:4:1 then 1:10:4:1 four times beyond (2:10,1:10,1:10\n                     and 2:10::1 then 1:10::1 x 4 with --noise > 0))' },
+    time: { type: 'string', help: '--time T           observation time (default 1, the paper\'s; 0.25 and 0.5 are easier,\n                     and up to 0.5 enkg and eki default to --localize-follow --relax 0.5,\n                     --localize 0.15 up to 0.25 and 0.2 beyond, and, on the CPU,\n                     --ensemble 128; enkg also takes --restart 2:10:4,1:10:4,1:10:4 up\n                     to 0.25 and 2:10:4:1 then 1:10:4:1 five times beyond (2:10,1:10,1:10\n                     and 2:10::1 then 1:10::1 x 5 with --noise > 0))' },
     resolution: { type: 'string', help: '--resolution R     grid size; must match the prior (default: the prior\'s)' },
   },
   sampleFlag: 'sample',
@@ -106,14 +106,14 @@ evaluations of the solver and a diffusion prior (docs/method.md section 4.1).`,
   // passes step at g = 4: over fields 0-9 T = 0.25 0.238 -> 0.225 and
   // T = 0.5 0.362 -> 0.325; at noise 1 that collapsed the ensemble
   // (spread-skill 0.63 -> 0.38) and lost (0.416 -> 0.450), so noisy data
-  // keep g = 2 (g = 8 diverged). Beyond T = 0.25 five passes with one Euler
+  // keep g = 2 (g = 8 diverged). Beyond T = 0.25 passes with one Euler
   // step per clean estimate (as good as the default lookahead in a pass):
-  // T = 0.5 0.325 -> 0.305 at noise 0 and 0.416 -> 0.400 at noise 1, in 2.6
-  // minutes per field now that the denoiser runs on both cores, and with
-  // the wider taper there (corrections, below) 0.295 and 0.389. A sixth
-  // pass took 202.5 s on a day the five took 186.9 s, and paid for by a
-  // first run of 10 steps it tied (0.304). bench/RESULTS.md, "Restart
-  // passes" and after, issue 18.
+  // five took T = 0.5 0.325 -> 0.305 at noise 0 and 0.416 -> 0.400 at
+  // noise 1, and with the wider taper there (corrections, below) 0.295 and
+  // 0.389. A sixth did not fit three minutes until the solver paired its
+  // transforms; now it does, and takes them to 0.282 and 0.381 (losing
+  // more than 0.002 on no field but one, by 0.005). bench/RESULTS.md,
+  // "Restart passes" and after, issue 18.
   sizes: (algorithm, backend, flags, noise = 0) => {
     if (backend !== 'cpu' || (algorithm !== 'enkg' && algorithm !== 'eki') || flags === undefined) return undefined;
     const time = Number(flags.time ?? 1);
