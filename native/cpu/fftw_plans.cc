@@ -70,8 +70,8 @@ void saveWisdom(const std::string& path) {
 
 // Plans are made on scratch arrays the first time a size is used, then kept
 // for the life of the process. make(rows, cols, flags) returns the pair of
-// plans of one kind (real or complex transforms), each made on its own
-// scratch arrays.
+// plans of one kind (real or complex transforms), made on scratch arrays
+// it allocates and frees.
 template <typename T, typename Plan, typename Make>
 std::pair<Plan, Plan> plansFor(std::map<std::pair<int, int>, std::pair<Plan, Plan>>& cache, int rows, int cols, Make make) {
   std::lock_guard<std::mutex> lock(plannerMutex());

@@ -25,8 +25,13 @@ struct TypedGrid {
   std::vector<T> psiDealiased;                       // dealias / |k|^2: psi of the dealiased vorticity
   FftwArray<C, T> forcing;                           // rfft2(f), empty without forcing
   SpectralGrid base;
+  // Planned here, before any parallel region: a planning failure throws,
+  // which must not happen inside one (OpenMP would terminate the process).
+  typename Fftw<T>::Plans realPlans, complexPlans;
 
-  TypedGrid(const NavierStokesOptions& o) : base(makeSpectralGrid(o.resolution, o.forcing)) {
+  TypedGrid(const NavierStokesOptions& o)
+      : base(makeSpectralGrid(o.resolution, o.forcing)), realPlans(Fftw<T>::plans(o.resolution)),
+        complexPlans(Fftw<T>::complexPlans(o.resolution)) {
     R = base.R;
     Rc = base.Rc;
     half = static_cast<size_t>(R) * Rc;
@@ -42,7 +47,7 @@ struct TypedGrid {
       FftwArray<T, T> f(real);
       for (size_t x = 0; x < real; ++x) f[x] = static_cast<T>(base.forcing[x]);
       forcing.resize(half);
-      Fftw<T>::execute(Fftw<T>::plans(R).forward, f.data(), forcing.data());
+      Fftw<T>::execute(realPlans.forward, f.data(), forcing.data());
     }
   }
 };
@@ -62,7 +67,7 @@ class Stepper {
  public:
   using C = std::complex<T>;
   Stepper(const TypedGrid<T>& g, Workspace<T>& ws)
-      : g_(g), ws_(ws), plans_(Fftw<T>::plans(g.R)), complex_(Fftw<T>::complexPlans(g.R)) {}
+      : g_(g), ws_(ws), plans_(g.realPlans), complex_(g.complexPlans) {}
 
   // out = -(d/dx (q w) + d/dy (v w)) + f, with the velocity (q, v) and w
   // taken from the dealiased vorticity (the reference's nonlinear_term).
@@ -166,6 +171,8 @@ class Stepper {
   // (bench/fftw-pairs.cc): z = Q + i V = (kx + i ky) psi over the whole
   // R x R spectrum (at -k, conj Q + i conj V = -(kx + i ky) conj psi), so
   // that after the inverse transform Re z = q and Im z = v, unnormalised.
+  // R is even (checked where options are read), so columns 0..R/2 and their
+  // mirrors R/2+1..R-1 cover every row.
   void velocity(const C* wh, const T* toPsi) {
     const int R = g_.R, Rc = g_.Rc;
     for (int i = 0; i < R; ++i) {
@@ -371,6 +378,7 @@ void gaussianRandomFieldCpu(float* out, int64_t count, const GrfOptions& o) {
   // so E|u_hat|^2 = R^4 a_k^2 / 2 (see grfModeAmplitude).
   std::vector<double> amp = grfModeAmplitudes(R, o.alpha, o.tau);
   for (double& a : amp) a *= 0.5 * static_cast<double>(real);
+  const fftw_plan inverse = Fftw<double>::plans(R).inverse;  // outside the parallel region: planning may throw
 #pragma omp parallel
   {
     FftwArray<std::complex<double>, double> spec(half);
@@ -382,7 +390,7 @@ void gaussianRandomFieldCpu(float* out, int64_t count, const GrfOptions& o) {
       for (size_t p = 0; p < half; ++p) spec[p] = amp[p] * std::complex<double>(xi[2 * p], xi[2 * p + 1]);
       // Column j = 0 must be Hermitian: row R - i is the conjugate of row i.
       for (int i = R / 2 + 1; i < R; ++i) spec[static_cast<size_t>(i) * Rc] = std::conj(spec[static_cast<size_t>(R - i) * Rc]);
-      Fftw<double>::execute(Fftw<double>::plans(R).inverse, spec.data(), field.data());
+      Fftw<double>::execute(inverse, spec.data(), field.data());
       const double scale = 1.0 / static_cast<double>(real);
       for (size_t x = 0; x < real; ++x) out[b * real + x] = static_cast<float>(field[x] * scale);
     }
