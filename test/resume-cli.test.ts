@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { CHECKPOINT_FILE, loadCheckpoint, readNpy } from '../lib';
+import { CHECKPOINT_FILE, loadCheckpoint, readNpy, writeNpy } from '../lib';
 import { NS_PRIOR_64 } from '../lib/paths';
 
 const CLI = path.resolve(__dirname, '..', 'dist', 'cli', 'main.js');
@@ -78,7 +78,10 @@ function exited(child: ChildProcess): Promise<{ code: number | null; signal: Nod
     const saved = await loadCheckpoint(cp);
     expect(saved.state.step).toBeLessThan(8);
     // The defaults the run resolved are pinned in its command line, so a release with other defaults resumes it as it was.
-    expect((saved.meta as { argv: string[] }).argv.slice(-10)).toEqual(['--updates', '1', '--restart', 'none', '--noise', '0', '--localize', 'none', '--relax', '0']);
+    // So are the problem's own flags that have a default (--sample, --time), for the same reason.
+    expect((saved.meta as { argv: string[] }).argv.slice(-14)).toEqual([
+      '--updates', '1', '--restart', 'none', '--noise', '0', '--sample', '0', '--time', '1', '--localize', 'none', '--relax', '0',
+    ]);
     const resumed = spawnSync(process.execPath, [CLI, 'resume', cp, '--json'], { encoding: 'utf8', env });
     expect(resumed.status).toBe(0);
     expect(JSON.parse(resumed.stdout).algorithm).toBe('enkg');
@@ -99,7 +102,7 @@ function exited(child: ChildProcess): Promise<{ code: number | null; signal: Nod
     await done;
     const saved = await loadCheckpoint(cp);
     const argv = (saved.meta as { argv: string[] }).argv;
-    expect(argv.slice(-9)).toEqual(['--updates', '1', '--noise', '0', '--localize', '0.15', '--localize-follow', '--relax', '0.5']);
+    expect(argv.slice(-11)).toEqual(['--updates', '1', '--noise', '0', '--sample', '0', '--localize', '0.15', '--localize-follow', '--relax', '0.5']);
     // The pins hold where the defaults differ: the same command line at T = 1, which has no default correction.
     const elsewhere = path.join(dir, 'short-elsewhere');
     const options = argv.slice(argv.indexOf('navier-stokes') + 1).filter((a, k, all) => a !== '--checkpoint' && all[k - 1] !== '--checkpoint' && a !== '--out' && all[k - 1] !== '--out');
@@ -119,10 +122,31 @@ function exited(child: ChildProcess): Promise<{ code: number | null; signal: Nod
     expect(result.trace[result.trace.length - 1].step).toBe(6);
     // Resuming saves the run again: the pins once, not twice.
     const resaved = ((await loadCheckpoint(cp)).meta as { argv: string[] }).argv;
-    for (const flag of ['--ensemble', '--steps', '--updates', '--noise', '--localize', '--localize-follow', '--relax']) {
+    for (const flag of ['--ensemble', '--steps', '--updates', '--noise', '--sample', '--time', '--localize', '--localize-follow', '--relax']) {
       expect(resaved.filter((a) => a === flag)).toHaveLength(1);
     }
   }, 300000);
+
+  it('pins no --sample where --truth gave the truth (the two are alternatives), and resumes such a run', async () => {
+    const truth = path.join(dir, 'truth.npy'), cp = path.join(dir, 'cp-truth'), out = path.join(dir, 'truth-run');
+    const field = new Float32Array(64 * 64).map((_, k) => Math.sin((2 * Math.PI * (k % 64)) / 64) + Math.cos((2 * Math.PI * Math.floor(k / 64)) / 32));
+    await writeNpy(truth, field, [64, 64]);
+    const args = ['navier-stokes', '--truth', truth, '--ensemble', '4', '--steps', '2', '--backend', 'cpu', '--quiet'];
+    const run = spawnSync(process.execPath, [CLI, 'solve', ...args, '--out', out, '--checkpoint', cp], { encoding: 'utf8', env });
+    expect(run.stderr).not.toMatch(/error/i);
+    expect(run.status).toBe(0);
+    const argv = ((await loadCheckpoint(cp)).meta as { argv: string[] }).argv;
+    expect(argv).not.toContain('--sample');
+    expect(argv.slice(argv.indexOf('--time'), argv.indexOf('--time') + 2)).toEqual(['--time', '1']);
+    // Its command line sets the problem up again: with the outputs gone, resume writes the finished run's result anew.
+    const first = JSON.parse(fs.readFileSync(path.join(out, 'result.json'), 'utf8'));
+    fs.rmSync(out, { recursive: true });
+    const resumed = spawnSync(process.execPath, [CLI, 'resume', cp, '--json'], { encoding: 'utf8', env });
+    expect(resumed.stderr).not.toMatch(/alternatives/);
+    expect(resumed.status).toBe(0);
+    expect(JSON.parse(resumed.stdout).problem.truth).toBe(truth);
+    expect(JSON.parse(resumed.stdout).metrics.relativeL2Mean).toBe(first.metrics.relativeL2Mean);
+  }, 120000);
 
   it('refuses to start over a saved run without --force, and a folder without a checkpoint', () => {
     const cp = path.join(dir, 'cp-kill');

@@ -9,6 +9,7 @@ import { readNpy } from '../lib';
 import { main } from '../lib/cli/main';
 import { isUsageError } from '../lib/cli/usage';
 import { ALGORITHM_NAMES } from '../lib/algorithms/registry';
+import { formatRestarts } from '../lib/algorithms/enkg';
 import { NS_PRIOR_64 } from '../lib/paths';
 import { navierStokesEntry } from '../lib/problems/navier-stokes-entry';
 import { PROBLEM_NAMES } from '../lib/problems/registry';
@@ -190,6 +191,13 @@ async function usageError(argv: string[]): Promise<Error> {
       for (const name of ALGORITHM_NAMES) expect(text).toContain(` ${name} `);
       expect(await main(['solve', 'navier-stokes', '--help'])).toBe(0);
       expect(String(log.mock.calls[1][0])).toMatch(/navier-stokes options:\n  --sample I/);
+      // --time's help states the short-horizon defaults as the entry resolves them.
+      const help = String(log.mock.calls[1][0]).replace(/\s+/g, ' ');
+      const passes = (time: string, noise: number) => navierStokesEntry.sizes!('enkg', 'cpu', { time }, noise)!.restarts!;
+      expect(help).toContain(`--restart ${formatRestarts(passes('0.25', 0))} up to 0.25`);
+      expect(help).toContain(`(${formatRestarts(passes('0.25', 1))} and`);
+      const half = passes('0.5', 0).map((p) => formatRestarts([p]));
+      expect(help).toContain(`and ${half[0]} then ${half[1]} x ${half.length - 1} beyond`);
     } finally {
       log.mockRestore();
     }

@@ -173,7 +173,6 @@ function chooseSizes(entry: ProblemEntry, algo: string, backend: 'cpu' | 'cuda',
 // least (the particles and the algorithm's working copy of them).
 const ENSEMBLE_ARRAYS = 2;
 
-/** The relative L2 error divides by ||truth||: a truth of zeros leaves it undefined. */
 /** The values of the problem's own flags (--time, --sample, ...), as its entry reads them. */
 function entryFlagValues(entry: ProblemEntry, values: Record<string, unknown>): Record<string, string | boolean | undefined> {
   const flags: Record<string, string | boolean | undefined> = {};
@@ -181,6 +180,7 @@ function entryFlagValues(entry: ProblemEntry, values: Record<string, unknown>): 
   return flags;
 }
 
+/** The relative L2 error divides by ||truth||: a truth of zeros leaves it undefined. */
 function checkTruthNorm(truth: Float32Array, source: string): void {
   if (truth.every((v) => v === 0)) {
     throw new UsageError(`Expected a ground truth with a nonzero norm for ${source} (the relative L2 error divides by it) but received all zeros`);
@@ -283,6 +283,11 @@ export async function solve(argv: string[], run: CommandRun = quietRun(), resume
   if (values.updates === undefined && sizes.updates !== undefined) pins.push('--updates', String(sizes.updates));
   if (values.restart === undefined && algo === 'enkg') pins.push('--restart', formatRestarts(sizes.restarts ?? []));
   if (values.noise === undefined) pins.push('--noise', String(noise));
+  for (const [flag, spec] of Object.entries(entry.flags)) {
+    // The sample flag stays out where --truth gave the truth (they are alternatives).
+    if (spec.default === undefined || values[flag] !== undefined || (flag === entry.sampleFlag && values.truth !== undefined)) continue;
+    pins.push(`--${flag}`, spec.default);
+  }
   if (algoEntry.localizable) pins.push(...correctionPins(values, corrections));
   const checkpoint = checkpointSettings([...argv, ...pins], values, resumeFrom);
   if (checkpoint) await usageOf(checkWritableFolder(checkpoint.dir, { name: '--checkpoint' }));

@@ -3,7 +3,8 @@
 // vorticity from the subsampled, noisy flow at time T).
 import * as path from 'node:path';
 
-import type { RestartPass } from '../algorithms/enkg';
+import type { CorrectionOptions } from '../algorithms/corrections';
+import { formatRestarts, RestartPass } from '../algorithms/enkg';
 import { UsageError } from '../errors';
 import { integerFlag, numberFlag } from '../flags';
 import type { PanelImage } from '../io/figure';
@@ -14,6 +15,10 @@ import type { ProblemEntry, ProblemSetupOptions } from './registry';
 
 /** Physical vorticity = normalized x this (the prior's units are w / 10). */
 const SCALE = 10;
+/** The observation time without --time: the paper's. */
+const DEFAULT_TIME = 1;
+/** The held-out field without --sample or --truth. */
+const DEFAULT_SAMPLE = 0;
 
 async function readTruth(file: string, R: number): Promise<Float32Array> {
   // One [1, R, R] field as stored ([1, R, R], [1, 1, R, R] or [R, R]); another shape is refused, not reshaped.
@@ -35,8 +40,8 @@ async function setup(opts: ProblemSetupOptions) {
   if (resolution !== undefined && resolution !== R) {
     throw new UsageError(`--resolution ${resolution} does not match the prior (${priorFile} is ${R}x${R}); train or pass a prior of that size`);
   }
-  const time = numberFlag(flags.time as string | undefined, 'time', 0, true) ?? 1;
-  const sampleIndex = integerFlag(flags.sample as string | undefined, 'sample', 0) ?? 0;
+  const time = numberFlag(flags.time as string | undefined, 'time', 0, true) ?? DEFAULT_TIME;
+  const sampleIndex = integerFlag(flags.sample as string | undefined, 'sample', 0) ?? DEFAULT_SAMPLE;
   if (!opts.truthFile && R !== 64) throw new UsageError(`the held-out fields are 64x64 but the prior is ${R}x${R}: pass --truth FILE.npy`);
   const truth = opts.truthFile ? await readTruth(opts.truthFile, R) : await heldOutField(sampleIndex, NS_HELD_OUT_64, SCALE).catch((error: Error) => {
     throw flags.sample !== undefined && error instanceof RangeError ? new UsageError(`--sample: ${error.message}`) : error;
@@ -64,6 +69,8 @@ async function setup(opts: ProblemSetupOptions) {
 const SHORT_HORIZON = 0.5;
 /** Horizons up to this keep the settings measured at T = 0.25 (a narrower taper, three passes). */
 const SHORTEST_HORIZON = 0.25;
+/** The ensemble of the ensemble Kalman methods at the short horizons on the CPU. */
+const SHORT_HORIZON_ENSEMBLE = 128;
 /**
  * EnKG's restart passes at the short horizons on the CPU (docs/method.md,
  * "Restarts"): after the 20 steps, refining passes of 10 steps from low
@@ -79,6 +86,46 @@ function shortHorizonRestarts(time: number, noise: number): RestartPass[] {
   return [2, 1, 1, 1, 1, 1].map((sigma) => ({ sigma, steps: 10, ...g, maxOdeSteps: 1 }));
 }
 
+/** The Kalman-step corrections of the ensemble Kalman methods up to SHORT_HORIZON (why: the entry's `corrections`). */
+function shortHorizonCorrections(time: number): CorrectionOptions & { localization: { halfWidth: number }; relaxation: number } {
+  return { localization: { halfWidth: time <= SHORTEST_HORIZON ? 0.15 : 0.2, follow: true }, relaxation: 0.5 };
+}
+
+/** Restart passes as --restart spells them, a repeated pass counted: 2:10:4:1 then 1:10:4:1 x 5. */
+function describePasses(passes: readonly RestartPass[]): string {
+  const runs: Array<{ pass: string; count: number }> = [];
+  for (const pass of passes.map((p) => formatRestarts([p]))) {
+    if (runs.length && runs[runs.length - 1].pass === pass) runs[runs.length - 1].count++;
+    else runs.push({ pass, count: 1 });
+  }
+  // Three or fewer passes in a row are written out, as --restart takes them.
+  if (runs.every((r) => r.count <= 3)) return passes.map((p) => formatRestarts([p])).join(',');
+  return runs.map((r) => (r.count === 1 ? r.pass : `${r.pass} x ${r.count}`)).join(' then ');
+}
+
+/** --time's help, from the defaults themselves (so it cannot fall behind them). */
+function timeHelp(): string {
+  const [shortest, short] = [SHORTEST_HORIZON, SHORT_HORIZON].map(shortHorizonCorrections);
+  const passes = (noise: number) => [SHORTEST_HORIZON, SHORT_HORIZON].map((t) => describePasses(shortHorizonRestarts(t, noise)));
+  const [clean, noisy] = [passes(0), passes(1)];
+  const text = `observation time (default ${DEFAULT_TIME}, the paper's; ${SHORTEST_HORIZON} and ${SHORT_HORIZON} are easier, `
+    + `and up to ${SHORT_HORIZON} enkg and eki default to --localize-follow --relax ${short.relaxation}, `
+    + `--localize ${shortest.localization.halfWidth} up to ${SHORTEST_HORIZON} and ${short.localization.halfWidth} beyond, `
+    + `and, on the CPU, --ensemble ${SHORT_HORIZON_ENSEMBLE}; enkg also takes --restart ${clean[0]} up to ${SHORTEST_HORIZON} `
+    + `and ${clean[1]} beyond (${noisy[0]} and ${noisy[1]} with --noise > 0))`;
+  return `--time T           ${wrapWords(text, 80 - 21).join(`\n${' '.repeat(21)}`)}`;
+}
+
+/** Words in lines of at most `width` characters. */
+function wrapWords(text: string, width: number): string[] {
+  const lines: string[] = [];
+  for (const word of text.split(' ')) {
+    if (lines.length && lines[lines.length - 1].length + 1 + word.length <= width) lines[lines.length - 1] += ` ${word}`;
+    else lines.push(word);
+  }
+  return lines;
+}
+
 export const navierStokesEntry: ProblemEntry = {
   name: 'navier-stokes',
   summary: 'initial vorticity of a 2D flow from its subsampled, noisy state at time T (docs/method.md 4.1)',
@@ -86,8 +133,8 @@ export const navierStokesEntry: ProblemEntry = {
 from its solution at T (default 1), subsampled by 2 and noisy, using only forward
 evaluations of the solver and a diffusion prior (docs/method.md section 4.1).`,
   flags: {
-    sample: { type: 'string', help: '--sample I         held-out field I of data/ns-64-heldout.npy (default 0)' },
-    time: { type: 'string', help: '--time T           observation time (default 1, the paper\'s; 0.25 and 0.5 are easier,\n                     and up to 0.5 enkg and eki default to --localize-follow --relax 0.5,\n                     --localize 0.15 up to 0.25 and 0.2 beyond, and, on the CPU,\n                     --ensemble 128; enkg also takes --restart 2:10:4,1:10:4,1:10:4 up\n                     to 0.25 and 2:10:4:1 then 1:10:4:1 five times beyond (2:10,1:10,1:10\n                     and 2:10::1 then 1:10::1 x 5 with --noise > 0))' },
+    sample: { type: 'string', default: String(DEFAULT_SAMPLE), help: `--sample I         held-out field I of data/ns-64-heldout.npy (default ${DEFAULT_SAMPLE})` },
+    time: { type: 'string', default: String(DEFAULT_TIME), help: timeHelp() },
     resolution: { type: 'string', help: '--resolution R     grid size; must match the prior (default: the prior\'s)' },
   },
   sampleFlag: 'sample',
@@ -116,10 +163,10 @@ evaluations of the solver and a diffusion prior (docs/method.md section 4.1).`,
   // "Restart passes" and after, issue 18.
   sizes: (algorithm, backend, flags, noise = 0) => {
     if (backend !== 'cpu' || (algorithm !== 'enkg' && algorithm !== 'eki') || flags === undefined) return undefined;
-    const time = Number(flags.time ?? 1);
+    const time = Number(flags.time ?? DEFAULT_TIME);
     if (!(time <= SHORT_HORIZON)) return undefined;
-    if (algorithm === 'eki') return { ensemble: 128 };
-    return { ensemble: 128, steps: 20, restarts: shortHorizonRestarts(time, noise) };
+    if (algorithm === 'eki') return { ensemble: SHORT_HORIZON_ENSEMBLE };
+    return { ensemble: SHORT_HORIZON_ENSEMBLE, steps: 20, restarts: shortHorizonRestarts(time, noise) };
   },
   corrections: (flags) => {
     // Distance localization, following the flow, and relaxation to prior
@@ -135,9 +182,8 @@ evaluations of the solver and a diffusion prior (docs/method.md section 4.1).`,
     // the following taper centres on. At T = 1 no taper helped (0.99 plain;
     // 1.19 centred with the gain, 1.03-1.05 following the mean's flow), so
     // nothing there (bench/RESULTS.md, issue 18).
-    const time = Number(flags.time ?? 1);
-    if (!(time <= SHORT_HORIZON)) return undefined;
-    return { localization: { halfWidth: time <= SHORTEST_HORIZON ? 0.15 : 0.2, follow: true }, relaxation: 0.5 };
+    const time = Number(flags.time ?? DEFAULT_TIME);
+    return time <= SHORT_HORIZON ? shortHorizonCorrections(time) : undefined;
   },
   setup,
 };

@@ -17,6 +17,12 @@ export interface ProblemFlag {
   type: 'string' | 'boolean';
   /** `--name VALUE  what it does (default ...)`, as printed by `enkg solve NAME --help`. */
   help: string;
+  /**
+   * The value the entry takes when the flag is absent, where it has one of
+   * its own: a checkpoint's command line pins it, so that enkg resume sets
+   * the same problem up even where a later release changes the default.
+   */
+  default?: string;
 }
 
 export type FlagValues = Record<string, string | boolean | undefined>;

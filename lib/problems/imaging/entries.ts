@@ -82,14 +82,19 @@ interface ImagingSpec {
   describe(model: ImagingOperator): Record<string, unknown>;
 }
 
-const IMAGE_FLAG: ProblemFlag = { type: 'string', help: '--image I          held-out Fashion-MNIST test image I of data/fashion-mnist-32-test.npy (default 0)' };
+/** The held-out image without --image or --truth. */
+const DEFAULT_IMAGE = 0;
+const IMAGE_FLAG: ProblemFlag = {
+  type: 'string', default: String(DEFAULT_IMAGE),
+  help: `--image I          held-out Fashion-MNIST test image I of data/fashion-mnist-32-test.npy (default ${DEFAULT_IMAGE})`,
+};
 
 function imagingEntry(spec: ImagingSpec): ProblemEntry {
   async function setup(opts: ProblemSetupOptions): Promise<ProblemInstance> {
     const { prior, priorFile, flags } = opts;
     const shape = requireGreyPrior(prior, priorFile, spec.name);
     const [C, H, W] = shape;
-    const index = integerFlag(flags.image as string | undefined, 'image', 0) ?? 0;
+    const index = integerFlag(flags.image as string | undefined, 'image', 0) ?? DEFAULT_IMAGE;
     let truth: Float32Array, truthSource: unknown;
     if (opts.truthFile) {
       truth = await readTruthImage(opts.truthFile, shape);
