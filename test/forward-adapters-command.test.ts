@@ -3,7 +3,7 @@
 // is listed with its cause, a run of EKI and EnKG completes under 'exclude',
 // and no process it started (checked by PID, grandchildren included) nor
 // temporary file is left behind.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -215,6 +215,27 @@ describe('ForwardModel.fromCommand', () => {
     expect(entries[0].child).toBeGreaterThan(0);
     const deadline = Date.now() + 5000;
     while ((alive(entries[0].pid) || alive(entries[0].child!)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expectNothingLeft(entries);
+  });
+
+  it("a process killed by SIGKILL (no exit hook runs) still takes its simulators' process groups and files with it", async () => {
+    const log = logFile('sigkill');
+    const script = `
+      const { ForwardModel } = require(${JSON.stringify(path.join(__dirname, '../lib'))});
+      const model = ForwardModel.fromCommand(${JSON.stringify(argv)}, { fieldShape: [1, 4, 4], measurementSize: 3, concurrency: 2, env: { FLAKY_LOG: ${JSON.stringify(log)} } });
+      model.forward(Float32Array.from(${JSON.stringify([...field(2, 0), ...field(2, 1)])}), 2).catch(() => {});
+      setInterval(() => {}, 1000);`;
+    const host = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', script], { cwd: path.join(__dirname, '..'), stdio: 'ignore' });
+    const gone = new Promise((resolve) => host.once('exit', resolve));
+    const started = Date.now() + 30000;
+    while (readLog(log).length < 2 && Date.now() < started) await new Promise((r) => setTimeout(r, 50));
+    const entries = readLog(log);
+    expect(entries.length).toBe(2);
+    expect(entries.flatMap((e) => [e.pid, e.child!]).every(alive)).toBe(true);
+    host.kill('SIGKILL');
+    await gone;
+    const deadline = Date.now() + 5000;
+    while (entries.some((e) => alive(e.pid) || alive(e.child!) || fs.existsSync(e.dir)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     expectNothingLeft(entries);
   });
 

@@ -47,7 +47,11 @@ const STDERR_TAIL = 1000;
 
 // Process groups of programs still running and the calls' scratch folders,
 // ended and removed if this process exits first (the programs are detached,
-// so nothing else would end them).
+// so nothing else would end them). A process killed by a signal it cannot
+// handle (SIGKILL, the OOM killer) runs no exit hook: a reaper process,
+// started with the first program, is told of each group and folder through
+// a pipe, and when the pipe closes (this process is gone, however it ended)
+// it ends the groups and removes the folders still listed.
 const liveGroups = new Set<number>();
 const liveDirs = new Set<string>();
 let exitHookInstalled = false;
@@ -60,6 +64,60 @@ function installExitHook(): void {
     }
     for (const dir of liveDirs) fs.rmSync(dir, { recursive: true, force: true });
   });
+}
+
+// The reaper: lines '+g PID', '-g PID', '+d DIR', '-d DIR' on its standard
+// input; at its end (the host is gone) SIGKILL to each group listed, then
+// each folder removed. Its own process group and session (detached), so
+// that a Ctrl-C to the terminal, which the host may survive, does not end it.
+const REAPER = `
+const fs = require('node:fs');
+const groups = new Set(), dirs = new Set();
+let buffer = '';
+process.stdin.setEncoding('utf8');
+process.stdin.on('data', (chunk) => {
+  buffer += chunk;
+  for (let k = buffer.indexOf('\\n'); k >= 0; k = buffer.indexOf('\\n')) {
+    const line = buffer.slice(0, k);
+    buffer = buffer.slice(k + 1);
+    const set = line[1] === 'g' ? groups : dirs, value = line[1] === 'g' ? Number(line.slice(3)) : line.slice(3);
+    if (line[0] === '+') set.add(value); else set.delete(value);
+  }
+});
+process.stdin.on('end', () => {
+  for (const group of groups) { try { process.kill(-group, 'SIGKILL'); } catch {} }
+  for (const dir of dirs) { try { fs.rmSync(dir, { recursive: true, force: true }); } catch {} }
+  process.exit(0);
+});`;
+let reaper: ChildProcess | undefined;
+let reaperFailed = false;
+
+/** Tells the reaper (started on first use; it holds neither this process's event loop nor its exit) a line. */
+function tellReaper(line: string): void {
+  if (reaperFailed) return;
+  if (!reaper) {
+    try {
+      reaper = spawn(process.execPath, ['-e', REAPER], { stdio: ['pipe', 'ignore', 'ignore'], detached: true, env: {} });
+    } catch {
+      reaperFailed = true; // the exit hook still covers every exit but SIGKILL
+      return;
+    }
+    reaper.on('error', () => { reaperFailed = true; });
+    reaper.stdin!.on('error', () => { reaperFailed = true; });
+    reaper.unref();
+    (reaper.stdin as unknown as { unref?: () => void }).unref?.();
+  }
+  reaper.stdin!.write(`${line}\n`);
+}
+
+function trackGroup(pid: number, live: boolean): void {
+  if (live) liveGroups.add(pid); else liveGroups.delete(pid);
+  tellReaper(`${live ? '+' : '-'}g ${pid}`);
+}
+
+function trackDir(dir: string, live: boolean): void {
+  if (live) liveDirs.add(dir); else liveDirs.delete(dir);
+  tellReaper(`${live ? '+' : '-'}d ${dir}`);
 }
 
 /**
@@ -163,7 +221,7 @@ class CommandForward implements ForwardModel {
       await sweepStaleScratch();
     }
     const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), `${SCRATCH_PREFIX}${scratchHost}-${process.pid}-`));
-    liveDirs.add(dir);
+    trackDir(dir, true);
     try {
       await runQueue(chunks, this.concurrency, async (c) => {
         const first = c * this.chunkSize, n = Math.min(this.chunkSize, args.batch - first);
@@ -186,7 +244,7 @@ class CommandForward implements ForwardModel {
     } finally {
       signal?.removeEventListener('abort', stop);
       await fs.promises.rm(dir, { recursive: true, force: true });
-      liveDirs.delete(dir);
+      trackDir(dir, false);
     }
     if (signal?.aborted) throw abortError(signal, 'The forward evaluation');
     return settle(y, args.batch, m, failures);
@@ -276,7 +334,7 @@ class CommandForward implements ForwardModel {
       child.stderr?.on('data', (chunk: string) => { stderr = (stderr + chunk).slice(-4 * STDERR_TAIL); });
       child.once('spawn', () => {
         running.add(child);
-        liveGroups.add(child.pid as number);
+        trackGroup(child.pid as number, true);
         if (stopped()) killGroup(child.pid as number);
         if (this.timeoutMs !== undefined) {
           timer = setTimeout(() => { timedOut = true; killGroup(child.pid as number); }, this.timeoutMs);
@@ -295,7 +353,7 @@ class CommandForward implements ForwardModel {
       child.once('close', (code: number | null, signal: NodeJS.Signals | null) => {
         clearTimeout(timer);
         running.delete(child);
-        if (child.pid !== undefined) liveGroups.delete(child.pid);
+        if (child.pid !== undefined) trackGroup(child.pid, false);
         const pid = child.pid as number;
         if (stopped()) resolve({ kind: 'aborted' });
         else if (timedOut) resolve({ kind: 'timeout', pid });
