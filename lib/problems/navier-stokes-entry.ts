@@ -91,15 +91,14 @@ function shortHorizonCorrections(time: number): CorrectionOptions & { localizati
   return { localization: { halfWidth: time <= SHORTEST_HORIZON ? 0.15 : 0.2, follow: true }, relaxation: 0.5 };
 }
 
-/** Restart passes as --restart spells them, a repeated pass counted: 2:10:4:1 then 1:10:4:1 x 5. */
+/** Restart passes as --restart spells them, or, past three, a repeated pass counted: 2:10:4:1 then 1:10:4:1 x 5. */
 function describePasses(passes: readonly RestartPass[]): string {
+  if (passes.length <= 3) return formatRestarts(passes);
   const runs: Array<{ pass: string; count: number }> = [];
   for (const pass of passes.map((p) => formatRestarts([p]))) {
     if (runs.length && runs[runs.length - 1].pass === pass) runs[runs.length - 1].count++;
     else runs.push({ pass, count: 1 });
   }
-  // Three or fewer passes in a row are written out, as --restart takes them.
-  if (runs.every((r) => r.count <= 3)) return passes.map((p) => formatRestarts([p])).join(',');
   return runs.map((r) => (r.count === 1 ? r.pass : `${r.pass} x ${r.count}`)).join(' then ');
 }
 
