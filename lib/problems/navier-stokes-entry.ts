@@ -129,7 +129,7 @@ export const navierStokesEntry: ProblemEntry = {
   name: 'navier-stokes',
   summary: 'initial vorticity of a 2D flow from its subsampled, noisy state at time T (docs/method.md 4.1)',
   description: `Recovers the initial vorticity of a 2D Navier-Stokes flow (Re 200, torus)
-from its solution at T (default 1), subsampled by 2 and noisy, using only forward
+from its solution at T (default ${DEFAULT_TIME}), subsampled by 2 and noisy, using only forward
 evaluations of the solver and a diffusion prior (docs/method.md section 4.1).`,
   flags: {
     sample: { type: 'string', default: String(DEFAULT_SAMPLE), help: `--sample I         held-out field I of data/ns-64-heldout.npy (default ${DEFAULT_SAMPLE})` },
