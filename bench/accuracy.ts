@@ -17,7 +17,9 @@
 //            the same fields and prior weights, as an extra row of the table
 // --seeds S runs every algorithm S times per field (algorithm seeds f S, ..., f S + S - 1 for
 // field f; the observation noise stays the field's), so the table's +- is the spread over
-// fields and seeds, and a gap between two rows can be read against it.
+// fields and seeds, and a gap between two rows can be read against it. --seed-offset O adds O
+// to every algorithm seed: more seeds of an earlier run (`--seeds 1 --seed-offset 1` on
+// field f runs seed f + 1, the one seed f ran before).
 // --problem inpainting | super-resolution | deblur | phase-retrieval runs the
 // imaging rows instead (PSNR/SSIM over held-out images; accuracy-imaging.ts).
 // --time T observes the flow at T instead of the paper's 1 (a diagnostic: at a
@@ -121,7 +123,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     strict: true,
     options: {
-      fields: { type: 'string' }, 'first-field': { type: 'string', default: '0' }, seeds: { type: 'string', default: '1' }, time: { type: 'string', default: '1' }, noise: { type: 'string', default: '0,1,2' }, algos: { type: 'string', default: ALL.join(',') },
+      fields: { type: 'string' }, 'first-field': { type: 'string', default: '0' }, seeds: { type: 'string', default: '1' }, 'seed-offset': { type: 'string', default: '0' }, time: { type: 'string', default: '1' }, noise: { type: 'string', default: '0,1,2' }, algos: { type: 'string', default: ALL.join(',') },
       ensemble: { type: 'string' }, steps: { type: 'string' }, updates: { type: 'string' }, 'vp-steps': { type: 'string' }, backend: { type: 'string', default: 'auto' },
       prior: { type: 'string', default: NS_PRIOR_64 }, 'prior-provider': { type: 'string', default: 'auto' }, out: { type: 'string' },
       reference: { type: 'boolean', default: false }, 'reference-device': { type: 'string', default: 'cpu' },
@@ -155,6 +157,10 @@ async function main(): Promise<void> {
   if (!Number.isInteger(firstField) || firstField < 0) throw new Error(`--first-field: expected a non-negative integer, received '${values['first-field']}'`);
   const seeds = Number(values.seeds);
   if (!Number.isInteger(seeds) || seeds < 1) throw new Error(`--seeds: expected a positive integer, received '${values.seeds}'`);
+  const seedOffset = Number(values['seed-offset']);
+  if (!Number.isInteger(seedOffset) || seedOffset < 0) throw new Error(`--seed-offset: expected a non-negative integer, received '${values['seed-offset']}'`);
+  /** The algorithm's seed for run s of field f. */
+  const seedOf = (f: number, s: number): number => f * seeds + s + seedOffset;
   const time = Number(values.time);
   if (!(time > 0)) throw new Error(`--time: expected a positive number, received '${values.time}'`);
   if (values.reference && time !== 1) throw new Error('--reference: the reference script observes at T = 1 only; drop --time');
@@ -187,7 +193,7 @@ async function main(): Promise<void> {
     const w = await gaussianRandomField({ resolution: 64, count: 1, alpha: 2.5, tau: 7, seed: 2000 + f, backend: 'cpu' });
     return w.map((v) => v / 10);
   };
-  console.log(`Navier-Stokes 64x64, Re 200, T = ${time}, observations 32x32; ${fields} ${control ? 'GRF truths with the exact GRF prior' : 'held-out fields'} from ${firstField} x ${seeds} seeds; backend ${backend}, prior on ${prior.executionProvider ?? 'exact (analytic)'}`);
+  console.log(`Navier-Stokes 64x64, Re 200, T = ${time}, observations 32x32; ${fields} ${control ? 'GRF truths with the exact GRF prior' : 'held-out fields'} from ${firstField} x ${seeds} seeds${seedOffset ? ` (offset ${seedOffset})` : ''}; backend ${backend}, prior on ${prior.executionProvider ?? 'exact (analytic)'}`);
   console.log(`matched forward budget ${enkg.config.updates * N * enkg.guidedSteps()} per reconstruction:`);
   for (const p of table) console.log(`  ${p.name.padEnd(16)} ${JSON.stringify(p.settings)}  (${p.budget} forward evaluations)`);
 
@@ -202,7 +208,7 @@ async function main(): Promise<void> {
           const truth = await truthOf(f);
           const { problem } = await navierStokesInverseProblem({ prior, truth, noise, seed: 1000 + f, backend, time });
           for (let s = 0; s < seeds; s++) {
-            const result = await plan.algorithm.solve(problem, { seed: f * seeds + s, backend });
+            const result = await plan.algorithm.solve(problem, { seed: seedOf(f, s), backend });
             const n = result.particles.length / truth.length;
             errors.push(relativeL2(result.particles, n, truth));
             meanErrors.push(relativeL2Mean(result.particles, n, truth));
@@ -211,7 +217,7 @@ async function main(): Promise<void> {
             const lastTrace = result.trace[result.trace.length - 1];
             if (lastTrace && Number.isFinite(lastTrace.misfit)) misfits.push(lastTrace.misfit);
             last = result;
-            console.error(`  noise ${noise} ${plan.name} field ${f} seed ${f * seeds + s}: rel L2 ${errors[errors.length - 1].toFixed(3)}`
+            console.error(`  noise ${noise} ${plan.name} field ${f} seed ${seedOf(f, s)}: rel L2 ${errors[errors.length - 1].toFixed(3)}`
               + ` (mean ${meanErrors[meanErrors.length - 1].toFixed(3)}) in ${result.cost.wallSeconds.toFixed(0)} s`);
           }
         }
@@ -227,7 +233,7 @@ async function main(): Promise<void> {
         const runs: ReferenceRun[] = [];
         for (let f = firstField; f < firstField + fields; f++) {
           for (let s = 0; s < seeds; s++) {
-            const r = runReference(enkg, f, f * seeds + s, noise, String(values['reference-device']));
+            const r = runReference(enkg, f, seedOf(f, s), noise, String(values['reference-device']));
             if (typeof r === 'string') throw new Error(`--reference: ${r}`);
             runs.push(r);
           }
@@ -259,7 +265,7 @@ async function main(): Promise<void> {
     console.log(`noise ${noise}: best is ${best.algorithm}${best.algorithm === 'enkg' ? '' : ' (EnKG is NOT the best here)'}`);
   }
   writeResults(`accuracy-${backend}`, values.out, {
-    backend, fields, firstField, seeds, time, ensemble: N, steps: K, updates: U, vpSteps, executionProvider: prior.executionProvider ?? 'exact', reference: values.reference,
+    backend, fields, firstField, seeds, seedOffset, time, ensemble: N, steps: K, updates: U, vpSteps, executionProvider: prior.executionProvider ?? 'exact', reference: values.reference,
     localization: localization ?? null, sec: values.sec, gain: gain ?? null, control: control ? 'grf' : null, rows,
   });
 }
