@@ -7,7 +7,7 @@ export type { RandomArgs } from './random';
 export { NavierStokes2D, STEP_BUDGET_PER_CELL_TIME } from './problems/navier-stokes';
 export type { NavierStokes2DOptions, SolveDetails, SolveFieldOptions } from './problems/navier-stokes';
 export { gaussianRandomField } from './problems/grf';
-export { navierStokesInverseProblem, heldOutField } from './problems/navier-stokes-inverse';
+export { navierStokesInverseProblem, heldOutField, gridGeometry } from './problems/navier-stokes-inverse';
 export type { NavierStokesInverse, NavierStokesInverseOptions } from './problems/navier-stokes-inverse';
 export type { GaussianRandomFieldArgs } from './problems/grf';
 export { ForwardEvaluationError, ForwardModel } from './problems/forward-model';

@@ -8,7 +8,7 @@ import {
 } from '../lib';
 import { denseTaper } from '../lib/algorithms/localized-step';
 import { callNative, native } from '../lib/binding';
-import { gridGeometry } from '../lib/problems/navier-stokes-inverse';
+import { gridGeometry } from '../lib';
 import { gridSelectionProblem } from './helpers/linear';
 import { testRandom } from './helpers/reference';
 
@@ -32,6 +32,15 @@ describe('taperMatrix on the torus', () => {
     expect(rho[(0 * 8 + 7) * m + 0]).toBeCloseTo(gaspariCohn(0.125 / 0.25), 6);
     expect(rho[(0 * 8 + 1) * m + 0]).toBeCloseTo(gaspariCohn(0.125 / 0.25), 6);
     expect(rho[0]).toBe(1);
+  });
+
+  it('gridGeometry names a grid it cannot build', () => {
+    expect(() => gridGeometry(8, 3)).toThrow(/Expected a divisor of R = 8 for gridGeometry downsample but received 3/);
+    expect(() => gridGeometry(0, 1)).toThrow(/Expected an integer >= 1 for gridGeometry R but received 0/);
+    expect(() => gridGeometry(8.5, 1)).toThrow(/gridGeometry R/);
+    const g = gridGeometry(4, 4);
+    expect(Array.from(g.measurementPoints)).toEqual([0, 0]);
+    expect(g.fieldPoints.length).toBe(32);
   });
 });
 

@@ -120,6 +120,16 @@ async function usageError(argv: string[]): Promise<Error> {
     expect((await usageError(['solve', 'navier-stokes', '--time', '0.25', '--localize', 'none', '--localize-follow'])).message)
       .toMatch(/--localize-follow needs localization: give --localize C \(not none\)/);
     expect((await usageError(['solve', 'phase-retrieval', '--gain', '1', '--localize-follow'])).message).toMatch(/--localize-follow needs localization/);
+    // The localized step's length and the taper's form, from the CLI too.
+    expect((await config('horizon-paper-options', ['--localize', '0.2', '--localize-normalize', 'coefficient', '--localize-method', 'fft'])).localization)
+      .toEqual({ halfWidth: 0.2, normalize: 'coefficient', method: 'fft' });
+    expect((await usageError(['solve', 'navier-stokes', '--localize-method', 'dense'])).message).toMatch(/--localize-method needs localization: give --localize C/);
+    expect((await usageError(['solve', 'navier-stokes', '--localize', '0.2', '--localize-normalize', 'long'])).message)
+      .toMatch(/--localize-normalize must be unlocalized or coefficient, got 'long'/);
+    expect((await usageError(['solve', 'navier-stokes', '--localize', '0.2', '--localize-method', 'gpu'])).message).toMatch(/--localize-method must be auto, dense, fft, got 'gpu'/);
+    expect((await usageError(['solve', 'navier-stokes', '--time', '0.25', '--localize-method', 'fft'])).message)
+      .toMatch(/--localize-method fft cannot follow the flow .* \(this problem follows by default here/);
+    expect((await usageError(['solve', 'navier-stokes', '--algo', 'dps', '--localize-method', 'fft'])).message).toMatch(/--localize-method applies to the ensemble Kalman methods/);
     // And 128 particles on the CPU, for the Kalman methods only; EnKG also restarts three times from low noise levels
     // up to T = 0.25, at g = 4 on noise-free data (the entry's default noise, 0, when none is said).
     expect(navierStokesEntry.sizes?.('enkg', 'cpu', { time: '0.25' })).toEqual({ ensemble: 128, steps: 20, restarts: exact });
@@ -149,8 +159,18 @@ async function usageError(argv: string[]): Promise<Error> {
     const out2 = path.join(dir, 'corrected-eki');
     expect(await main(['solve', 'phase-retrieval', '--algo', 'eki', '--ensemble', '6', '--steps', '2', '--gain', '0.5', '--out', out2, '--quiet', '--backend', 'cpu'])).toBe(0);
     expect(JSON.parse(fs.readFileSync(path.join(out2, 'result.json'), 'utf8')).config.gain).toEqual({ alpha: 0.5, rho: 0.5 });
-    expect((await usageError(['solve', 'navier-stokes', '--gain', 'big'])).message).toMatch(/--gain must be a number > 0 or 'adaptive', got 'big'/);
-    expect((await usageError(['solve', 'navier-stokes', '--gain', '0'])).message).toMatch(/--gain must be a number > 0 or 'adaptive', got '0'/);
+    // --gain noise: alpha = sigma^2, the Kalman gain of the observation noise; --gain-rho sets the adaptive rule's rho.
+    const out3 = path.join(dir, 'corrected-noise');
+    expect(await main(['solve', 'phase-retrieval', '--algo', 'eki', '--ensemble', '6', '--steps', '2', '--noise', '0.1', '--gain', 'noise', '--out', out3, '--quiet', '--backend', 'cpu'])).toBe(0);
+    expect(JSON.parse(fs.readFileSync(path.join(out3, 'result.json'), 'utf8')).config.gain.alpha).toBeCloseTo(0.01, 12);
+    const out4 = path.join(dir, 'corrected-rho');
+    expect(await main(['solve', 'phase-retrieval', '--ensemble', '6', '--steps', '2', '--gain', 'adaptive', '--gain-rho', '0.3', '--out', out4, '--quiet', '--backend', 'cpu'])).toBe(0);
+    expect(JSON.parse(fs.readFileSync(path.join(out4, 'result.json'), 'utf8')).config.gain).toEqual({ alpha: 'adaptive', rho: 0.3 });
+    expect((await usageError(['solve', 'navier-stokes', '--gain', 'noise'])).message).toMatch(/--gain noise takes alpha = sigma\^2 from --noise, which is 0 here: give --noise > 0/);
+    expect((await usageError(['solve', 'navier-stokes', '--gain', '1', '--gain-rho', '0.3'])).message).toMatch(/--gain-rho applies to --gain adaptive/);
+    expect((await usageError(['solve', 'navier-stokes', '--gain', 'adaptive', '--gain-rho', '1'])).message).toMatch(/--gain-rho must be a fraction in \(0, 1\), got '1'/);
+    expect((await usageError(['solve', 'navier-stokes', '--gain', 'big'])).message).toMatch(/--gain must be a number > 0, 'noise' or 'adaptive', got 'big'/);
+    expect((await usageError(['solve', 'navier-stokes', '--gain', '0'])).message).toMatch(/--gain must be a number > 0, 'noise' or 'adaptive', got '0'/);
     expect((await usageError(['solve', 'navier-stokes', '--relax', '1'])).message).toMatch(/--relax must be a fraction in \[0, 1\), got '1'/);
     expect((await usageError(['solve', 'navier-stokes', '--algo', 'scg', '--sec'])).message)
       .toMatch(/--sec applies to the ensemble Kalman methods \(enkg, eki\), not --algo scg/);

@@ -28,6 +28,7 @@ export type StepNormalization = 'unlocalized' | 'coefficient';
  */
 export type LocalizationMethod = 'auto' | 'dense' | 'fft';
 export const LOCALIZATION_METHODS: readonly LocalizationMethod[] = ['auto', 'dense', 'fft'];
+export const STEP_NORMALIZATIONS: readonly StepNormalization[] = ['unlocalized', 'coefficient'];
 
 export interface LocalizationOptions {
   /** c, the taper's half-width as a fraction of the domain: the taper is 0 from 2c on. */
@@ -63,7 +64,7 @@ export function readLocalization(value: unknown, owner: string): ResolvedLocaliz
   }
   requireKnownKeys(o as unknown as Record<string, unknown>, ['halfWidth', 'normalize', 'method', 'follow'], `${owner} localization`);
   const normalize = o.normalize === undefined ? 'unlocalized'
-    : requireOneOf(o.normalize, ['unlocalized', 'coefficient'] as const, `${owner} localization.normalize`);
+    : requireOneOf(o.normalize, STEP_NORMALIZATIONS, `${owner} localization.normalize`);
   const method = o.method === undefined ? 'auto' : requireOneOf(o.method, LOCALIZATION_METHODS, `${owner} localization.method`);
   if (o.follow !== undefined && typeof o.follow !== 'boolean') {
     throw new TypeError(expected('a boolean', `${owner} localization.follow`, o.follow));

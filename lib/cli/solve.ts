@@ -25,6 +25,7 @@ import { parseExecutionProviders } from '../prior/onnx-denoiser';
 import { ForwardEvaluationError } from '../problems/forward-model';
 import { PROBLEM_NAMES, PROBLEM_REGISTRY, problemEntry, ProblemEntry } from '../problems/registry';
 import type { CorrectionOptions } from '../algorithms/corrections';
+import { LOCALIZATION_METHODS, STEP_NORMALIZATIONS } from '../algorithms/localization';
 import { checkPriorFile, loadPrior, stoppablePrior } from './prior';
 import { ProgressBar } from './progress';
 import { openQueueFlag, QueueFlag, withoutPassword } from './queue-flag';
@@ -38,6 +39,7 @@ const COMMON_FLAGS: Options = {
   algo: { type: 'string', default: 'enkg' }, ensemble: { type: 'string' }, steps: { type: 'string' },
   guidance: { type: 'string' }, updates: { type: 'string' }, noise: { type: 'string' }, localize: { type: 'string' },
   sec: { type: 'boolean' }, gain: { type: 'string' }, relax: { type: 'string' }, 'localize-follow': { type: 'boolean' },
+  'localize-normalize': { type: 'string' }, 'localize-method': { type: 'string' }, 'gain-rho': { type: 'string' },
   restart: { type: 'string' },
   seed: { type: 'string', default: '0' }, truth: { type: 'string' },
   prior: { type: 'string' }, 'prior-provider': { type: 'string', default: 'auto' }, backend: { type: 'string', default: 'auto' },
@@ -73,13 +75,25 @@ ${algos}
   --localize-follow  with localization: centre the taper where the flow of the
                      ensemble's mean carried each measurement from (rebuilt
                      every step; problems that can say, navier-stokes)
+  --localize-normalize unlocalized|coefficient
+                     with localization: the localized step's length, that of
+                     the step unlocalized (default) or the plain coefficient
+                     (shorter; docs/method.md section 2)
+  --localize-method auto|dense|fft
+                     with localization: apply the taper as a d x m matrix or
+                     by FFT on a periodic grid (same step up to rounding;
+                     default auto picks the faster; following needs dense)
   --sec              enkg and eki: the sampling-error correction of the Kalman
                      step (damps cross-covariances indistinguishable from
                      sampling noise; needs no geometry); default off
   --gain ALPHA       enkg and eki: the regularized gain (S + ALPHA I)^-1 in
-                     place of the normalized step; ALPHA a number (1 = the
-                     noise model's Kalman gain) or 'adaptive' (each step
-                     fits half the residual); default off
+                     place of the normalized step, S the ensemble's Gram of
+                     its measurement deviations (squared measurement units);
+                     ALPHA a number (sigma^2 is the Kalman gain of noise
+                     sigma), 'noise' (sigma from --noise, which must be > 0)
+                     or 'adaptive' (each step removes the fraction 1 - RHO^2
+                     of the misfit); default off
+  --gain-rho RHO     with --gain adaptive: RHO in (0, 1) (default 0.5)
   --relax A          enkg and eki: after each Kalman step, relax the
                      particles' deviations toward those before it by the
                      fraction A in [0, 1) (keeps the ensemble from
@@ -233,14 +247,31 @@ export async function solve(argv: string[], run: CommandRun = quietRun(), resume
   const gainFlag = values.gain as string | undefined;
   let gainAlpha: number | 'adaptive' | undefined;
   if (gainFlag === 'adaptive') gainAlpha = 'adaptive';
-  else if (gainFlag !== undefined) {
+  else if (gainFlag === 'noise') {
+    // The Kalman gain of the observation noise: the CLI's problems measure
+    // their misfit in the units --noise is given in.
+    if (!(noise > 0)) throw new UsageError(`--gain noise takes alpha = sigma^2 from --noise, which is ${noise} here: give --noise > 0, or --gain a number or 'adaptive'`);
+    gainAlpha = noise * noise;
+  } else if (gainFlag !== undefined) {
     gainAlpha = Number(gainFlag);
-    if (gainFlag.trim() === '' || !(gainAlpha > 0) || !Number.isFinite(gainAlpha)) throw new UsageError(`--gain must be a number > 0 or 'adaptive', got '${gainFlag}'`);
+    if (gainFlag.trim() === '' || !(gainAlpha > 0) || !Number.isFinite(gainAlpha)) throw new UsageError(`--gain must be a number > 0, 'noise' or 'adaptive', got '${gainFlag}'`);
+  }
+  const gainRho = numberFlag(values['gain-rho'] as string | undefined, 'gain-rho', 0, true);
+  if (gainRho !== undefined && !(gainRho < 1)) throw new UsageError(`--gain-rho must be a fraction in (0, 1), got '${values['gain-rho']}'`);
+  if (gainRho !== undefined && gainAlpha !== 'adaptive') throw new UsageError('--gain-rho applies to --gain adaptive');
+  const localizeNormalize = values['localize-normalize'] as string | undefined;
+  if (localizeNormalize !== undefined && !(STEP_NORMALIZATIONS as readonly string[]).includes(localizeNormalize)) {
+    throw new UsageError(`--localize-normalize must be ${STEP_NORMALIZATIONS.join(' or ')}, got '${localizeNormalize}'`);
+  }
+  const localizeMethod = values['localize-method'] as string | undefined;
+  if (localizeMethod !== undefined && !(LOCALIZATION_METHODS as readonly string[]).includes(localizeMethod)) {
+    throw new UsageError(`--localize-method must be ${LOCALIZATION_METHODS.join(', ')}, got '${localizeMethod}'`);
   }
   const relax = numberFlag(values.relax as string | undefined, 'relax', 0);
   if (relax !== undefined && relax >= 1) throw new UsageError(`--relax must be a fraction in [0, 1), got '${values.relax}'`);
   for (const [flag, given] of [
     ['--localize', localize !== undefined], ['--localize-follow', values['localize-follow'] === true], ['--sec', values.sec === true], ['--gain', gainFlag !== undefined], ['--relax', relax !== undefined],
+    ['--localize-normalize', localizeNormalize !== undefined], ['--localize-method', localizeMethod !== undefined],
   ] as const) {
     if (given && !algoEntry.localizable) {
       throw new UsageError(`${flag} applies to the ensemble Kalman methods (${ALGORITHM_REGISTRY.filter((a) => a.localizable).map((a) => a.name).join(', ')}), not --algo ${algo}`);
@@ -250,7 +281,7 @@ export async function solve(argv: string[], run: CommandRun = quietRun(), resume
     ...(algoEntry.localizable ? entry.corrections?.(entryFlagValues(entry, values)) : undefined),
     ...(localize === undefined ? {} : { localization: { halfWidth: localize } }),
     ...(values.sec === true ? { sec: true } : {}),
-    ...(gainAlpha === undefined ? {} : { gain: { alpha: gainAlpha } }),
+    ...(gainAlpha === undefined ? {} : { gain: { alpha: gainAlpha, ...(gainRho === undefined ? {} : { rho: gainRho }) } }),
     ...(relax === undefined ? {} : { relaxation: relax }),
   };
   if (localizeOff) delete corrections.localization;
@@ -259,6 +290,15 @@ export async function solve(argv: string[], run: CommandRun = quietRun(), resume
       throw new UsageError(`--localize-follow needs localization: give --localize C${localizeOff ? ' (not none)' : ''}`);
     }
     corrections.localization = { ...corrections.localization, follow: true };
+  }
+  for (const [flag, key, value] of [['--localize-normalize', 'normalize', localizeNormalize], ['--localize-method', 'method', localizeMethod]] as const) {
+    if (value === undefined) continue;
+    if (!corrections.localization) throw new UsageError(`${flag} needs localization: give --localize C${localizeOff ? ' (not none)' : ''}`);
+    corrections.localization = { ...corrections.localization, [key]: value };
+  }
+  if (corrections.localization?.follow && corrections.localization.method === 'fft') {
+    throw new UsageError('--localize-method fft cannot follow the flow (a following taper has no grid form): give dense or auto, or drop --localize-follow'
+      + (values['localize-follow'] === true ? '' : ' (this problem follows by default here; --localize C without --localize-follow does not)'));
   }
   const backend = await resolveBackend(backendFlag(values.backend as string));
   const providers = asUsage(() => parseExecutionProviders(String(values['prior-provider']), backend));

@@ -56,9 +56,15 @@ export async function navierStokesInverseProblem(opts: NavierStokesInverseOption
 /**
  * Where the values of an R x R field on the torus and its observations
  * (every `downsample`-th point in each direction) sit, in units of the
- * domain: for distance localization (lib/algorithms/localization.ts).
+ * domain: for distance localization (lib/algorithms/localization.ts). Any
+ * problem on a periodic grid observed this way can give it as its
+ * `geometry`; others build their own (coordinates in [0, 1), distances
+ * taken on the torus).
  */
 export function gridGeometry(R: number, downsample: number): ProblemGeometry {
+  requireInteger(R, 'gridGeometry R', 1);
+  requireInteger(downsample, 'gridGeometry downsample', 1);
+  if (R % downsample !== 0) throw new RangeError(expected(`a divisor of R = ${R}`, 'gridGeometry downsample', downsample));
   const fieldPoints = new Float64Array(2 * R * R);
   for (let a = 0; a < R; a++) {
     for (let b = 0; b < R; b++) {
