@@ -38,10 +38,13 @@
 // drawn from the Gaussian random field alpha 2.5, tau 7 (/ 10) and the exact
 // prior of that field (GaussianRandomFieldPrior) instead of the network.
 // Every row also reports the ensemble's CRPS and spread-skill ratio (1: calibrated).
-// Defaults: the CPU configuration (N = 64, K = 20, U = 1, the main job's;
-// one field) takes about 20 minutes on 2 cores (two fields took 41, see
-// bench/RESULTS.md); with a GPU backend N = 2048, K = 80, U = 2, 10 fields
-// (the paper's sizes).
+// Defaults: the CPU configuration at T = 1 (N = 64, K = 20, U = 1, the
+// CLI's at the paper's horizon; one field, no correction unless asked: the
+// CLI's short-horizon defaults are spelled out with --localize, --follow,
+// --relax and --restart, as bench/RESULTS.md's commands do) takes about 20
+// minutes on 2 cores for every algorithm and the three noise levels (two
+// fields took 41, see bench/RESULTS.md); with a GPU backend N = 2048,
+// K = 80, U = 2, 10 fields (the paper's sizes).
 import { parseArgs } from 'node:util';
 
 import {
