@@ -126,7 +126,7 @@ async function usageError(argv: string[]): Promise<Error> {
     expect((await usageError(['solve', 'navier-stokes', '--localize-method', 'dense'])).message).toMatch(/--localize-method needs localization: give --localize C/);
     expect((await usageError(['solve', 'navier-stokes', '--localize', '0.2', '--localize-normalize', 'long'])).message)
       .toMatch(/--localize-normalize must be unlocalized or coefficient, got 'long'/);
-    expect((await usageError(['solve', 'navier-stokes', '--localize', '0.2', '--localize-method', 'gpu'])).message).toMatch(/--localize-method must be auto, dense, fft, got 'gpu'/);
+    expect((await usageError(['solve', 'navier-stokes', '--localize', '0.2', '--localize-method', 'gpu'])).message).toMatch(/--localize-method must be auto, dense or fft, got 'gpu'/);
     expect((await usageError(['solve', 'navier-stokes', '--time', '0.25', '--localize-method', 'fft'])).message)
       .toMatch(/--localize-method fft cannot follow the flow .* \(this problem follows by default here/);
     expect((await usageError(['solve', 'navier-stokes', '--algo', 'dps', '--localize-method', 'fft'])).message).toMatch(/--localize-method applies to the ensemble Kalman methods/);
@@ -168,7 +168,9 @@ async function usageError(argv: string[]): Promise<Error> {
     expect(JSON.parse(fs.readFileSync(path.join(out4, 'result.json'), 'utf8')).config.gain).toEqual({ alpha: 'adaptive', rho: 0.3 });
     expect((await usageError(['solve', 'navier-stokes', '--gain', 'noise'])).message).toMatch(/--gain noise takes alpha = sigma\^2 from --noise, which is 0 here: give --noise > 0/);
     expect((await usageError(['solve', 'navier-stokes', '--gain', '1', '--gain-rho', '0.3'])).message).toMatch(/--gain-rho applies to --gain adaptive/);
-    expect((await usageError(['solve', 'navier-stokes', '--gain', 'adaptive', '--gain-rho', '1'])).message).toMatch(/--gain-rho must be a fraction in \(0, 1\), got '1'/);
+    for (const rho of ['1', '0', 'abc', '']) {
+      expect((await usageError(['solve', 'navier-stokes', '--gain', 'adaptive', '--gain-rho', rho])).message).toMatch(new RegExp(`--gain-rho must be a fraction in \\(0, 1\\), got '${rho}'`));
+    }
     expect((await usageError(['solve', 'navier-stokes', '--gain', 'big'])).message).toMatch(/--gain must be a number > 0, 'noise' or 'adaptive', got 'big'/);
     expect((await usageError(['solve', 'navier-stokes', '--gain', '0'])).message).toMatch(/--gain must be a number > 0, 'noise' or 'adaptive', got '0'/);
     expect((await usageError(['solve', 'navier-stokes', '--relax', '1'])).message).toMatch(/--relax must be a fraction in \[0, 1\), got '1'/);

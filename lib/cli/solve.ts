@@ -256,8 +256,9 @@ export async function solve(argv: string[], run: CommandRun = quietRun(), resume
     gainAlpha = Number(gainFlag);
     if (gainFlag.trim() === '' || !(gainAlpha > 0) || !Number.isFinite(gainAlpha)) throw new UsageError(`--gain must be a number > 0, 'noise' or 'adaptive', got '${gainFlag}'`);
   }
-  const gainRho = numberFlag(values['gain-rho'] as string | undefined, 'gain-rho', 0, true);
-  if (gainRho !== undefined && !(gainRho < 1)) throw new UsageError(`--gain-rho must be a fraction in (0, 1), got '${values['gain-rho']}'`);
+  const gainRhoFlag = values['gain-rho'] as string | undefined;
+  const gainRho = gainRhoFlag === undefined ? undefined : Number(gainRhoFlag);
+  if (gainRho !== undefined && (gainRhoFlag!.trim() === '' || !(gainRho > 0 && gainRho < 1))) throw new UsageError(`--gain-rho must be a fraction in (0, 1), got '${gainRhoFlag}'`);
   if (gainRho !== undefined && gainAlpha !== 'adaptive') throw new UsageError('--gain-rho applies to --gain adaptive');
   const localizeNormalize = values['localize-normalize'] as string | undefined;
   if (localizeNormalize !== undefined && !(STEP_NORMALIZATIONS as readonly string[]).includes(localizeNormalize)) {
@@ -265,7 +266,7 @@ export async function solve(argv: string[], run: CommandRun = quietRun(), resume
   }
   const localizeMethod = values['localize-method'] as string | undefined;
   if (localizeMethod !== undefined && !(LOCALIZATION_METHODS as readonly string[]).includes(localizeMethod)) {
-    throw new UsageError(`--localize-method must be ${LOCALIZATION_METHODS.join(', ')}, got '${localizeMethod}'`);
+    throw new UsageError(`--localize-method must be ${LOCALIZATION_METHODS.slice(0, -1).join(', ')} or ${LOCALIZATION_METHODS[LOCALIZATION_METHODS.length - 1]}, got '${localizeMethod}'`);
   }
   const relax = numberFlag(values.relax as string | undefined, 'relax', 0);
   if (relax !== undefined && relax >= 1) throw new UsageError(`--relax must be a fraction in [0, 1), got '${values.relax}'`);
