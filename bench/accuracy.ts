@@ -18,8 +18,8 @@
 // --seeds S runs every algorithm S times per field (algorithm seeds f S, ..., f S + S - 1 for
 // field f; the observation noise stays the field's), so the table's +- is the spread over
 // fields and seeds, and a gap between two rows can be read against it. --seed-offset O adds O
-// to every algorithm seed: more seeds of an earlier run (`--seeds 1 --seed-offset 1` on
-// field f runs seed f + 1, the one seed f ran before).
+// to every algorithm seed, for more seeds of an earlier run: after a one-seed run (seed f on
+// field f), `--seeds 1 --seed-offset 1` runs seed f + 1 on field f.
 // --problem inpainting | super-resolution | deblur | phase-retrieval runs the
 // imaging rows instead (PSNR/SSIM over held-out images; accuracy-imaging.ts).
 // --time T observes the flow at T instead of the paper's 1 (a diagnostic: at a

@@ -3,7 +3,7 @@
 // kernels) against a dense float64 reference, the plain step when the taper
 // is all ones, grid geometries, and the geometry a localized run needs.
 import {
-  chooseLocalizationMethod, EnKG, gaspariCohn, gridLayout, kalmanStep,
+  chooseLocalizationMethod, EKI, EnKG, gaspariCohn, gridLayout, kalmanStep,
   localizedKalmanStep, localizedKalmanStepNative, taperKernel, taperMatrix,
 } from '../lib';
 import { denseTaper } from '../lib/algorithms/localized-step';
@@ -262,6 +262,11 @@ describe('localizedKalmanStepNative', () => {
       'Expected a half-width in (0, 0.5] (a fraction of the domain) for halfWidth but received 0.7');
     expect(() => new EnKG({ localization: { halfWidth: 0.2, method: 'sparse' as never } })).toThrow(
       "Expected one of 'auto', 'dense', 'fft' for EnKG localization.method but received 'sparse'");
+    // SEC damps each field-measurement pair by its own factor: only the matrix form can carry that.
+    expect(() => new EnKG({ sec: true, localization: { halfWidth: 0.2, method: 'fft' } })).toThrow(
+      "Expected method 'auto' or 'dense' (with sec the taper is applied as a matrix) for EnKG localization.method but received 'fft'");
+    expect(() => new EKI({ sec: true, localization: { halfWidth: 0.2, method: 'fft' } })).toThrow(/EKI localization.method/);
+    expect(new EnKG({ sec: true, localization: { halfWidth: 0.2, method: 'dense' } }).config.sec).toBe(true);
   });
 });
 

@@ -130,6 +130,8 @@ async function usageError(argv: string[]): Promise<Error> {
     expect((await usageError(['solve', 'navier-stokes', '--time', '0.25', '--localize-method', 'fft'])).message)
       .toMatch(/--localize-method fft cannot follow the flow .* \(this problem follows by default here/);
     expect((await usageError(['solve', 'navier-stokes', '--algo', 'dps', '--localize-method', 'fft'])).message).toMatch(/--localize-method applies to the ensemble Kalman methods/);
+    expect((await usageError(['solve', 'navier-stokes', '--localize', '0.2', '--sec', '--localize-method', 'fft'])).message)
+      .toMatch(/--localize-method fft cannot take --sec .*: give dense or auto, or drop --sec/);
     // And 128 particles on the CPU, for the Kalman methods only; EnKG also restarts three times from low noise levels
     // up to T = 0.25, at g = 4 on noise-free data (the entry's default noise, 0, when none is said).
     expect(navierStokesEntry.sizes?.('enkg', 'cpu', { time: '0.25' })).toEqual({ ensemble: 128, steps: 20, restarts: exact });
@@ -167,6 +169,11 @@ async function usageError(argv: string[]): Promise<Error> {
     expect(await main(['solve', 'phase-retrieval', '--ensemble', '6', '--steps', '2', '--gain', 'adaptive', '--gain-rho', '0.3', '--out', out4, '--quiet', '--backend', 'cpu'])).toBe(0);
     expect(JSON.parse(fs.readFileSync(path.join(out4, 'result.json'), 'utf8')).config.gain).toEqual({ alpha: 'adaptive', rho: 0.3 });
     expect((await usageError(['solve', 'navier-stokes', '--gain', 'noise'])).message).toMatch(/--gain noise takes alpha = sigma\^2 from --noise, which is 0 here: give --noise > 0/);
+    expect((await usageError(['solve', 'navier-stokes', '--gain', 'noise', '--noise', '1e200'])).message).toMatch(/--gain noise: sigma\^2 of --noise 1e\+200 is Infinity, out of floating-point range/);
+    // A method without a Kalman step is told so first, whatever the value.
+    for (const flags of [['--gain', 'noise'], ['--gain-rho', '0.3'], ['--localize-method', 'gpu']]) {
+      expect((await usageError(['solve', 'navier-stokes', '--algo', 'dps', ...flags])).message).toMatch(new RegExp(`${flags[0]} applies to the ensemble Kalman methods`));
+    }
     expect((await usageError(['solve', 'navier-stokes', '--gain', '1', '--gain-rho', '0.3'])).message).toMatch(/--gain-rho applies to --gain adaptive/);
     for (const rho of ['1', '0', 'abc', '']) {
       expect((await usageError(['solve', 'navier-stokes', '--gain', 'adaptive', '--gain-rho', rho])).message).toMatch(new RegExp(`--gain-rho must be a fraction in \\(0, 1\\), got '${rho}'`));

@@ -91,9 +91,12 @@ export function readGain(value: unknown, owner: string): ResolvedGain | null {
 export function readCorrections(raw: (key: string) => unknown, owner: string): KalmanCorrections {
   const relaxation = raw('relaxation') === undefined ? 0 : requireNumber(raw('relaxation'), `${owner} relaxation`, 0);
   if (!(relaxation < 1)) throw new RangeError(expected('a fraction in [0, 1)', `${owner} relaxation`, relaxation));
-  return {
-    localization: readLocalization(raw('localization'), owner), sec: readSec(raw('sec'), owner), gain: readGain(raw('gain'), owner), relaxation,
-  };
+  const localization = readLocalization(raw('localization'), owner), sec = readSec(raw('sec'), owner);
+  if (sec && localization?.method === 'fft') {
+    // SEC damps each field-measurement pair by its own factor: a d x m matrix, never a grid convolution.
+    throw new RangeError(expected("method 'auto' or 'dense' (with sec the taper is applied as a matrix)", `${owner} localization.method`, localization.method));
+  }
+  return { localization, sec, gain: readGain(raw('gain'), owner), relaxation };
 }
 
 /** Checks, before any work, that the problem supplies what the corrections need. */

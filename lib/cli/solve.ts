@@ -82,7 +82,8 @@ ${algos}
   --localize-method auto|dense|fft
                      with localization: apply the taper as a d x m matrix or
                      by FFT on a periodic grid (same step up to rounding;
-                     default auto picks the faster; following needs dense)
+                     default auto picks the faster; following and --sec
+                     need dense or auto)
   --sec              enkg and eki: the sampling-error correction of the Kalman
                      step (damps cross-covariances indistinguishable from
                      sampling noise; needs no geometry); default off
@@ -92,7 +93,8 @@ ${algos}
                      ALPHA a number (sigma^2 is the Kalman gain of noise
                      sigma), 'noise' (sigma from --noise, which must be > 0)
                      or 'adaptive' (each step removes the fraction 1 - RHO^2
-                     of the misfit); default off
+                     of the misfit; enkg caps the step at the plain step's
+                     length); default off
   --gain-rho RHO     with --gain adaptive: RHO in (0, 1) (default 0.5)
   --relax A          enkg and eki: after each Kalman step, relax the
                      particles' deviations toward those before it by the
@@ -245,6 +247,19 @@ export async function solve(argv: string[], run: CommandRun = quietRun(), resume
   const localize = localizeOff ? undefined : numberFlag(values.localize as string | undefined, 'localize', 0, true);
   if (localize !== undefined && localize > 0.5) throw new UsageError(`--localize must be a fraction of the domain in (0, 0.5] or 'none', got '${values.localize}'`);
   const gainFlag = values.gain as string | undefined;
+  const gainRhoFlag = values['gain-rho'] as string | undefined;
+  const localizeNormalize = values['localize-normalize'] as string | undefined;
+  const localizeMethod = values['localize-method'] as string | undefined;
+  const relax = numberFlag(values.relax as string | undefined, 'relax', 0);
+  if (relax !== undefined && relax >= 1) throw new UsageError(`--relax must be a fraction in [0, 1), got '${values.relax}'`);
+  for (const [flag, given] of [
+    ['--localize', localize !== undefined], ['--localize-follow', values['localize-follow'] === true], ['--sec', values.sec === true], ['--gain', gainFlag !== undefined], ['--relax', relax !== undefined],
+    ['--gain-rho', gainRhoFlag !== undefined], ['--localize-normalize', localizeNormalize !== undefined], ['--localize-method', localizeMethod !== undefined],
+  ] as const) {
+    if (given && !algoEntry.localizable) {
+      throw new UsageError(`${flag} applies to the ensemble Kalman methods (${ALGORITHM_REGISTRY.filter((a) => a.localizable).map((a) => a.name).join(', ')}), not --algo ${algo}`);
+    }
+  }
   let gainAlpha: number | 'adaptive' | undefined;
   if (gainFlag === 'adaptive') gainAlpha = 'adaptive';
   else if (gainFlag === 'noise') {
@@ -252,31 +267,19 @@ export async function solve(argv: string[], run: CommandRun = quietRun(), resume
     // their misfit in the units --noise is given in.
     if (!(noise > 0)) throw new UsageError(`--gain noise takes alpha = sigma^2 from --noise, which is ${noise} here: give --noise > 0, or --gain a number or 'adaptive'`);
     gainAlpha = noise * noise;
+    if (!(gainAlpha > 0 && Number.isFinite(gainAlpha))) throw new UsageError(`--gain noise: sigma^2 of --noise ${noise} is ${gainAlpha}, out of floating-point range: give --gain a number`);
   } else if (gainFlag !== undefined) {
     gainAlpha = Number(gainFlag);
     if (gainFlag.trim() === '' || !(gainAlpha > 0) || !Number.isFinite(gainAlpha)) throw new UsageError(`--gain must be a number > 0, 'noise' or 'adaptive', got '${gainFlag}'`);
   }
-  const gainRhoFlag = values['gain-rho'] as string | undefined;
+  if (gainRhoFlag !== undefined && gainAlpha !== 'adaptive') throw new UsageError('--gain-rho applies to --gain adaptive');
   const gainRho = gainRhoFlag === undefined ? undefined : Number(gainRhoFlag);
   if (gainRho !== undefined && (gainRhoFlag!.trim() === '' || !(gainRho > 0 && gainRho < 1))) throw new UsageError(`--gain-rho must be a fraction in (0, 1), got '${gainRhoFlag}'`);
-  if (gainRho !== undefined && gainAlpha !== 'adaptive') throw new UsageError('--gain-rho applies to --gain adaptive');
-  const localizeNormalize = values['localize-normalize'] as string | undefined;
   if (localizeNormalize !== undefined && !(STEP_NORMALIZATIONS as readonly string[]).includes(localizeNormalize)) {
     throw new UsageError(`--localize-normalize must be ${STEP_NORMALIZATIONS.join(' or ')}, got '${localizeNormalize}'`);
   }
-  const localizeMethod = values['localize-method'] as string | undefined;
   if (localizeMethod !== undefined && !(LOCALIZATION_METHODS as readonly string[]).includes(localizeMethod)) {
     throw new UsageError(`--localize-method must be ${LOCALIZATION_METHODS.slice(0, -1).join(', ')} or ${LOCALIZATION_METHODS[LOCALIZATION_METHODS.length - 1]}, got '${localizeMethod}'`);
-  }
-  const relax = numberFlag(values.relax as string | undefined, 'relax', 0);
-  if (relax !== undefined && relax >= 1) throw new UsageError(`--relax must be a fraction in [0, 1), got '${values.relax}'`);
-  for (const [flag, given] of [
-    ['--localize', localize !== undefined], ['--localize-follow', values['localize-follow'] === true], ['--sec', values.sec === true], ['--gain', gainFlag !== undefined], ['--relax', relax !== undefined],
-    ['--localize-normalize', localizeNormalize !== undefined], ['--localize-method', localizeMethod !== undefined],
-  ] as const) {
-    if (given && !algoEntry.localizable) {
-      throw new UsageError(`${flag} applies to the ensemble Kalman methods (${ALGORITHM_REGISTRY.filter((a) => a.localizable).map((a) => a.name).join(', ')}), not --algo ${algo}`);
-    }
   }
   const corrections: CorrectionOptions = {
     ...(algoEntry.localizable ? entry.corrections?.(entryFlagValues(entry, values)) : undefined),
@@ -286,20 +289,20 @@ export async function solve(argv: string[], run: CommandRun = quietRun(), resume
     ...(relax === undefined ? {} : { relaxation: relax }),
   };
   if (localizeOff) delete corrections.localization;
-  if (values['localize-follow'] === true) {
-    if (!corrections.localization) {
-      throw new UsageError(`--localize-follow needs localization: give --localize C${localizeOff ? ' (not none)' : ''}`);
-    }
-    corrections.localization = { ...corrections.localization, follow: true };
-  }
-  for (const [flag, key, value] of [['--localize-normalize', 'normalize', localizeNormalize], ['--localize-method', 'method', localizeMethod]] as const) {
+  for (const [flag, key, value] of [
+    ['--localize-follow', 'follow', values['localize-follow'] === true ? true : undefined],
+    ['--localize-normalize', 'normalize', localizeNormalize], ['--localize-method', 'method', localizeMethod],
+  ] as const) {
     if (value === undefined) continue;
     if (!corrections.localization) throw new UsageError(`${flag} needs localization: give --localize C${localizeOff ? ' (not none)' : ''}`);
     corrections.localization = { ...corrections.localization, [key]: value };
   }
-  if (corrections.localization?.follow && corrections.localization.method === 'fft') {
-    throw new UsageError('--localize-method fft cannot follow the flow (a following taper has no grid form): give dense or auto, or drop --localize-follow'
-      + (values['localize-follow'] === true ? '' : ' (this problem follows by default here; --localize C without --localize-follow does not)'));
+  if (corrections.localization?.method === 'fft' && (corrections.localization.follow || corrections.sec)) {
+    // readLocalization / readCorrections refuse these too; here the message names the flags.
+    throw new UsageError(corrections.sec
+      ? '--localize-method fft cannot take --sec (SEC damps each pair by its own factor, a matrix): give dense or auto, or drop --sec'
+      : '--localize-method fft cannot follow the flow (a following taper has no grid form): give dense or auto, or drop --localize-follow'
+        + (values['localize-follow'] === true ? '' : ' (this problem follows by default here; --localize C without --localize-follow does not)'));
   }
   const backend = await resolveBackend(backendFlag(values.backend as string));
   const providers = asUsage(() => parseExecutionProviders(String(values['prior-provider']), backend));
@@ -350,6 +353,8 @@ export async function solve(argv: string[], run: CommandRun = quietRun(), resume
  * ask for them (the localization or 'none', following, the relaxation or 0,
  * SEC and the gain where a default turned them on: no flag turns them off),
  * for a checkpoint's command line: flags the user gave are theirs already.
+ * The localized step's length and form and the gain's rho have no problem
+ * default (the library's are fixed), so they need no pin.
  */
 function correctionPins(values: Record<string, unknown>, corrections: CorrectionOptions): string[] {
   const pins: string[] = [];
