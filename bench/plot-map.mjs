@@ -21,6 +21,7 @@ const { values: args } = parseArgs({
 const map = JSON.parse(fs.readFileSync(args.data, 'utf8'));
 if (!Array.isArray(map.points) || map.points.length === 0) throw new Error(`${args.data}: expected { points: [...] } with at least one point`);
 for (const [i, p] of map.points.entries()) {
+  if (p.prior !== 'shipped' && p.prior !== 'first release') throw new Error(`${args.data}: points[${i}].prior: expected 'shipped' or 'first release', received ${JSON.stringify(p.prior)}`);
   for (const key of ['time', 'ensemble', 'relativeL2Mean']) {
     if (typeof p[key] !== 'number' || !Number.isFinite(p[key])) throw new Error(`${args.data}: points[${i}].${key}: expected a number, received ${JSON.stringify(p[key])}`);
   }
@@ -30,15 +31,25 @@ for (const [i, p] of map.points.entries()) {
 const spec = vl.compile({
   $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
   title: { text: 'Navier-Stokes 64x64 on a 2-core CPU: ensemble-mean relative L2 against N', subtitle: map.subtitle },
-  data: { values: map.points.map((p) => ({ ...p, horizon: `T = ${p.time}` })) },
-  facet: { column: { field: 'horizon', type: 'ordinal', title: null, sort: map.points.map((p) => `T = ${p.time}`).sort() } },
+  data: { values: map.points },
+  facet: { column: { field: 'time', type: 'ordinal', title: null, sort: 'ascending', header: { labelExpr: "'T = ' + datum.value", labelFontSize: 13 } } },
   spec: {
     width: 230,
     height: 230,
     layer: [
       {
-        mark: { type: 'line', point: { filled: true, size: 40 } },
+        mark: { type: 'line' },
         encoding: {
+          x: { field: 'ensemble', type: 'quantitative' },
+          y: { field: 'relativeL2Mean', type: 'quantitative' },
+          color: { field: 'series', type: 'nominal', sort: map.series },
+        },
+      },
+      {
+        // Points: filled where the shipped prior was used, hollow for its first release.
+        mark: { type: 'point', size: 45, strokeWidth: 1.5 },
+        encoding: {
+          fill: { condition: { test: "datum.prior === 'shipped'", field: 'series', type: 'nominal', sort: map.series }, value: 'white' },
           x: { field: 'ensemble', type: 'quantitative', title: 'ensemble size N', scale: { type: 'log', base: 2, domain: [48, 1200] }, axis: { values: [64, 128, 256, 512, 1024], format: 'd' } },
           y: { field: 'relativeL2Mean', type: 'quantitative', title: 'relative L2 of the ensemble mean', scale: { domain: [0, 1.1] } },
           color: { field: 'series', type: 'nominal', title: null, sort: map.series, legend: { orient: 'bottom', columns: 2, labelLimit: 0, columnPadding: 30 } },
