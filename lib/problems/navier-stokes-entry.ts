@@ -178,9 +178,10 @@ evaluations of the solver and a diffusion prior (docs/method.md section 4.1).`,
     // wider taper (c = 0.2) wins beyond T = 0.25, at noise 0 and 1 alike
     // (bench/RESULTS.md, "A wider taper at T = 0.5"): by T = 0.5 the flow
     // has spread each observation's sensitivity further around the point
-    // the following taper centres on. At T = 1 no taper helped (0.99 plain;
-    // 1.19 centred with the gain, 1.03-1.05 following the mean's flow), so
-    // nothing there (bench/RESULTS.md, issue 18).
+    // the following taper centres on. At T = 1 no taper reconstructed (0.99
+    // plain; 1.19 centred with the gain, 1.03-1.05 following the mean's
+    // flow; at N = 128 0.96 -> 0.92 centred alone, fields 0-1), so nothing
+    // there (bench/RESULTS.md, issue 18).
     const time = Number(flags.time ?? DEFAULT_TIME);
     return time <= SHORT_HORIZON ? shortHorizonCorrections(time) : undefined;
   },
