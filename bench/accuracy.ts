@@ -39,9 +39,10 @@
 // prior of that field (GaussianRandomFieldPrior) instead of the network.
 // Every row also reports the ensemble's CRPS and spread-skill ratio (1: calibrated).
 // Defaults: the CPU configuration at T = 1 (N = 64, K = 20, U = 1, the
-// CLI's at the paper's horizon; one field, no correction unless asked: the
-// CLI's short-horizon defaults are spelled out with --localize, --follow,
-// --relax and --restart, as bench/RESULTS.md's commands do) takes about 20
+// CLI's sizes at the paper's horizon; one field, no correction unless
+// asked: the CLI's default corrections at every horizon are spelled out
+// with --localize, --follow, --relax and --restart, as bench/RESULTS.md's
+// commands do) takes about 20
 // minutes on 2 cores for every algorithm and the three noise levels (two
 // fields took 41, see bench/RESULTS.md); with a GPU backend N = 2048,
 // K = 80, U = 2, 10 fields (the paper's sizes).

@@ -80,7 +80,7 @@ function exited(child: ChildProcess): Promise<{ code: number | null; signal: Nod
     // The defaults the run resolved are pinned in its command line, so a release with other defaults resumes it as it was.
     // So are the problem's own flags that have a default (--sample, --time), for the same reason.
     expect((saved.meta as { argv: string[] }).argv.slice(-14)).toEqual([
-      '--updates', '1', '--restart', 'none', '--noise', '0', '--sample', '0', '--time', '1', '--localize', 'none', '--relax', '0',
+      '--updates', '1', '--restart', 'none', '--noise', '0', '--sample', '0', '--time', '1', '--localize', '0.3', '--relax', '0',
     ]);
     const resumed = spawnSync(process.execPath, [CLI, 'resume', cp, '--json'], { encoding: 'utf8', env });
     expect(resumed.status).toBe(0);

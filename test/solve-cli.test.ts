@@ -105,8 +105,12 @@ async function usageError(argv: string[]): Promise<Error> {
     });
     // Beyond T = 0.25 the taper is wider (the flow has spread each observation's sensitivity further).
     expect((await config('horizon-half', ['--time', '0.5', '--restart', 'none'])).localization).toMatchObject({ halfWidth: 0.2, follow: true });
-    expect(navierStokesEntry.corrections?.({ time: '0.3' })).toEqual({ localization: { halfWidth: 0.2, follow: true }, relaxation: 0.5 });
-    expect(navierStokesEntry.corrections?.({ time: '0.25' })).toEqual({ localization: { halfWidth: 0.15, follow: true }, relaxation: 0.5 });
+    expect(navierStokesEntry.corrections?.({ time: '0.3' }, 'cpu')).toEqual({ localization: { halfWidth: 0.2, follow: true }, relaxation: 0.5 });
+    expect(navierStokesEntry.corrections?.({ time: '0.25' }, 'cuda')).toEqual({ localization: { halfWidth: 0.15, follow: true }, relaxation: 0.5 });
+    // Beyond T = 0.5 a wider centred taper alone, on the CPU only: its ensembles were measured, not the GPU's paper-sized one.
+    expect(navierStokesEntry.corrections?.({ time: '1' }, 'cpu')).toEqual({ localization: { halfWidth: 0.3 } });
+    expect(navierStokesEntry.corrections?.({ time: '0.75' }, 'cpu')).toEqual({ localization: { halfWidth: 0.3 } });
+    expect(navierStokesEntry.corrections?.({ time: '1' }, 'cuda')).toBeUndefined();
     // Noisy data: the passes at the run's own guidance scale.
     expect((await config('horizon-short-noisy', ['--time', '0.25', '--noise', '1'])).restarts).toEqual(noisy);
     const off = await config('horizon-short-off', ['--time', '0.25', '--localize', 'none', '--relax', '0', '--restart', 'none']);
@@ -116,14 +120,15 @@ async function usageError(argv: string[]): Promise<Error> {
     // An explicit --localize replaces the default whole; --localize-follow adds following.
     expect((await config('horizon-short-wider', ['--time', '0.5', '--localize', '0.3'])).localization).toEqual({ halfWidth: 0.3, normalize: 'unlocalized', method: 'auto' });
     expect((await config('horizon-paper-follow', ['--localize', '0.2', '--localize-follow'])).localization).toMatchObject({ halfWidth: 0.2, follow: true });
-    expect((await usageError(['solve', 'navier-stokes', '--localize-follow'])).message).toMatch(/--localize-follow needs localization: give --localize C/);
+    // At T = 1 on the CPU --localize-follow makes the default taper follow the flow.
+    expect((await config('horizon-paper-default-follow', ['--localize-follow'])).localization).toMatchObject({ halfWidth: 0.3, follow: true });
     expect((await usageError(['solve', 'navier-stokes', '--time', '0.25', '--localize', 'none', '--localize-follow'])).message)
       .toMatch(/--localize-follow needs localization: give --localize C \(not none\)/);
     expect((await usageError(['solve', 'phase-retrieval', '--gain', '1', '--localize-follow'])).message).toMatch(/--localize-follow needs localization/);
     // The localized step's length and the taper's form, from the CLI too.
     expect((await config('horizon-paper-options', ['--localize', '0.2', '--localize-normalize', 'coefficient', '--localize-method', 'fft'])).localization)
       .toEqual({ halfWidth: 0.2, normalize: 'coefficient', method: 'fft' });
-    expect((await usageError(['solve', 'navier-stokes', '--localize-method', 'dense'])).message).toMatch(/--localize-method needs localization: give --localize C/);
+    expect((await usageError(['solve', 'navier-stokes', '--localize', 'none', '--localize-method', 'dense'])).message).toMatch(/--localize-method needs localization: give --localize C/);
     expect((await usageError(['solve', 'navier-stokes', '--localize', '0.2', '--localize-normalize', 'long'])).message)
       .toMatch(/--localize-normalize must be unlocalized or coefficient, got 'long'/);
     expect((await usageError(['solve', 'navier-stokes', '--localize', '0.2', '--localize-method', 'gpu'])).message).toMatch(/--localize-method must be auto, dense or fft, got 'gpu'/);
@@ -146,7 +151,7 @@ async function usageError(argv: string[]): Promise<Error> {
       expect(navierStokesEntry.sizes?.(algo, backend, { time })).toBeUndefined();
     }
     const paper = await config('horizon-paper', ['--time', '1']);
-    expect(paper.localization).toBeNull();
+    expect(paper.localization).toEqual({ halfWidth: 0.3, normalize: 'unlocalized', method: 'auto' });
     expect('relaxation' in paper).toBe(false);
     expect('restarts' in paper).toBe(false);
     // A method without a Kalman step takes no default correction.

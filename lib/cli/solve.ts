@@ -281,8 +281,9 @@ export async function solve(argv: string[], run: CommandRun = quietRun(), resume
   if (localizeMethod !== undefined && !(LOCALIZATION_METHODS as readonly string[]).includes(localizeMethod)) {
     throw new UsageError(`--localize-method must be ${LOCALIZATION_METHODS.slice(0, -1).join(', ')} or ${LOCALIZATION_METHODS[LOCALIZATION_METHODS.length - 1]}, got '${localizeMethod}'`);
   }
+  const backend = await resolveBackend(backendFlag(values.backend as string));
   const corrections: CorrectionOptions = {
-    ...(algoEntry.localizable ? entry.corrections?.(entryFlagValues(entry, values)) : undefined),
+    ...(algoEntry.localizable ? entry.corrections?.(entryFlagValues(entry, values), backend) : undefined),
     ...(localize === undefined ? {} : { localization: { halfWidth: localize } }),
     ...(values.sec === true ? { sec: true } : {}),
     ...(gainAlpha === undefined ? {} : { gain: { alpha: gainAlpha, ...(gainRho === undefined ? {} : { rho: gainRho }) } }),
@@ -304,7 +305,6 @@ export async function solve(argv: string[], run: CommandRun = quietRun(), resume
       : '--localize-method fft cannot follow the flow (a following taper has no grid form): give dense or auto, or drop --localize-follow'
         + (values['localize-follow'] === true ? '' : ' (this problem follows by default here; --localize C without --localize-follow does not)'));
   }
-  const backend = await resolveBackend(backendFlag(values.backend as string));
   const providers = asUsage(() => parseExecutionProviders(String(values['prior-provider']), backend));
   const sizes = chooseSizes(entry, algo, backend, requested, entryFlagValues(entry, values), noise);
   if (algoEntry.ensembleBased && sizes.ensemble < 2) {

@@ -89,10 +89,10 @@ export interface ProblemEntry {
   /**
    * The Kalman-step corrections (localization, sec, gain) that this
    * problem's measurements picked as the default of the ensemble Kalman
-   * methods for these flags (bench/RESULTS.md); the command line's own
-   * --localize, --sec and --gain override them.
+   * methods for these flags on this backend (bench/RESULTS.md); the
+   * command line's own --localize, --sec and --gain override them.
    */
-  corrections?(flags: Readonly<Record<string, string | boolean | undefined>>): CorrectionOptions | undefined;
+  corrections?(flags: Readonly<Record<string, string | boolean | undefined>>, backend: BackendName): CorrectionOptions | undefined;
   /** Checks the prior against the problem, loads the truth and builds the problem; UsageError for bad flags or files. */
   setup(opts: ProblemSetupOptions): Promise<ProblemInstance>;
 }
