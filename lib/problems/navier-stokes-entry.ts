@@ -189,9 +189,9 @@ evaluations of the solver and a diffusion prior (docs/method.md section 4.1).`,
     // centred one alone, wider than at the short horizons, moves the mean:
     // over fields 0-9 at N = 64 0.929 plain, 0.889 at c = 0.2, 0.861 at
     // c = 0.3, 0.891 and 0.907 at 0.4 and 0.5, 0.965 with relaxation 0.5;
-    // following the mean's flow, the gain and SEC lose (bench/RESULTS.md,
-    // "Each correction alone", issue 18). Only on the CPU: the GPU's
-    // paper-sized ensemble was not measured with it.
+    // SEC changes nothing, following the mean's flow and the gain lose
+    // (bench/RESULTS.md, "Each correction alone", issue 18). Only on the
+    // CPU: the GPU's paper-sized ensemble was not measured with it.
     const time = Number(flags.time ?? DEFAULT_TIME);
     if (time <= SHORT_HORIZON) return shortHorizonCorrections(time);
     return backend === 'cpu' ? { localization: { halfWidth: LONG_HORIZON_TAPER } } : undefined;
